@@ -39,8 +39,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from types import MappingProxyType
+from typing import TYPE_CHECKING
 
 from dcoc.errors import SpecError
+
+if TYPE_CHECKING:
+    from dcoc.accel.architecture import Architecture
 
 # ---------------------------------------------------------------------------------------------
 # Technology scaling (Stillmaker & Baas 2017)
@@ -316,6 +320,30 @@ def estimate_component(component_class: str, attributes: Mapping[str, object]) -
         area = width * (RF_UM2_PER_BIT + RF_UM2_PER_BIT_DEPTH * depth**RF_AREA_EXPONENT)
         leak = RF_LEAK_FIXED_PJ + RF_LEAK_PER_BIT_PJ * width * depth
     return _storage(read * e_scale, read * e_scale, leak * cycle_scale, area * a_scale)
+
+
+def estimate_tables(arch: Architecture) -> tuple[dict[str, dict[str, float]], dict[str, float]]:
+    """ERT and ART for every level of a flattened architecture, shaped like
+    :func:`dcoc.accel.tables.parse_ert` / :func:`~dcoc.accel.tables.parse_art` output:
+    ``({level: {action: pJ}}, {level: um^2 per instance})``. Dummy levels get area 1.0."""
+    ert: dict[str, dict[str, float]] = {}
+    art: dict[str, float] = {}
+    levels: list[tuple[str, str, Mapping[str, object]]] = []
+    for level in arch.storage:
+        level_attrs: dict[str, object] = dict(level.attributes)
+        if level.subclass is not None:
+            level_attrs["subclass"] = level.subclass
+        levels.append((level.name, level.component_class, level_attrs))
+    mac = arch.arithmetic
+    levels.append((mac.name, mac.component_class, mac.attributes))
+    for name, cls, attrs in levels:
+        try:
+            est = estimate_component(cls, attrs)
+        except SpecError as exc:
+            raise SpecError(None, ("architecture", name, *exc.yaml_path), exc.message) from None
+        ert[name] = {str(k): float(v) for k, v in est.action_energy_pj.items()}
+        art[name] = est.area_um2
+    return ert, art
 
 
 # ---------------------------------------------------------------------------------------------

@@ -329,3 +329,29 @@ def test_bad_attributes_raise_spec_error(cls: str, attrs: dict, needle: str) -> 
 )
 def test_parse_technology(text: object, nm: float) -> None:
     assert math.isclose(parse_technology_nm(text), nm)
+
+
+# --- whole architectures ---------------------------------------------------------------------
+
+CASES = sorted(p for p in REF.iterdir() if p.is_dir()) if REF.is_dir() else []
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda p: p.name)
+def test_estimated_total_area_near_reference(case: Path) -> None:
+    import json
+
+    from dcoc.accel.architecture import parse_architecture
+    from dcoc.accel.estimator import estimate_tables
+
+    arch_file = next(p for p in case.glob("*.yaml") if "arch" in p.name)
+    arch = parse_architecture(load_yaml_file(arch_file)["architecture"], str(arch_file))
+    ert, art = estimate_tables(arch)
+    levels = [*arch.storage, arch.arithmetic]
+    assert set(ert) == set(art) == {level.name for level in levels}
+    total = sum(art[level.name] * level.instances for level in levels)
+    expected = json.loads((case / "expected.json").read_text())["summary"]
+    ratio = total / expected["area_um2_total_from_ART"]
+    assert 1 / 1.5 <= ratio <= 1.5, f"{case.name}: {total:.0f} um^2, ratio {ratio:.2f}"
+    for level in arch.storage:
+        if level.is_dummy:
+            assert art[level.name] == 1.0 and ert[level.name]["read"] == 0.0
