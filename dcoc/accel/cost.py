@@ -1,0 +1,203 @@
+"""From a nest analysis to the final numbers: bypass, reads/fills/updates, cycles, energy, area.
+
+This is the one place where the arithmetic after nest analysis lives (Timeloop's
+``tiling.cpp`` ``MaskTiles`` .. ``ComputeReadUpdateReductionAccesses_Legacy`` and
+``model/buffer.cpp``/``topology.cpp``). Any engine producing a
+:class:`~dcoc.accel.nest_analysis.NestAnalysis` (the delta simulation or a closed form) feeds it.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from dcoc.accel.architecture import Architecture, StorageLevel
+from dcoc.accel.nest_analysis import NestAnalysis
+from dcoc.accel.report import CostReport, DataSpaceCost, LevelCost
+from dcoc.accel.tables import EnergyTables
+from dcoc.workloads.problem import Problem
+
+MAC_ACTIONS = ("mac_random", "mult_random", "mac", "mult", "compute")
+
+
+@dataclass(frozen=True)
+class FinalCounts:
+    """Per-instance counts of one (level, data space) after bypass masking."""
+
+    size: int
+    partition_size: int
+    reads: int
+    fills: int
+    updates: int
+
+
+def final_counts(
+    analysis: NestAnalysis, keep: tuple[tuple[bool, ...], ...], ds: int, read_write: bool
+) -> list[FinalCounts]:
+    """Apply the keep masks of data space ``ds`` (inner to outer) and derive the counts."""
+    n = len(analysis.levels)
+    tiles = [lv.tiles[ds] for lv in analysis.levels]
+    fanout = [lv.fanout for lv in analysis.levels]
+    size = [t.size for t in tiles]
+    part = [t.partition_size for t in tiles]
+    pas = [t.parent_access_share for t in tiles]
+    stats = [dict((m, a) for m, a in t.accesses) for t in tiles]
+    ca = [sum(s.values()) for s in stats]
+    mask = [keep[li][ds] for li in range(n)]
+    # MaskTiles
+    for cur in range(n):
+        if size[cur] == 0 or mask[cur]:
+            continue
+        outer = cur + 1
+        while outer < n and size[outer] == 0:
+            outer += 1
+        if outer == n:
+            size[cur] = part[cur] = ca[cur] = pas[cur] = 0
+            break
+        weighted = sum(a * m for m, a in stats[outer].items())
+        if weighted:
+            factor = float(ca[cur] * fanout[outer]) / float(weighted)
+            for m, a in stats[outer].items():
+                if a:
+                    stats[outer][m] = int(float(a) * factor)
+        ca[outer] = sum(stats[outer].values())
+        size[cur] = part[cur] = ca[cur] = pas[cur] = 0
+    # ProcessOuterMaskedLevels
+    for cur in range(n - 1, -1, -1):
+        if not mask[cur]:
+            size[cur] = part[cur] = ca[cur] = pas[cur] = 0
+        else:
+            pas[cur] = 0
+            break
+    out = []
+    for cur in range(n):
+        if size[cur] == 0:
+            out.append(FinalCounts(0, 0, 0, 0, 0))
+            continue
+        if read_write:
+            outermost = all(size[lv] == 0 for lv in range(cur + 1, n))
+            fills = pas[cur] if outermost else pas[cur] - part[cur]
+            out.append(FinalCounts(size[cur], part[cur], ca[cur] - part[cur], fills, ca[cur]))
+        else:
+            out.append(FinalCounts(size[cur], part[cur], ca[cur], pas[cur], 0))
+    return out
+
+
+def _action_energy(tables: EnergyTables, level: str, *actions: str) -> float:
+    for a in actions:
+        e = tables.energy_pj(level, a)
+        if e is not None:
+            return e
+    return 0.0
+
+
+def _cluster_utilization(level: StorageLevel, utilized_instances: int) -> float:
+    if level.cluster_size <= 1:
+        return 1.0
+    clusters = level.instances / level.cluster_size
+    return utilized_instances / min(utilized_instances, clusters)
+
+
+def _level_cycles(level: StorageLevel, compute_cycles: int, reads: int, writes: int) -> int:
+    slowdown = 1.0
+    if level.read_bandwidth and reads:
+        slowdown = min(slowdown, level.read_bandwidth * compute_cycles / reads)
+    if level.write_bandwidth and writes:
+        slowdown = min(slowdown, level.write_bandwidth * compute_cycles / writes)
+    if level.shared_bandwidth and reads + writes:
+        slowdown = min(slowdown, level.shared_bandwidth * compute_cycles / (reads + writes))
+    return math.ceil(compute_cycles / slowdown) if slowdown < 1.0 else compute_cycles
+
+
+def cost_report(
+    arch: Architecture,
+    problem: Problem,
+    keep: tuple[tuple[bool, ...], ...],
+    analysis: NestAnalysis,
+    tables: EnergyTables,
+) -> CostReport:
+    """Final counts, cycles, energy and area; capacity overflow makes the report invalid."""
+    nds = len(problem.data_spaces)
+    counts = [
+        final_counts(analysis, keep, ds, problem.data_spaces[ds].read_write) for ds in range(nds)
+    ]
+    compute_cycles = analysis.compute_cycles
+    reasons: list[str] = []
+    level_cycles = []
+    for li, level in enumerate(arch.storage):
+        used = sum(counts[ds][li].size for ds in range(nds))
+        cap = level.effective_size_words
+        if cap is not None and used > cap:
+            mb = (
+                f" (size {level.size_words} / multiple_buffering {level.multiple_buffering:g})"
+                if level.multiple_buffering != 1
+                else ""
+            )
+            reasons.append(f"{level.name}: tiles need {used} words, capacity is {cap}{mb}")
+        reads = sum(counts[ds][li].reads for ds in range(nds))
+        writes = sum(counts[ds][li].fills + counts[ds][li].updates for ds in range(nds))
+        level_cycles.append(_level_cycles(level, compute_cycles, reads, writes))
+    cycles = max([compute_cycles, *level_cycles])
+    levels = []
+    for li, level in enumerate(arch.storage):
+        lt = analysis.levels[li]
+        inst = lt.replication
+        e_read = _action_energy(tables, level.name, "read")
+        e_fill = _action_energy(tables, level.name, "fill", "write")
+        e_update = _action_energy(tables, level.name, "update", "write")
+        cu = _cluster_utilization(level, inst)
+        ds_costs = []
+        dynamic = 0.0
+        for ds in range(nds):
+            c = counts[ds][li]
+            b = level.block_size
+            per_instance = (
+                math.ceil(c.reads / b) * e_read
+                + math.ceil(c.fills / b) * e_fill
+                + math.ceil(c.updates / b) * e_update
+            ) / cu
+            energy = per_instance * inst
+            dynamic += energy
+            ds_costs.append(
+                DataSpaceCost(
+                    name=problem.data_spaces[ds].name,
+                    kept=keep[li][ds],
+                    reads=c.reads,
+                    fills=c.fills,
+                    updates=c.updates,
+                    utilized_capacity=c.size,
+                    utilized_instances=inst,
+                    partition_size=c.partition_size,
+                    energy_pj=energy,
+                )
+            )
+        leak = _action_energy(tables, level.name, "leak") * cycles * max(1, inst)
+        levels.append(
+            LevelCost(
+                name=level.name,
+                instances=level.instances,
+                energy_pj=dynamic + leak,
+                leakage_pj=leak,
+                area_um2=tables.area_um2(level.name) * level.instances,
+                cycles=level_cycles[li],
+                dataspaces=tuple(ds_costs),
+            )
+        )
+    mac = arch.arithmetic
+    mac_energy = analysis.computes * _action_energy(tables, mac.name, *MAC_ACTIONS)
+    mac_area = tables.area_um2(mac.name) * mac.instances
+    energy = mac_energy + sum(lv.energy_pj for lv in levels)
+    area = mac_area + sum(lv.area_um2 for lv in levels)
+    return CostReport(
+        valid=not reasons,
+        reasons=tuple(reasons),
+        cycles=cycles,
+        computes=analysis.computes,
+        utilization=analysis.computes / (mac.instances * cycles) if cycles else 0.0,
+        energy_pj=energy,
+        area_um2=area,
+        mac_energy_pj=mac_energy,
+        mac_area_um2=mac_area,
+        utilized_macs=analysis.compute_instances,
+        levels=tuple(levels),
+    )

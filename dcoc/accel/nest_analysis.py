@@ -1,0 +1,63 @@
+"""The result of nest analysis: what every storage level would see if it kept every tensor.
+
+This is the interface between the access-count engine (:mod:`dcoc.accel.nest_simulation`, or a
+closed-form replacement that must give identical numbers) and the cost arithmetic
+(:mod:`dcoc.accel.cost`), which applies the keep masks (bypass), derives reads/fills/updates,
+cycles, energy and area. It corresponds to Timeloop's collapsed tile nest *before*
+``MaskTiles`` (``src/loop-analysis/tiling.cpp``):
+
+* ``size`` -- the data tile at the level's boundary (Timeloop ``max_size``): the utilized
+  capacity if the level keeps the data space;
+* ``accesses`` -- the level's content accesses per instance, split by multicast factor:
+  ``((multicast, accesses), ...)``, sorted by multicast factor, zero entries omitted. At a level
+  with a spatial fanout, an entry ``(m, a)`` means ``a`` words were read once and delivered to
+  ``m`` children each (for read-write data, ``m`` children's updates were reduced into one);
+* ``partition_size`` -- distinct elements one instance handles over the whole run;
+* ``parent_access_share`` -- the average words one instance receives from the next outer level:
+  ``sum((a * m) // fanout(parent))`` over the parent's entries; 0 at the outermost level.
+
+All counts are per instance and exact integers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class DataSpaceTile:
+    size: int
+    accesses: tuple[tuple[int, int], ...]
+    partition_size: int
+    parent_access_share: int
+
+    @property
+    def content_accesses(self) -> int:
+        return sum(a for _, a in self.accesses)
+
+    @property
+    def weighted_accesses(self) -> int:
+        """Sum of accesses times multicast factor (words delivered to children)."""
+        return sum(a * m for m, a in self.accesses)
+
+
+@dataclass(frozen=True)
+class LevelTiles:
+    fanout: int
+    """Logical fanout used by the mapping at this level: product of its spatial loop bounds."""
+    replication: int
+    """Utilized instances of the level: product of the spatial loop bounds above it."""
+    tiles: tuple[DataSpaceTile, ...]
+    """Indexed like ``Problem.data_spaces``."""
+
+
+@dataclass(frozen=True)
+class NestAnalysis:
+    levels: tuple[LevelTiles, ...]
+    """Storage levels inner to outer, aligned with ``Architecture.storage``."""
+    computes: int
+    """Total MACs (product of all loop bounds)."""
+    compute_instances: int
+    """Utilized MAC units (product of all spatial loop bounds)."""
+    compute_cycles: int
+    """Temporal iterations (product of all temporal loop bounds)."""

@@ -1,0 +1,107 @@
+"""Energy and area tables (Accelergy's ERT and ART) as Timeloop reads them.
+
+* A table ``name`` such as ``system_top_level.PE[1..16]`` belongs to the level whose name is the
+  last dotted part with the ``[..]`` range removed.
+* An action's energy is the **max** over its argument variants.
+* ART areas are per instance and are read as float32, as Timeloop does.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping as MappingABC
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from dcoc.errors import SpecError
+
+Path = tuple[str | int, ...]
+
+
+@dataclass(frozen=True)
+class EnergyTables:
+    """Per level name: action -> energy in pJ (``ert``) and area per instance in um^2 (``art``)."""
+
+    ert: dict[str, dict[str, float]] = field(default_factory=dict)
+    art: dict[str, float] = field(default_factory=dict)
+
+    def energy_pj(self, level: str, action: str) -> float | None:
+        return self.ert.get(level, {}).get(action)
+
+    def area_um2(self, level: str) -> float:
+        return self.art.get(level, 0.0)
+
+
+def table_level_name(name: str) -> str:
+    """``top.Buffer[1..16]`` -> ``Buffer``."""
+    base = re.sub(r"\[[^\]]*\]\s*$", "", name.strip())
+    return base.split(".")[-1].strip()
+
+
+def _number(value: Any, file: str | None, path: Path) -> float:
+    if isinstance(value, bool):
+        raise SpecError(file, path, f"must be a number, got {value!r}")
+    if isinstance(value, int | float):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            pass
+    raise SpecError(file, path, f"must be a number, got {value!r}")
+
+
+def _tables(raw: Any, file: str | None, path: Path) -> list[Any]:
+    if not isinstance(raw, MappingABC):
+        raise SpecError(file, path, "must be a mapping with 'tables'")
+    tables = raw.get("tables")
+    if not isinstance(tables, list):
+        raise SpecError(file, (*path, "tables"), "must be a list of {name, ...} tables")
+    return tables
+
+
+def parse_ert(
+    raw: Any, file: str | None = None, path: Path = ("ERT",)
+) -> dict[str, dict[str, float]]:
+    out: dict[str, dict[str, float]] = {}
+    for i, table in enumerate(_tables(raw, file, path)):
+        tpath = (*path, "tables", i)
+        if not isinstance(table, MappingABC) or not isinstance(table.get("name"), str):
+            raise SpecError(file, tpath, "each ERT table needs a 'name'")
+        actions = table.get("actions")
+        if not isinstance(actions, list):
+            raise SpecError(file, (*tpath, "actions"), "must be a list of {name, energy}")
+        level = table_level_name(table["name"])
+        entry = out.setdefault(level, {})
+        for j, action in enumerate(actions):
+            apath = (*tpath, "actions", j)
+            if not isinstance(action, MappingABC) or not isinstance(action.get("name"), str):
+                raise SpecError(file, apath, "each action needs a 'name'")
+            if "energy" in action:
+                energy = _number(action["energy"], file, (*apath, "energy"))
+            elif isinstance(action.get("arguments"), list):  # old ERT: variants in a list
+                energies = [
+                    _number(v.get("energy"), file, (*apath, "arguments", k, "energy"))
+                    for k, v in enumerate(action["arguments"])
+                ]
+                energy = max(energies) if energies else 0.0
+            else:
+                raise SpecError(file, apath, "an action needs an 'energy'")
+            name = action["name"]
+            entry[name] = max(entry.get(name, energy), energy)
+    return out
+
+
+def parse_art(raw: Any, file: str | None = None, path: Path = ("ART",)) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for i, table in enumerate(_tables(raw, file, path)):
+        tpath = (*path, "tables", i)
+        if not isinstance(table, MappingABC) or not isinstance(table.get("name"), str):
+            raise SpecError(file, tpath, "each ART table needs a 'name'")
+        if "area" not in table:
+            raise SpecError(file, (*tpath, "area"), "missing; give the area per instance")
+        area = _number(table["area"], file, (*tpath, "area"))
+        out[table_level_name(table["name"])] = float(np.float32(area))
+    return out
