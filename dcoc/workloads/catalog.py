@@ -28,6 +28,7 @@ from dcoc.workloads.op_spec import MatmulSpec, OpSpec
 
 WORKLOAD_NAME = "<workload name>"
 _DATA_PACKAGE = "dcoc.workloads.data"
+_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when available
 
 SHAPE_GRAMMAR = {
     "matmul": "matmul:M,N,K",
@@ -53,7 +54,7 @@ def load_network(name: str) -> Network:
     resource = resources.files(_DATA_PACKAGE).joinpath(f"{base}.yaml")
     file = f"dcoc/workloads/data/{base}.yaml"
     try:
-        data = yaml.safe_load(resource.read_text(encoding="utf-8"))
+        data = yaml.load(resource.read_text(encoding="utf-8"), Loader=_YAML_LOADER)
     except yaml.YAMLError as error:
         raise SpecError(file, (), f"not valid YAML: {error}") from None
     network = network_from_data(data, file)
