@@ -1,0 +1,290 @@
+"""An accelerator mapping written out as a TIR program that computes the layer.
+
+A mapping tiles every problem dimension ``d`` into one factor per (storage level, temporal or
+spatial) slot; the factors of ``d`` multiply to its bound. Read outer→inner, the mapping is a
+perfect loop nest (Timeloop's ``src/mapping/parser.cpp``; SEMANTICS.md §3): per storage level,
+outermost level first, the level's temporal loops in its permutation order (Timeloop lists a
+permutation innermost first), then the level's spatial loops (its fanout to the children).
+
+This module emits exactly that nest as a TIR ``PrimFunc`` and compiles it for the CPU, so that
+"this mapping computes the layer" is checked by running it, not assumed:
+
+* one ``for`` per loop of the nest, in the same order, named ``<level>_<dim>`` (temporal) or
+  ``<level>_<dim>_sX`` / ``<level>_<dim>_sY`` (spatial, X/Y from the level's split); spatial
+  loops also carry the annotation ``{"dcoc.spatial": "X"|"Y"}``. They stay serial loops: on the
+  CPU the instances of a spatial loop run one after another, which computes the same result
+  (sums are reordered, the set of products is not);
+* the index of dimension ``d`` is ``Σ_i loop_i × stride_i`` over the loops of ``d``, where
+  ``stride_i`` is the product of the extents of the loops of ``d`` inside loop ``i`` (the size
+  of that level's tile of ``d``); these are the block iterators ``T.axis.spatial`` (``d``
+  indexes the output) or ``T.axis.reduce`` (it does not);
+* every data space is indexed through its projection: data dimension
+  ``Σ coefficient × dimension`` (strides, dilations);
+* the body is ``Out[...] = Out[...] + In_1[...] × In_2[...] × ...`` (float32) after a separate
+  nest that sets ``Out`` to zero.
+
+Loops with extent 1 are dropped, as Timeloop drops them, unless ``keep_unit_loops`` is set.
+``print(emit_tir(problem, nest).script())`` shows the mapping level by level.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from contextlib import ExitStack
+from dataclasses import dataclass
+from enum import StrEnum
+from math import prod
+
+import tvm
+from tvm.script.ir_builder import IRBuilder
+from tvm.script.ir_builder import tirx as T
+
+from dcoc.errors import SpecError
+from dcoc.workloads.problem import DataSpace, Problem
+
+DTYPE = "float32"
+SPATIAL_ANNOTATION = "dcoc.spatial"
+
+
+class LoopKind(StrEnum):
+    """What a loop of the mapping is: a temporal loop or a spatial loop along X or Y."""
+
+    TEMPORAL = "temporal"
+    SPATIAL_X = "X"
+    SPATIAL_Y = "Y"
+
+
+@dataclass(frozen=True)
+class MappedLoop:
+    """One loop of a mapping's nest: ``extent`` iterations of ``dimension`` owned by ``level``."""
+
+    level: str
+    dimension: str
+    extent: int
+    kind: LoopKind = LoopKind.TEMPORAL
+
+    @property
+    def loop_name(self) -> str:
+        """The name the loop variable gets in the TIR program."""
+        base = f"{_identifier(self.level)}_{_identifier(self.dimension)}"
+        return base if self.kind is LoopKind.TEMPORAL else f"{base}_s{self.kind.value}"
+
+
+def _identifier(name: str) -> str:
+    out = re.sub(r"[^0-9A-Za-z_]", "_", name)
+    return out if out and not out[0].isdigit() else f"_{out}"
+
+
+# -- validation -------------------------------------------------------------------------------
+def validate_nest(problem: Problem, loops: Sequence[MappedLoop]) -> None:
+    """Raise :class:`SpecError` unless ``loops`` tile every dimension of ``problem`` exactly.
+
+    Checked before TVM sees the nest: known dimensions, positive integer extents, and per
+    dimension the product of its loops' extents equals its bound.
+    """
+    dims = set(problem.dimensions)
+    factors: dict[str, list[MappedLoop]] = {d: [] for d in problem.dimensions}
+    for i, loop in enumerate(loops):
+        if loop.dimension not in dims:
+            raise SpecError(
+                None,
+                ("mapping", i),
+                f"level {loop.level!r} has a loop over {loop.dimension!r}, which is "
+                f"not a dimension of {problem.name!r} "
+                f"(dimensions: {list(problem.dimensions)})",
+            )
+        if not isinstance(loop.extent, int) or isinstance(loop.extent, bool) or loop.extent < 1:
+            raise SpecError(
+                None,
+                ("mapping", i),
+                f"level {loop.level!r}: factor of {loop.dimension!r} must be a "
+                f"positive integer, got {loop.extent!r}",
+            )
+        factors[loop.dimension].append(loop)
+    for d in problem.dimensions:
+        got = prod(lp.extent for lp in factors[d])
+        if got != problem.bounds[d]:
+            parts = " x ".join(f"{lp.level} {lp.extent}" for lp in factors[d]) or "no loops"
+            raise SpecError(
+                None,
+                ("mapping",),
+                f"the factors of dimension {d!r} multiply to {got} ({parts}) but its "
+                f"bound is {problem.bounds[d]}; make the factors of {d!r} multiply "
+                f"to {problem.bounds[d]}",
+            )
+
+
+# -- emission ---------------------------------------------------------------------------------
+def output_space(problem: Problem) -> DataSpace:
+    """The data space the layer writes (Timeloop's ``read_write: true``)."""
+    outs = [ds for ds in problem.data_spaces if ds.read_write]
+    if len(outs) != 1:
+        raise SpecError(
+            None,
+            ("problem", "shape", "data_spaces"),
+            f"a mapping program needs exactly one read_write data space, "
+            f"{problem.name!r} has {len(outs)}",
+        )
+    return outs[0]
+
+
+def operand_spaces(problem: Problem) -> tuple[DataSpace, ...]:
+    """The data spaces multiplied together (every data space that is not written)."""
+    return tuple(ds for ds in problem.data_spaces if not ds.read_write)
+
+
+def tensor_shape(problem: Problem, data_space: DataSpace) -> tuple[int, ...]:
+    """Shape of a whole tensor: per data dimension ``Σ coef × (bound - 1) + 1``."""
+    return problem.tile_shape(data_space, problem.bounds)
+
+
+def _project(problem: Problem, data_space: DataSpace, point: dict[str, tvm.tirx.Var]) -> list:
+    """Indices of ``data_space`` at the operation-space point ``point`` (dimension → var)."""
+    indices = []
+    for terms in data_space.projection:
+        expr = None
+        for term in terms:
+            coef = problem.coefficient_value(term)
+            summand = point[term.dimension] if coef == 1 else point[term.dimension] * coef
+            expr = summand if expr is None else expr + summand
+        indices.append(expr if expr is not None else 0)
+    return indices
+
+
+def emit_tir(
+    problem: Problem,
+    loops: Sequence[MappedLoop] | object,
+    *,
+    keep_unit_loops: bool = False,
+    func_name: str = "main",
+) -> tvm.IRModule:
+    """The TIR program (an ``IRModule`` with one ``PrimFunc``) that runs ``loops`` over ``problem``.
+
+    ``loops`` lists the mapping's loops outer→inner (a sequence of :class:`MappedLoop`), or is
+    an object :func:`as_mapped_loops` converts. The function's arguments are the operand data
+    spaces in problem order, then the output, each a float32 buffer named after its data space
+    and shaped by :func:`tensor_shape`. Raises :class:`SpecError` when the factors do not tile
+    the problem (see :func:`validate_nest`).
+    """
+    nest = as_mapped_loops(loops)
+    validate_nest(problem, nest)
+    if not keep_unit_loops:
+        nest = [lp for lp in nest if lp.extent != 1]
+    out_space = output_space(problem)
+    operands = operand_spaces(problem)
+    output_dims = out_space.dimensions_used
+
+    # stride of each loop: product of the extents of the same dimension's loops inside it
+    strides: list[int] = []
+    for i, loop in enumerate(nest):
+        strides.append(prod(lp.extent for lp in nest[i + 1 :] if lp.dimension == loop.dimension))
+    names = _unique([lp.loop_name for lp in nest])
+
+    with IRBuilder() as builder, T.prim_func(s_tir=True):
+        T.func_name(func_name)
+        T.func_attr({"tirx.noalias": True})
+        buffers = {
+            ds.name: T.arg(_identifier(ds.name), T.buffer(tensor_shape(problem, ds), DTYPE))
+            for ds in (*operands, out_space)
+        }
+        out = buffers[out_space.name]
+        _emit_zero_init(out_space, out)
+        _emit_mapped_nest(problem, nest, names, strides, output_dims, buffers, out_space)
+    func = builder.get()
+    return tvm.IRModule({func_name: func})
+
+
+def _unique(names: Iterable[str]) -> list[str]:
+    seen: dict[str, int] = {}
+    out = []
+    for name in names:
+        n = seen.get(name, 0)
+        seen[name] = n + 1
+        out.append(name if n == 0 else f"{name}_{n}")
+    return out
+
+
+def _emit_zero_init(out_space: DataSpace, out: tvm.tirx.Buffer) -> None:
+    shape = [int(s) for s in out.shape]
+    with T.grid(*shape) as grid_vars:
+        loop_vars = [grid_vars] if isinstance(grid_vars, tvm.tirx.Var) else list(grid_vars)
+        for i, v in enumerate(loop_vars):
+            IRBuilder.name(f"{_identifier(out_space.name)}_i{i}", v)
+        with T.sblock(f"zero_{_identifier(out_space.name)}"):
+            axes = [
+                IRBuilder.name(f"v_i{i}", T.axis.spatial(s, v))
+                for i, (s, v) in enumerate(zip(shape, loop_vars, strict=True))
+            ]
+            T.buffer_store(out, T.float32(0.0), axes)
+
+
+def _emit_mapped_nest(
+    problem: Problem,
+    nest: Sequence[MappedLoop],
+    names: Sequence[str],
+    strides: Sequence[int],
+    output_dims: frozenset[str],
+    buffers: dict[str, tvm.tirx.Buffer],
+    out_space: DataSpace,
+) -> None:
+    loop_vars = []
+    with ExitStack() as stack:
+        for loop, name in zip(nest, names, strict=True):
+            annotations = (
+                None if loop.kind is LoopKind.TEMPORAL else {SPATIAL_ANNOTATION: loop.kind.value}
+            )
+            loop_vars.append(
+                IRBuilder.name(
+                    name, stack.enter_context(T.serial(loop.extent, annotations=annotations))
+                )
+            )
+        _emit_mac(problem, nest, loop_vars, strides, output_dims, buffers, out_space)
+
+
+def _emit_mac(
+    problem: Problem,
+    nest: Sequence[MappedLoop],
+    loop_vars: Sequence[tvm.tirx.Var],
+    strides: Sequence[int],
+    output_dims: frozenset[str],
+    buffers: dict[str, tvm.tirx.Buffer],
+    out_space: DataSpace,
+) -> None:
+    with T.sblock("mac"):
+        point: dict[str, tvm.tirx.Var] = {}
+        for d in problem.dimensions:
+            binding = None
+            for loop, var, stride in zip(nest, loop_vars, strides, strict=True):
+                if loop.dimension == d:
+                    term = var if stride == 1 else var * stride
+                    binding = term if binding is None else binding + term
+            binding = binding if binding is not None else 0
+            axis = T.axis.spatial if d in output_dims else T.axis.reduce
+            point[d] = IRBuilder.name(f"v_{_identifier(d)}", axis(problem.bounds[d], binding))
+        out = buffers[out_space.name]
+        out_idx = _project(problem, out_space, point)
+        product = None
+        for ds in problem.data_spaces:
+            if ds.read_write:
+                continue
+            load = buffers[ds.name][tuple(_project(problem, ds, point))]
+            product = load if product is None else product * load
+        value = out[tuple(out_idx)] + (product if product is not None else T.float32(1.0))
+        T.buffer_store(out, value, out_idx)
+
+
+def mapping_tir_text(problem: Problem, loops: Sequence[MappedLoop] | object, **kwargs) -> str:
+    """The TVMScript text of :func:`emit_tir`'s program, for writing a mapping to a file."""
+    return emit_tir(problem, loops, **kwargs).script()
+
+
+# -- adapters ---------------------------------------------------------------------------------
+def as_mapped_loops(loops: Sequence[MappedLoop] | object) -> list[MappedLoop]:
+    """Turn a nest description into :class:`MappedLoop` s outer→inner."""
+    if isinstance(loops, Sequence) and all(isinstance(lp, MappedLoop) for lp in loops):
+        return list(loops)
+    raise TypeError(
+        f"cannot read a loop nest from {type(loops).__name__}; pass a sequence of "
+        f"MappedLoop (outer to inner)"
+    )

@@ -1,0 +1,160 @@
+"""Build a mapping's TIR program for the CPU, run it and compare it with numpy.
+
+The reference is computed from the :class:`Problem` alone, independently of the mapping: every
+point of the operation space is enumerated at once (``np.indices``), each data space is gathered
+through its projection (``Σ coefficient × dimension`` per data dimension, so strides and
+dilations are honoured), the operands are multiplied and the products are scattered into the
+output with ``np.add.at`` (an einsum with strided indexing), in float64.
+
+A result passes when every output element is within the float32 rounding bound of a sum of
+``n`` products, ``n × eps32 × Σ|products|`` (plus a tiny absolute floor); a missing or doubled
+product, a wrong index or a skipped zero-initialization is orders of magnitude above it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from math import prod
+
+import numpy as np
+import tvm
+from tvm.target import codegen
+
+from dcoc.tvm.mapping_tir import (
+    MappedLoop,
+    emit_tir,
+    operand_spaces,
+    output_space,
+    tensor_shape,
+)
+from dcoc.workloads.problem import DataSpace, Problem
+
+logger = logging.getLogger(__name__)
+
+_EPS32 = float(np.finfo(np.float32).eps)
+_ABS_FLOOR = 1e-6
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """Outcome of running a mapping's program against the numpy reference.
+
+    ``passed`` is true when the program built, ran and matched; ``max_abs_error`` is the largest
+    absolute difference (``inf`` if it never ran); ``max_error_ratio`` that difference over the
+    allowed bound, worst element (pass ⇔ ≤ 1); ``error`` says why it failed to build or run.
+    """
+
+    passed: bool
+    max_abs_error: float
+    max_error_ratio: float
+    error: str | None = None
+
+
+def host_target() -> tvm.target.Target:
+    """LLVM for this machine's CPU (``mcpu`` = the host CPU)."""
+    return tvm.target.Target({"kind": "llvm", "mcpu": codegen.llvm_get_system_cpu()})
+
+
+def _point_indices(
+    problem: Problem, data_space: DataSpace, grids: Mapping[str, np.ndarray]
+) -> tuple[np.ndarray, ...]:
+    return tuple(
+        sum(
+            (problem.coefficient_value(t) * grids[t.dimension] for t in terms),
+            start=np.zeros_like(next(iter(grids.values()))),
+        )
+        for terms in data_space.projection
+    )
+
+
+def reference_output(
+    problem: Problem, operands: Mapping[str, np.ndarray], *, absolute: bool = False
+) -> np.ndarray:
+    """The layer's output in float64: ``Out[proj(p)] += Π_ds ds[proj(p)]`` over all points p.
+
+    With ``absolute`` the operands' absolute values are used (``Σ|products|``, for error
+    bounds).
+    """
+    grids_arr = np.indices(tuple(problem.bounds[d] for d in problem.dimensions), sparse=False)
+    grids = dict(zip(problem.dimensions, grids_arr, strict=True))
+    out_space = output_space(problem)
+    products = np.ones(grids_arr.shape[1:], dtype=np.float64)
+    for ds in operand_spaces(problem):
+        values = operands[ds.name].astype(np.float64)[_point_indices(problem, ds, grids)]
+        products *= np.abs(values) if absolute else values
+    out = np.zeros(tensor_shape(problem, out_space), dtype=np.float64)
+    np.add.at(out, _point_indices(problem, out_space, grids), products)
+    return out
+
+
+def random_operands(problem: Problem, rng: np.random.Generator) -> dict[str, np.ndarray]:
+    """Uniform(-1, 1) float32 tensors for every operand data space."""
+    return {
+        ds.name: rng.uniform(-1.0, 1.0, tensor_shape(problem, ds)).astype(np.float32)
+        for ds in operand_spaces(problem)
+    }
+
+
+def _terms_per_output(problem: Problem) -> int:
+    """Products summed into one output element at most (bound on ``n`` in the error bound)."""
+    out_dims = output_space(problem).dimensions_used
+    return prod(problem.bounds[d] for d in problem.dimensions if d not in out_dims)
+
+
+def run_program(
+    module: tvm.IRModule,
+    problem: Problem,
+    operands: Mapping[str, np.ndarray],
+    *,
+    target: tvm.target.Target | None = None,
+) -> np.ndarray:
+    """Build ``module`` (a program of :func:`emit_tir` for ``problem``) and run it once.
+
+    The output buffer starts as NaN, so a program that skips the zero-initialization cannot
+    match. Build and run errors propagate.
+    """
+    executable = tvm.compile(module, target=target or host_target())
+    device = tvm.cpu()
+    args = [tvm.runtime.tensor(operands[ds.name], device) for ds in operand_spaces(problem)]
+    out_init = np.full(tensor_shape(problem, output_space(problem)), np.nan, dtype=np.float32)
+    out = tvm.runtime.tensor(out_init, device)
+    executable["main"](*args, out)
+    return out.numpy()
+
+
+def compare_with_reference(
+    problem: Problem, operands: Mapping[str, np.ndarray], got: np.ndarray
+) -> CheckResult:
+    """Compare a program's output with :func:`reference_output` within the float32 bound."""
+    expected = reference_output(problem, operands)
+    magnitude = reference_output(problem, operands, absolute=True)
+    bound = _terms_per_output(problem) * _EPS32 * magnitude + _ABS_FLOOR
+    diff = np.abs(got.astype(np.float64) - expected)
+    diff = np.where(np.isnan(diff), np.inf, diff)
+    max_abs = float(diff.max()) if diff.size else 0.0
+    ratio = float((diff / bound).max()) if diff.size else 0.0
+    return CheckResult(passed=ratio <= 1.0, max_abs_error=max_abs, max_error_ratio=ratio)
+
+
+def check_mapping_program(
+    problem: Problem,
+    loops: Sequence[MappedLoop] | object,
+    *,
+    rng: np.random.Generator,
+    target: tvm.target.Target | None = None,
+) -> CheckResult:
+    """Emit, build and run the program of ``loops`` on random inputs; compare with numpy.
+
+    A nest that does not tile the problem raises :class:`~dcoc.errors.SpecError` (a bad input,
+    raised before TVM is involved); a failure to build or run is returned as a failed result.
+    """
+    module = emit_tir(problem, loops)
+    operands = random_operands(problem, rng)
+    try:
+        got = run_program(module, problem, operands, target=target)
+    except Exception as exc:  # a build or run failure is a result, not a crash
+        logger.warning("mapping program of %s failed to build or run: %s", problem.name, exc)
+        return CheckResult(False, float("inf"), float("inf"), f"{type(exc).__name__}: {exc}")
+    return compare_with_reference(problem, operands, got)
