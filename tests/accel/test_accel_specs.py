@@ -15,7 +15,7 @@ from dcoc.accel.estimator import estimate_tables
 from dcoc.accel.mapping import parse_mapping
 from dcoc.accel.model import evaluate
 from dcoc.accel.tables import EnergyTables
-from dcoc.accel.yaml_loader import load_yaml_file
+from dcoc.accel.yaml_loader import load_yaml_file, load_yaml_text
 from dcoc.workloads.problem_yaml import parse_problem
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -23,7 +23,6 @@ SPECS = ROOT / "accel_specs"
 REF = ROOT.parent / "shared" / "reference" / "timeloop"
 TEMPLATES = sorted(p for p in SPECS.glob("*.yaml") if not p.name.endswith(".space.yaml"))
 SPACES = sorted(SPECS.glob("*.space.yaml"))
-BOUNDS = {"C": 4, "M": 4, "R": 3, "S": 3, "N": 1, "P": 4, "Q": 4}
 
 COPIED_FROM = {
     "eyeriss_like.yaml": "06-eyeriss-vgg02-layer5/eyeriss_like.arch.yaml",
@@ -49,9 +48,76 @@ def test_copied_templates_equal_references(name: str) -> None:
     assert ours == ref
 
 
+# A small conv layer, shaped as the references' default_problem.yaml.
+SMALL_CONV = """\
+problem:
+  version: 0.4
+  instance:
+    C: 4
+    H: 6
+    Hdilation: 1
+    Hpad: 0
+    Hstride: 1
+    M: 4
+    N: 1
+    P: 4
+    Q: 4
+    R: 3
+    S: 3
+    W: 6
+    Wdilation: 1
+    Wpad: 0
+    Wstride: 1
+  shape:
+    coefficients:
+    - default: 1
+      name: Wstride
+    - default: 1
+      name: Hstride
+    - default: 1
+      name: Wdilation
+    - default: 1
+      name: Hdilation
+    data_spaces:
+    - name: Weights
+      projection:
+      - - - C
+      - - - M
+      - - - R
+      - - - S
+    - name: Inputs
+      projection:
+      - - - N
+      - - - C
+      - - - R
+          - Wdilation
+        - - P
+          - Wstride
+      - - - S
+          - Hdilation
+        - - Q
+          - Hstride
+    - name: Outputs
+      projection:
+      - - - N
+      - - - M
+      - - - Q
+      - - - P
+      read_write: true
+    dimensions:
+    - C
+    - M
+    - R
+    - S
+    - N
+    - P
+    - Q
+    name: conv2D
+"""
+
+
 def _small_problem():
-    raw = load_yaml_file(ROOT / "tests" / "accel" / "data" / "small_conv.prob.yaml")
-    return parse_problem(raw["problem"], "small_conv.prob.yaml")
+    return parse_problem(load_yaml_text(SMALL_CONV)["problem"], "<small conv>")
 
 
 def _trivial_report(arch_doc: dict):
