@@ -20,7 +20,7 @@ from dcoc.workloads.problem_yaml import parse_problem
 
 ROOT = Path(__file__).resolve().parents[2]
 SPECS = ROOT / "accel_specs"
-REF = ROOT.parent / "shared" / "reference" / "timeloop"
+REF = ROOT / "tests" / "data" / "timeloop"
 TEMPLATES = sorted(p for p in SPECS.glob("*.yaml") if not p.name.endswith(".space.yaml"))
 SPACES = sorted(SPECS.glob("*.space.yaml"))
 
