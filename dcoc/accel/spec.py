@@ -25,8 +25,9 @@ class ModelInputs:
 
 def _required(doc: SpecDocument, key: str) -> object:
     if key not in doc:
+        files = ", ".join(dict.fromkeys(doc.sources.values())) or "<no files>"
         raise SpecError(
-            None,
+            files,
             (key,),
             f"no input file has a top-level '{key}' key; add the {key} file to the command line",
         )
