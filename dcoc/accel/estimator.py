@@ -202,6 +202,20 @@ class ComponentKind(StrEnum):
     DUMMY = "dummy"
     INT_MAC = "intmac"
     FP_MAC = "fpmac"
+    INT_MULT = "intmultiplier"
+    FP_MULT = "fpmultiplier"
+    INT_ADD = "intadder"
+
+
+COMPUTE_KINDS = frozenset(
+    {
+        ComponentKind.INT_MAC,
+        ComponentKind.FP_MAC,
+        ComponentKind.INT_MULT,
+        ComponentKind.FP_MULT,
+        ComponentKind.INT_ADD,
+    }
+)
 
 
 class StorageAction(StrEnum):
@@ -233,6 +247,13 @@ CLASS_KINDS: Mapping[str, ComponentKind] = MappingProxyType(
         "mac": ComponentKind.INT_MAC,
         "compute": ComponentKind.INT_MAC,
         "fpmac": ComponentKind.FP_MAC,
+        "intmultiplier": ComponentKind.INT_MULT,
+        "multiplier": ComponentKind.INT_MULT,
+        "aladdin_multiplier": ComponentKind.INT_MULT,
+        "fpmultiplier": ComponentKind.FP_MULT,
+        "intadder": ComponentKind.INT_ADD,
+        "adder": ComponentKind.INT_ADD,
+        "aladdin_adder": ComponentKind.INT_ADD,
     }
 )
 
@@ -286,7 +307,7 @@ def estimate_component(component_class: str, attributes: Mapping[str, object]) -
         return _storage(0.0, 0.0, 0.0, DUMMY_AREA_UM2)
     if kind is ComponentKind.DRAM:
         return _dram(attributes)
-    if kind in (ComponentKind.INT_MAC, ComponentKind.FP_MAC):
+    if kind in COMPUTE_KINDS:
         energy, area = _mac(kind, attributes)
         area *= a_scale
         leak = LOGIC_LEAK_PJ_PER_UM2 * area * cycle_scale
@@ -414,8 +435,18 @@ def _power_law(points: tuple[tuple[int, float, float], ...], bits: float) -> tup
 
 
 def _mac(kind: ComponentKind, attributes: Mapping[str, object]) -> tuple[float, float]:
-    """45 nm energy (pJ) and area (um^2) of multiply + add + accumulator register."""
+    """45 nm energy (pJ) and area (um^2): a MAC is multiply + add + accumulator register;
+    a multiplier or an adder alone is the Horowitz figure for its width."""
     default_bits = _positive(attributes, "width", _positive(attributes, "datawidth", 8))
+    if kind is ComponentKind.INT_MULT:
+        return _power_law(
+            HOROWITZ_INT_MULT, _positive(attributes, "multiplier_width", default_bits)
+        )
+    if kind is ComponentKind.FP_MULT:
+        bits = _positive(attributes, "width", _positive(attributes, "datawidth", 32))
+        return _power_law(HOROWITZ_FP_MULT, _positive(attributes, "multiplier_width", bits))
+    if kind is ComponentKind.INT_ADD:
+        return _power_law(HOROWITZ_INT_ADD, _positive(attributes, "adder_width", default_bits))
     if kind is ComponentKind.FP_MAC:
         default_bits = _positive(attributes, "width", _positive(attributes, "datawidth", 32))
         mult_bits = _positive(attributes, "multiplier_width", default_bits)

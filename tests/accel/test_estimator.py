@@ -175,6 +175,16 @@ def test_horowitz_arithmetic_anchors() -> None:
     assert fp16.area_um2 == pytest.approx(1640 + 1360 + 16 * 95.68 / 16)
 
 
+def test_multiplier_and_adder_alone() -> None:
+    mult = estimate_component("intmultiplier", {"width": 32, "technology": "45nm"})
+    assert mult.action_energy_pj["mac_random"] == pytest.approx(3.1)
+    assert mult.area_um2 == pytest.approx(3495)
+    add = estimate_component("adder", {"width": 8, "technology": "45nm"})
+    assert add.action_energy_pj["compute"] == pytest.approx(0.03)
+    fmul = estimate_component("fpmultiplier", {"width": 16, "technology": "45nm"})
+    assert fmul.action_energy_pj["compute"] == pytest.approx(1.1)
+
+
 def test_dram_types_per_bit() -> None:
     for dram_type, pj_per_bit in [("LPDDR4", 8.0), ("DDR4", 15.0), ("HBM2", 3.9)]:
         est = estimate_component("DRAM", {"type": dram_type, "width": 64})
@@ -266,7 +276,7 @@ def test_storage_grows_with_width(cls: str, depth: int, width: int, extra: int) 
 
 @settings(max_examples=60, deadline=None)
 @given(
-    cls=st.sampled_from([*STORAGE_CLASSES, "intmac", "fpmac"]),
+    cls=st.sampled_from([*STORAGE_CLASSES, "intmac", "fpmac", "intmultiplier", "adder"]),
     nodes=st.lists(st.floats(7, 130), min_size=2, max_size=2, unique=True),
     depth=st.integers(1, 1 << 15),
 )
@@ -290,7 +300,11 @@ def test_banking_cuts_energy_and_costs_area(depth: int, banks: int) -> None:
 
 
 @settings(max_examples=40, deadline=None)
-@given(bits=st.integers(2, 64), extra=st.integers(1, 32), cls=st.sampled_from(["intmac", "fpmac"]))
+@given(
+    bits=st.integers(2, 64),
+    extra=st.integers(1, 32),
+    cls=st.sampled_from(["intmac", "fpmac", "intmultiplier", "fpmultiplier", "adder"]),
+)
 def test_mac_grows_with_width(bits: int, extra: int, cls: str) -> None:
     small = estimate_component(cls, {"width": bits})
     large = estimate_component(cls, {"width": bits + extra})
