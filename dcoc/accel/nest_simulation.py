@@ -55,8 +55,21 @@ def _round_half_away(num: int) -> int:
     return (num + 1) // 2 if num >= 0 else -((-num + 1) // 2)
 
 
+State = tuple[tuple[tuple[int, ...] | None, tuple[int, ...] | None], ...]
+Increments = dict[tuple[int, int, int], int]
+
+
 class _Engine:
-    def __init__(self, nest: LoopNest, problem: Problem, legacy: bool) -> None:
+    """The recursion of ``NestAnalysis::ComputeDeltas``.
+
+    ``run(l)`` returns the per-data-space delta sizes of loop ``l`` and the access counts it
+    charged, per unit of epochs, keyed ``(loop, data space, multicast)``. Because the engine is
+    translation invariant, a call's effect depends only on ``l`` and on the state of loops
+    ``0..l`` relative to the current transform; ``memoize`` caches on exactly that, which keeps
+    the result identical while avoiding the 2^loops blow-up.
+    """
+
+    def __init__(self, nest: LoopNest, problem: Problem, legacy: bool, memoize: bool) -> None:
         self.legacy = legacy
         self.loops = nest.loops
         self.projs = projections(problem)
@@ -75,6 +88,15 @@ class _Engine:
             self.stride[i] = scale[loop.dim]
             scale[loop.dim] *= loop.bound
             self.extents.append(tuple(scale))
+        # data-space spans (hi - lo per data dimension) and sizes of every loop's working set
+        self.span = [
+            [
+                tuple(sum(c * (ext[d] - 1) for d, c in terms) for terms in proj)
+                for proj in self.projs
+            ]
+            for ext in self.extents
+        ]
+        self.size = [[prod(w + 1 for w in sp) for sp in row] for row in self.span]
         # spatial groups: master = outermost of a run of consecutive spatial loops
         self.master = [False] * n
         self.group_len = [0] * n
@@ -94,11 +116,11 @@ class _Engine:
             if self.master[i]:
                 self.hist[i] = [self._multicast_histogram(i, p) for p in self.projs]
         self.transform = [0] * ndims
-        self.last_box: list[list[tuple[tuple[int, ...], tuple[int, ...]] | None]] = [
-            [None] * self.nds for _ in range(n)
-        ]
+        self.last_lo: list[list[tuple[int, ...] | None]] = [[None] * self.nds for _ in range(n)]
         self.last_tr: list[list[tuple[int, ...] | None]] = [[None] * self.nds for _ in range(n)]
-        self.acc: list[list[dict[int, int]]] = [[{} for _ in range(self.nds)] for _ in range(n)]
+        self.memo: dict[tuple[int, State], tuple[list[int], Increments, State]] | None = (
+            {} if memoize else None
+        )
 
     def _multicast_histogram(self, master: int, proj: Projection) -> tuple[tuple[int, int], ...]:
         """((group size m, number of groups with that size), ...) for one spatial group."""
@@ -120,29 +142,48 @@ class _Engine:
             ] += 1
         return tuple(sorted(Counter(offsets.values()).items()))
 
-    def _delta(self, level: int, ds: int) -> int:
-        """Delta size of loop ``level``'s working set for data space ``ds``; updates state."""
-        proj = self.projs[ds]
-        ext = self.extents[level]
+    def _projected_transform(self) -> list[tuple[int, ...]]:
         t = self.transform
-        lo = tuple(sum(c * t[d] for d, c in terms) for terms in proj)
-        hi = tuple(sum(c * (t[d] + ext[d] - 1) for d, c in terms) for terms in proj)
-        size = prod(h - lo_ + 1 for lo_, h in zip(lo, hi, strict=True))
-        last = self.last_box[level][ds]
-        self.last_box[level][ds] = (lo, hi)
+        return [tuple(sum(c * t[d] for d, c in terms) for terms in proj) for proj in self.projs]
+
+    def _relative_state(self, level: int, pt: list[tuple[int, ...]]) -> State:
+        out = []
+        for k in range(level + 1):
+            for ds in range(self.nds):
+                lo = self.last_lo[k][ds]
+                rel = None if lo is None else tuple(a - b for a, b in zip(lo, pt[ds], strict=True))
+                out.append((rel, self.last_tr[k][ds]))
+        return tuple(out)
+
+    def _restore(self, level: int, state: State, pt: list[tuple[int, ...]]) -> None:
+        i = 0
+        for k in range(level + 1):
+            for ds in range(self.nds):
+                rel, tr = state[i]
+                i += 1
+                self.last_lo[k][ds] = (
+                    None if rel is None else tuple(a + b for a, b in zip(rel, pt[ds], strict=True))
+                )
+                self.last_tr[k][ds] = tr
+
+    def _delta(self, level: int, ds: int, lo: tuple[int, ...]) -> int:
+        """Delta size of loop ``level``'s working set at ``lo`` for ``ds``; updates state."""
+        size = self.size[level][ds]
+        last = self.last_lo[level][ds]
+        self.last_lo[level][ds] = lo
         if last is None:
             tr = None
             inter = 0
         else:
-            llo, lhi = last
-            tr = tuple(_round_half_away(lo[j] + hi[j] - llo[j] - lhi[j]) for j in range(len(lo)))
+            # equal spans: the centroid difference is exactly the corner difference
+            tr = tuple(a - b for a, b in zip(lo, last, strict=True))
             inter = 1
-            for j in range(len(lo)):
-                w = min(hi[j], lhi[j]) - max(lo[j], llo[j]) + 1
-                if w <= 0:
+            for w, t in zip(self.span[level][ds], tr, strict=True):
+                overlap = w + 1 - abs(t)
+                if overlap <= 0:
                     inter = 0
                     break
-                inter *= w
+                inter *= overlap
         last_tr = self.last_tr[level][ds]
         if not self.legacy and (tr is None or not any(tr)):
             return size - inter
@@ -154,43 +195,71 @@ class _Engine:
         self.last_tr[level][ds] = None
         return size
 
-    def run(self, level: int, epochs: int) -> list[int]:
+    def run(self, level: int) -> tuple[list[int], Increments]:
+        memo = self.memo
+        if memo is not None:
+            pt = self._projected_transform()
+            key = (level, self._relative_state(level, pt))
+            hit = memo.get(key)
+            if hit is not None:
+                self._restore(level, hit[2], pt)
+                return hit[0], hit[1]
+        deltas, inc = self._run(level)
+        if memo is not None:
+            memo[key] = (deltas, inc, self._relative_state(level, pt))
+        return deltas, inc
+
+    def _run(self, level: int) -> tuple[list[int], Increments]:
         loop = self.loops[level]
         nds = self.nds
+        inc: Increments
         if loop.axis.is_spatial:
             inner = level - self.group_len[level]
-            d0 = [1] * nds if inner < 0 else self.run(inner, epochs)
+            if inner < 0:
+                d0, inc = [1] * nds, {}
+            else:
+                d0, inc0 = self.run(inner)
+                inc = dict(inc0)
             for ds in range(nds):
                 if d0[ds] > 0:
-                    acc = self.acc[level][ds]
                     for m, groups in self.hist[level][ds]:
-                        acc[m] = acc.get(m, 0) + d0[ds] * epochs * groups
+                        key = (level, ds, m)
+                        inc[key] = inc.get(key, 0) + d0[ds] * groups
         elif level == 0:
-            for ds in range(nds):
-                acc = self.acc[0][ds]
-                acc[1] = acc.get(1, 0) + loop.bound * epochs
+            inc = {(0, ds, 1): loop.bound for ds in range(nds)}
         else:
             n = loop.bound
-            total = self.run(level - 1, epochs)
+            total, inc0 = self.run(level - 1)
+            inc = dict(inc0)
             if n >= 2:
                 step = self.stride[level]
                 self.transform[loop.dim] += step
-                d1 = self.run(level - 1, epochs * (n - 1))
+                d1, inc1 = self.run(level - 1)
                 self.transform[loop.dim] -= step
                 total = [a + (n - 1) * b for a, b in zip(total, d1, strict=True)]
+                for key, v in inc1.items():
+                    inc[key] = inc.get(key, 0) + (n - 1) * v
             if self.boundary[level - 1]:
                 for ds in range(nds):
                     if total[ds]:
-                        acc = self.acc[level][ds]
-                        acc[1] = acc.get(1, 0) + total[ds] * epochs
-        return [self._delta(level, ds) for ds in range(nds)]
+                        key = (level, ds, 1)
+                        inc[key] = inc.get(key, 0) + total[ds]
+        pt = self._projected_transform()
+        return [self._delta(level, ds, pt[ds]) for ds in range(nds)], inc
 
 
-def simulate(nest: LoopNest, problem: Problem, *, legacy_translation: bool = False) -> NestAnalysis:
-    """Run the delta engine over ``nest`` and collapse per-loop results to storage levels."""
-    eng = _Engine(nest, problem, legacy_translation)
+def simulate(
+    nest: LoopNest, problem: Problem, *, legacy_translation: bool = False, memoize: bool = True
+) -> NestAnalysis:
+    """Run the delta engine over ``nest`` and collapse per-loop results to storage levels.
+
+    ``memoize=False`` runs the plain exponential recursion (same numbers; for testing)."""
+    eng = _Engine(nest, problem, legacy_translation, memoize)
     loops = nest.loops
-    eng.run(len(loops) - 1, 1)
+    _, increments = eng.run(len(loops) - 1)
+    acc: list[list[dict[int, int]]] = [[{} for _ in range(eng.nds)] for _ in loops]
+    for (k, ds, m), value in increments.items():
+        acc[k][ds][m] = value
     nds = eng.nds
     levels_info = []
     start = 0
@@ -206,15 +275,14 @@ def simulate(nest: LoopNest, problem: Problem, *, legacy_translation: bool = Fal
                 for k in range(innermost - eng.group_len[innermost] + 1, innermost + 1)
             )
         replication = prod(lp.bound for lp in loops[b + 1 :] if lp.axis.is_spatial)
-        sizes = [box_size(p, eng.extents[b]) for p in eng.projs]
+        sizes = list(eng.size[b])
         spatial_sizes = (
             [box_size(p, eng.extents[innermost]) for p in eng.projs]
             if eng.master[innermost]
             else None
         )
         accesses = [
-            tuple(sorted((m, a) for m, a in eng.acc[innermost][ds].items() if a))
-            for ds in range(nds)
+            tuple(sorted((m, a) for m, a in acc[innermost][ds].items() if a)) for ds in range(nds)
         ]
         levels_info.append((fanout, replication, sizes, spatial_sizes, accesses))
         start = b + 1

@@ -12,6 +12,8 @@ from timeloop_cases import input_files
 
 from dcoc.accel.mapping import Mapping, level_mapping
 from dcoc.accel.model import evaluate
+from dcoc.accel.nest import lower
+from dcoc.accel.nest_simulation import simulate
 from dcoc.accel.spec import load_model_inputs
 from dcoc.accel.tables import EnergyTables
 from dcoc.workloads.problem import Problem
@@ -159,3 +161,14 @@ def test_evaluate_is_deterministic_and_counts_non_negative(case: tuple[Problem, 
 def test_empty_tables_give_zero_energy() -> None:
     rep = evaluate(ARCH, BASE.problem, BASE.mapping, tables=EnergyTables())
     assert rep.valid and rep.energy_pj == 0.0 and rep.area_um2 == 0.0
+
+
+@SETTINGS
+@given(cases(), st.booleans())
+def test_memoized_engine_equals_plain_recursion(
+    case: tuple[Problem, Mapping], legacy: bool
+) -> None:
+    problem, mapping = case
+    nest = lower(mapping, len(problem.dimensions))
+    plain = simulate(nest, problem, legacy_translation=legacy, memoize=False)
+    assert simulate(nest, problem, legacy_translation=legacy) == plain
