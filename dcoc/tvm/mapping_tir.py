@@ -29,90 +29,41 @@ Loops with extent 1 are dropped, as Timeloop drops them, unless ``keep_unit_loop
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Sequence
 from contextlib import ExitStack
-from dataclasses import dataclass
-from enum import StrEnum
 from math import prod
 
 import tvm
 from tvm.script.ir_builder import IRBuilder
 from tvm.script.ir_builder import tirx as T
 
+from dcoc.accel.architecture import Architecture
 from dcoc.errors import SpecError
+from dcoc.tvm.mapping_tir_nest import (
+    LoopKind,
+    MappedLoop,
+    NestLike,
+    as_mapped_loops,
+    identifier,
+    validate_nest,
+)
 from dcoc.workloads.problem import DataSpace, Problem
+
+__all__ = [
+    "LoopKind",
+    "MappedLoop",
+    "NestLike",
+    "as_mapped_loops",
+    "emit_tir",
+    "mapping_tir_text",
+    "operand_spaces",
+    "output_space",
+    "tensor_shape",
+    "validate_nest",
+]
 
 DTYPE = "float32"
 SPATIAL_ANNOTATION = "dcoc.spatial"
-
-
-class LoopKind(StrEnum):
-    """What a loop of the mapping is: a temporal loop or a spatial loop along X or Y."""
-
-    TEMPORAL = "temporal"
-    SPATIAL_X = "X"
-    SPATIAL_Y = "Y"
-
-
-@dataclass(frozen=True)
-class MappedLoop:
-    """One loop of a mapping's nest: ``extent`` iterations of ``dimension`` owned by ``level``."""
-
-    level: str
-    dimension: str
-    extent: int
-    kind: LoopKind = LoopKind.TEMPORAL
-
-    @property
-    def loop_name(self) -> str:
-        """The name the loop variable gets in the TIR program."""
-        base = f"{_identifier(self.level)}_{_identifier(self.dimension)}"
-        return base if self.kind is LoopKind.TEMPORAL else f"{base}_s{self.kind.value}"
-
-
-def _identifier(name: str) -> str:
-    out = re.sub(r"[^0-9A-Za-z_]", "_", name)
-    return out if out and not out[0].isdigit() else f"_{out}"
-
-
-# -- validation -------------------------------------------------------------------------------
-def validate_nest(problem: Problem, loops: Sequence[MappedLoop]) -> None:
-    """Raise :class:`SpecError` unless ``loops`` tile every dimension of ``problem`` exactly.
-
-    Checked before TVM sees the nest: known dimensions, positive integer extents, and per
-    dimension the product of its loops' extents equals its bound.
-    """
-    dims = set(problem.dimensions)
-    factors: dict[str, list[MappedLoop]] = {d: [] for d in problem.dimensions}
-    for i, loop in enumerate(loops):
-        if loop.dimension not in dims:
-            raise SpecError(
-                None,
-                ("mapping", i),
-                f"level {loop.level!r} has a loop over {loop.dimension!r}, which is "
-                f"not a dimension of {problem.name!r} "
-                f"(dimensions: {list(problem.dimensions)})",
-            )
-        if not isinstance(loop.extent, int) or isinstance(loop.extent, bool) or loop.extent < 1:
-            raise SpecError(
-                None,
-                ("mapping", i),
-                f"level {loop.level!r}: factor of {loop.dimension!r} must be a "
-                f"positive integer, got {loop.extent!r}",
-            )
-        factors[loop.dimension].append(loop)
-    for d in problem.dimensions:
-        got = prod(lp.extent for lp in factors[d])
-        if got != problem.bounds[d]:
-            parts = " x ".join(f"{lp.level} {lp.extent}" for lp in factors[d]) or "no loops"
-            raise SpecError(
-                None,
-                ("mapping",),
-                f"the factors of dimension {d!r} multiply to {got} ({parts}) but its "
-                f"bound is {problem.bounds[d]}; make the factors of {d!r} multiply "
-                f"to {problem.bounds[d]}",
-            )
 
 
 # -- emission ---------------------------------------------------------------------------------
@@ -154,20 +105,22 @@ def _project(problem: Problem, data_space: DataSpace, point: dict[str, tvm.tirx.
 
 def emit_tir(
     problem: Problem,
-    loops: Sequence[MappedLoop] | object,
+    loops: NestLike,
     *,
+    architecture: Architecture | None = None,
     keep_unit_loops: bool = False,
     func_name: str = "main",
 ) -> tvm.IRModule:
     """The TIR program (an ``IRModule`` with one ``PrimFunc``) that runs ``loops`` over ``problem``.
 
     ``loops`` lists the mapping's loops outer→inner (a sequence of :class:`MappedLoop`), or is
-    an object :func:`as_mapped_loops` converts. The function's arguments are the operand data
+    an accelerator ``Mapping`` / ``LoopNest`` (see :func:`as_mapped_loops`; ``architecture``
+    names its levels). The function's arguments are the operand data
     spaces in problem order, then the output, each a float32 buffer named after its data space
     and shaped by :func:`tensor_shape`. Raises :class:`SpecError` when the factors do not tile
     the problem (see :func:`validate_nest`).
     """
-    nest = as_mapped_loops(loops)
+    nest = as_mapped_loops(problem, loops, architecture=architecture)
     validate_nest(problem, nest)
     if not keep_unit_loops:
         nest = [lp for lp in nest if lp.extent != 1]
@@ -185,7 +138,7 @@ def emit_tir(
         T.func_name(func_name)
         T.func_attr({"tirx.noalias": True})
         buffers = {
-            ds.name: T.arg(_identifier(ds.name), T.buffer(tensor_shape(problem, ds), DTYPE))
+            ds.name: T.arg(identifier(ds.name), T.buffer(tensor_shape(problem, ds), DTYPE))
             for ds in (*operands, out_space)
         }
         out = buffers[out_space.name]
@@ -210,8 +163,8 @@ def _emit_zero_init(out_space: DataSpace, out: tvm.tirx.Buffer) -> None:
     with T.grid(*shape) as grid_vars:
         loop_vars = [grid_vars] if isinstance(grid_vars, tvm.tirx.Var) else list(grid_vars)
         for i, v in enumerate(loop_vars):
-            IRBuilder.name(f"{_identifier(out_space.name)}_i{i}", v)
-        with T.sblock(f"zero_{_identifier(out_space.name)}"):
+            IRBuilder.name(f"{identifier(out_space.name)}_i{i}", v)
+        with T.sblock(f"zero_{identifier(out_space.name)}"):
             axes = [
                 IRBuilder.name(f"v_i{i}", T.axis.spatial(s, v))
                 for i, (s, v) in enumerate(zip(shape, loop_vars, strict=True))
@@ -261,7 +214,7 @@ def _emit_mac(
                     binding = term if binding is None else binding + term
             binding = binding if binding is not None else 0
             axis = T.axis.spatial if d in output_dims else T.axis.reduce
-            point[d] = IRBuilder.name(f"v_{_identifier(d)}", axis(problem.bounds[d], binding))
+            point[d] = IRBuilder.name(f"v_{identifier(d)}", axis(problem.bounds[d], binding))
         out = buffers[out_space.name]
         out_idx = _project(problem, out_space, point)
         product = None
@@ -274,17 +227,13 @@ def _emit_mac(
         T.buffer_store(out, value, out_idx)
 
 
-def mapping_tir_text(problem: Problem, loops: Sequence[MappedLoop] | object, **kwargs) -> str:
+def mapping_tir_text(
+    problem: Problem,
+    loops: NestLike,
+    *,
+    architecture: Architecture | None = None,
+    keep_unit_loops: bool = False,
+) -> str:
     """The TVMScript text of :func:`emit_tir`'s program, for writing a mapping to a file."""
-    return emit_tir(problem, loops, **kwargs).script()
-
-
-# -- adapters ---------------------------------------------------------------------------------
-def as_mapped_loops(loops: Sequence[MappedLoop] | object) -> list[MappedLoop]:
-    """Turn a nest description into :class:`MappedLoop` s outer→inner."""
-    if isinstance(loops, Sequence) and all(isinstance(lp, MappedLoop) for lp in loops):
-        return list(loops)
-    raise TypeError(
-        f"cannot read a loop nest from {type(loops).__name__}; pass a sequence of "
-        f"MappedLoop (outer to inner)"
-    )
+    module = emit_tir(problem, loops, architecture=architecture, keep_unit_loops=keep_unit_loops)
+    return module.script()

@@ -14,7 +14,7 @@ product, a wrong index or a skipped zero-initialization is orders of magnitude a
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from math import prod
 
@@ -22,8 +22,9 @@ import numpy as np
 import tvm
 from tvm.target import codegen
 
+from dcoc.accel.architecture import Architecture
 from dcoc.tvm.mapping_tir import (
-    MappedLoop,
+    NestLike,
     emit_tir,
     operand_spaces,
     output_space,
@@ -35,6 +36,7 @@ logger = logging.getLogger(__name__)
 
 _EPS32 = float(np.finfo(np.float32).eps)
 _ABS_FLOOR = 1e-6
+REFERENCE_CHUNK_POINTS = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -58,35 +60,45 @@ def host_target() -> tvm.target.Target:
 
 
 def _point_indices(
-    problem: Problem, data_space: DataSpace, grids: Mapping[str, np.ndarray]
+    problem: Problem, data_space: DataSpace, coords: Mapping[str, np.ndarray]
 ) -> tuple[np.ndarray, ...]:
+    """Per data dimension, ``Σ coefficient × coords[dimension]`` (one entry per point)."""
+    length = len(next(iter(coords.values())))
     return tuple(
         sum(
-            (problem.coefficient_value(t) * grids[t.dimension] for t in terms),
-            start=np.zeros_like(next(iter(grids.values()))),
+            (problem.coefficient_value(t) * coords[t.dimension] for t in terms),
+            start=np.zeros(length, dtype=np.int64),
         )
         for terms in data_space.projection
     )
 
 
-def reference_output(
-    problem: Problem, operands: Mapping[str, np.ndarray], *, absolute: bool = False
-) -> np.ndarray:
-    """The layer's output in float64: ``Out[proj(p)] += Π_ds ds[proj(p)]`` over all points p.
+def reference_output(problem: Problem, operands: Mapping[str, np.ndarray]) -> np.ndarray:
+    """The layer's output in float64: ``Out[proj(p)] += Π_ds ds[proj(p)]`` over all points p."""
+    return reference_sums(problem, operands)[0]
 
-    With ``absolute`` the operands' absolute values are used (``Σ|products|``, for error
-    bounds).
-    """
-    grids_arr = np.indices(tuple(problem.bounds[d] for d in problem.dimensions), sparse=False)
-    grids = dict(zip(problem.dimensions, grids_arr, strict=True))
+
+def reference_sums(
+    problem: Problem, operands: Mapping[str, np.ndarray]
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(Σ products, Σ |products|)`` per output element, in float64; the second sizes the
+    rounding bound. Points are enumerated in chunks of ``REFERENCE_CHUNK_POINTS``."""
+    bounds = tuple(problem.bounds[d] for d in problem.dimensions)
     out_space = output_space(problem)
-    products = np.ones(grids_arr.shape[1:], dtype=np.float64)
-    for ds in operand_spaces(problem):
-        values = operands[ds.name].astype(np.float64)[_point_indices(problem, ds, grids)]
-        products *= np.abs(values) if absolute else values
-    out = np.zeros(tensor_shape(problem, out_space), dtype=np.float64)
-    np.add.at(out, _point_indices(problem, out_space, grids), products)
-    return out
+    values = {ds.name: operands[ds.name].astype(np.float64) for ds in operand_spaces(problem)}
+    out_shape = tensor_shape(problem, out_space)
+    signed = np.zeros(prod(out_shape), dtype=np.float64)
+    magnitude = np.zeros(prod(out_shape), dtype=np.float64)
+    for start in range(0, problem.macs, REFERENCE_CHUNK_POINTS):
+        flat = np.arange(start, min(start + REFERENCE_CHUNK_POINTS, problem.macs))
+        coords = dict(zip(problem.dimensions, np.unravel_index(flat, bounds), strict=True))
+        products = np.ones(len(flat), dtype=np.float64)  # [points]
+        for name, tensor in values.items():
+            products *= tensor[_point_indices(problem, problem.data_space(name), coords)]
+        target = np.ravel_multi_index(_point_indices(problem, out_space, coords), out_shape)
+        signed += np.bincount(target, weights=products, minlength=signed.size)  # scatter-add
+        magnitude += np.bincount(target, weights=np.abs(products), minlength=signed.size)
+    return signed.reshape(out_shape), magnitude.reshape(out_shape)
 
 
 def random_operands(problem: Problem, rng: np.random.Generator) -> dict[str, np.ndarray]:
@@ -128,8 +140,7 @@ def compare_with_reference(
     problem: Problem, operands: Mapping[str, np.ndarray], got: np.ndarray
 ) -> CheckResult:
     """Compare a program's output with :func:`reference_output` within the float32 bound."""
-    expected = reference_output(problem, operands)
-    magnitude = reference_output(problem, operands, absolute=True)
+    expected, magnitude = reference_sums(problem, operands)
     bound = _terms_per_output(problem) * _EPS32 * magnitude + _ABS_FLOOR
     diff = np.abs(got.astype(np.float64) - expected)
     diff = np.where(np.isnan(diff), np.inf, diff)
@@ -140,9 +151,10 @@ def compare_with_reference(
 
 def check_mapping_program(
     problem: Problem,
-    loops: Sequence[MappedLoop] | object,
+    loops: NestLike,
     *,
     rng: np.random.Generator,
+    architecture: Architecture | None = None,
     target: tvm.target.Target | None = None,
 ) -> CheckResult:
     """Emit, build and run the program of ``loops`` on random inputs; compare with numpy.
@@ -150,7 +162,7 @@ def check_mapping_program(
     A nest that does not tile the problem raises :class:`~dcoc.errors.SpecError` (a bad input,
     raised before TVM is involved); a failure to build or run is returned as a failed result.
     """
-    module = emit_tir(problem, loops)
+    module = emit_tir(problem, loops, architecture=architecture)
     operands = random_operands(problem, rng)
     try:
         got = run_program(module, problem, operands, target=target)

@@ -7,6 +7,7 @@ import random
 
 import numpy as np
 import pytest
+import torch
 import tvm
 
 from dcoc.errors import SpecError
@@ -19,96 +20,22 @@ from dcoc.tvm.mapping_tir_check import (
     reference_output,
     run_program,
 )
-from dcoc.workloads.problem import DataSpace, Problem
-from dcoc.workloads.problem import ProjectionTerm as Term
+from dcoc.workloads.layers import conv2d, depthwise_conv2d, matmul
+from dcoc.workloads.problem import Problem
 
-
-# -- layers (Timeloop's cnn-layer / depthwise / GEMM shapes) -----------------------------------
-def conv2d(
-    *,
-    c: int,
-    m: int,
-    r: int,
-    s: int,
-    p: int,
-    q: int,
-    n: int = 1,
-    wstride: int = 1,
-    hstride: int = 1,
-    wdilation: int = 1,
-    hdilation: int = 1,
-) -> Problem:
-    return Problem(
-        name="conv2d",
-        dimensions=("C", "M", "R", "S", "N", "P", "Q"),
-        data_spaces=(
-            DataSpace("Weights", ((Term("C"),), (Term("M"),), (Term("R"),), (Term("S"),))),
-            DataSpace(
-                "Inputs",
-                (
-                    (Term("N"),),
-                    (Term("C"),),
-                    (Term("R", "Wdilation"), Term("P", "Wstride")),
-                    (Term("S", "Hdilation"), Term("Q", "Hstride")),
-                ),
-            ),
-            DataSpace(
-                "Outputs", ((Term("N"),), (Term("M"),), (Term("Q"),), (Term("P"),)), read_write=True
-            ),
-        ),
-        bounds={"C": c, "M": m, "R": r, "S": s, "N": n, "P": p, "Q": q},
-        coefficients={
-            "Wstride": wstride,
-            "Hstride": hstride,
-            "Wdilation": wdilation,
-            "Hdilation": hdilation,
-        },
-    )
-
-
-def depthwise(
-    *, g: int, r: int, s: int, p: int, q: int, wstride: int = 1, hstride: int = 1
-) -> Problem:
-    return Problem(
-        name="depthwise",
-        dimensions=("G", "R", "S", "P", "Q"),
-        data_spaces=(
-            DataSpace("Weights", ((Term("G"),), (Term("R"),), (Term("S"),))),
-            DataSpace(
-                "Inputs",
-                (
-                    (Term("G"),),
-                    (Term("R"), Term("P", "Wstride")),
-                    (Term("S"), Term("Q", "Hstride")),
-                ),
-            ),
-            DataSpace("Outputs", ((Term("G"),), (Term("Q"),), (Term("P"),)), read_write=True),
-        ),
-        bounds={"G": g, "R": r, "S": s, "P": p, "Q": q},
-        coefficients={"Wstride": wstride, "Hstride": hstride},
-    )
-
-
-def gemm(*, m: int, n: int, k: int) -> Problem:
-    return Problem(
-        name="gemm",
-        dimensions=("M", "N", "K"),
-        data_spaces=(
-            DataSpace("Weights", ((Term("K"),), (Term("N"),))),
-            DataSpace("Inputs", ((Term("M"),), (Term("K"),))),
-            DataSpace("Outputs", ((Term("M"),), (Term("N"),)), read_write=True),
-        ),
-        bounds={"M": m, "N": n, "K": k},
-    )
-
-
+# -- layers: dcoc.workloads.layers (Timeloop's CNN_Layer / Depthwise_CNN_Layer / GEMM) ---------
 LAYERS = {
+    # P = 4 (W: kernel 3, stride 2), Q = 5 (H: kernel 2, dilation 2); N = 2
     "conv2d_stride2_dilation2": conv2d(
-        c=4, m=6, r=3, s=2, p=4, q=3, n=2, wstride=2, hstride=1, wdilation=2, hdilation=1
+        2, 4, 6, 7, 10, kernel=(2, 3), stride=(1, 2), dilation=(2, 1)
     ),
-    "conv2d_dilated_stride2": conv2d(c=3, m=4, r=2, s=3, p=3, q=4, hstride=2, hdilation=3),
-    "depthwise_stride2": depthwise(g=6, r=3, s=3, p=4, q=2, wstride=2, hstride=2),
-    "gemm": gemm(m=12, n=8, k=18),
+    # P = 4 (W: dilation 2), Q = 4 (H: stride 2)
+    "conv2d_dilation2_stride2": conv2d(1, 3, 4, 9, 8, kernel=3, stride=(2, 1), dilation=(1, 2)),
+    # P = Q = 3 (stride 2, W dilation 2)
+    "depthwise_stride2_dilation2": depthwise_conv2d(
+        1, 6, 8, 9, kernel=3, stride=2, dilation=(1, 2)
+    ),
+    "gemm": matmul(12, 8, 18),
 }
 
 
@@ -216,7 +143,7 @@ def test_loops_are_the_mapping_in_order_with_names_extents_and_spatial_axes() ->
 
 
 def test_printed_tir_names_the_levels_and_the_index_arithmetic() -> None:
-    problem = gemm(m=8, n=4, k=6)
+    problem = matmul(8, 4, 6)
     nest = [
         MappedLoop("DRAM", "K", 2),
         MappedLoop("GlobalBuffer", "M", 2),
@@ -241,15 +168,16 @@ def test_printed_tir_names_the_levels_and_the_index_arithmetic() -> None:
 
 
 def test_conv_projection_uses_strides_and_dilations() -> None:
-    problem = conv2d(c=2, m=2, r=3, s=3, p=2, q=2, wstride=2, hstride=3, wdilation=2, hdilation=1)
+    problem = conv2d(1, 2, 2, 10, 10, kernel=3, stride=(3, 2), dilation=(1, 2))
     nest = [MappedLoop("L", d, problem.bounds[d]) for d in problem.dimensions]
     text = mapping_tir_text(problem, nest)
+    # Timeloop's CNN_Layer: Inputs[N, C, Wdilation*R + Wstride*P, Hdilation*S + Hstride*Q]
     assert "Inputs[v_N, v_C, v_R * 2 + v_P * 2, v_S + v_Q * 3]" in text
 
 
 # -- invalid mappings are rejected before TVM --------------------------------------------------
 def test_factors_that_do_not_multiply_to_the_bound_are_rejected() -> None:
-    problem = gemm(m=8, n=4, k=6)
+    problem = matmul(8, 4, 6)
     nest = [
         MappedLoop("DRAM", "K", 2),
         MappedLoop("GLB", "M", 8),
@@ -267,7 +195,7 @@ def test_factors_that_do_not_multiply_to_the_bound_are_rejected() -> None:
 
 
 def test_unknown_dimension_and_bad_extent_are_rejected() -> None:
-    problem = gemm(m=8, n=4, k=6)
+    problem = matmul(8, 4, 6)
     base = [MappedLoop("RF", "M", 8), MappedLoop("RF", "N", 4), MappedLoop("RF", "K", 6)]
     with pytest.raises(SpecError, match="'X', which is not a dimension"):
         emit_tir(problem, [*base, MappedLoop("RF", "X", 1)])
@@ -278,37 +206,41 @@ def test_unknown_dimension_and_bad_extent_are_rejected() -> None:
 
 
 # -- the checker itself can fail ---------------------------------------------------------------
-def test_reference_matches_direct_convolution_gemm_and_depthwise_formulas() -> None:
-    rng = np.random.default_rng(5)
-    conv = conv2d(c=3, m=2, r=3, s=2, p=3, q=2, n=2, wstride=2, hstride=1, wdilation=2, hdilation=3)
-    ops = random_operands(conv, rng)
-    w, x = ops["Weights"].astype(np.float64), ops["Inputs"].astype(np.float64)
-    direct = np.zeros((2, 2, 2, 3))
-    for n, m, q, p, c, r, s in itertools.product(
-        range(2), range(2), range(2), range(3), range(3), range(3), range(2)
-    ):
-        direct[n, m, q, p] += w[c, m, r, s] * x[n, c, 2 * r + 2 * p, 3 * s + q]
-    np.testing.assert_allclose(reference_output(conv, ops), direct, rtol=1e-12)
-
-    mm = gemm(m=5, n=3, k=4)
-    ops = random_operands(mm, rng)
-    np.testing.assert_allclose(
-        reference_output(mm, ops), ops["Inputs"].astype(np.float64) @ ops["Weights"], rtol=1e-12
+def _torch_conv2d(problem: Problem, ops: dict[str, np.ndarray], groups: int = 1) -> np.ndarray:
+    """The layer through torch.nn.functional.conv2d, translating Timeloop's layouts:
+    Inputs[N, C, W, H] -> [N, C, H, W]; Weights[C, M, R=kw, S=kh] (depthwise [G, R, S]) ->
+    [M, C/groups, kh, kw]; the output [N, M, oh, ow] is Timeloop's Outputs[N, M, Q, P]."""
+    k = problem.coefficients
+    x = torch.from_numpy(ops["Inputs"].astype(np.float64)).transpose(2, 3)
+    w = torch.from_numpy(ops["Weights"].astype(np.float64))
+    w = w.permute(1, 0, 3, 2) if groups == 1 else w.transpose(1, 2).unsqueeze(1)
+    out = torch.nn.functional.conv2d(
+        x,
+        w,
+        stride=(k["Hstride"], k["Wstride"]),
+        dilation=(k["Hdilation"], k["Wdilation"]),
+        groups=groups,
     )
+    return out.numpy()
 
-    dw = depthwise(g=2, r=2, s=2, p=2, q=2, wstride=2, hstride=1)
-    ops = random_operands(dw, rng)
-    w, x = ops["Weights"].astype(np.float64), ops["Inputs"].astype(np.float64)
-    direct = np.zeros((2, 2, 2))
-    for g, q, p, r, s in itertools.product(range(2), repeat=5):
-        direct[g, q, p] += w[g, r, s] * x[g, r + 2 * p, s + q]
-    np.testing.assert_allclose(reference_output(dw, ops), direct, rtol=1e-12)
+
+@pytest.mark.parametrize("layer", sorted(LAYERS))
+def test_reference_matches_torch_and_numpy(layer: str) -> None:
+    problem = LAYERS[layer]
+    ops = random_operands(problem, np.random.default_rng(5))
+    if problem.name == "GEMM":
+        direct = ops["Inputs"].astype(np.float64) @ ops["Weights"]
+    else:
+        groups = problem.bounds["G"] if "G" in problem.dimensions else 1
+        direct = _torch_conv2d(problem, ops, groups)
+    np.testing.assert_allclose(reference_output(problem, ops), direct, rtol=1e-10, atol=1e-12)
 
 
 def test_checker_rejects_a_program_of_a_different_layer_and_wrong_outputs() -> None:
-    # stride 2 / dilation 1 and stride 1 / dilation 2 have the same tensor shapes
-    strided = conv2d(c=2, m=2, r=3, s=1, p=3, q=1, wstride=2, wdilation=1)
-    dilated = conv2d(c=2, m=2, r=3, s=1, p=3, q=1, wstride=1, wdilation=2)
+    # W: kernel 3 with stride 2 or with dilation 2 give the same tensor shapes (P = 3, width 7)
+    strided = conv2d(1, 2, 2, 1, 7, kernel=(1, 3), stride=(1, 2))
+    dilated = conv2d(1, 2, 2, 1, 7, kernel=(1, 3), dilation=(1, 2))
+    assert strided.bounds == dilated.bounds
     nest = [MappedLoop("L", d, strided.bounds[d]) for d in strided.dimensions]
     operands = random_operands(strided, np.random.default_rng(1))
     got = run_program(emit_tir(strided, nest), strided, operands)
@@ -326,7 +258,7 @@ def test_checker_rejects_a_program_of_a_different_layer_and_wrong_outputs() -> N
 
 
 def test_build_failure_is_a_result_not_a_crash() -> None:
-    problem = gemm(m=4, n=4, k=4)
+    problem = matmul(4, 4, 4)
     nest = [MappedLoop("RF", d, 4) for d in ("M", "N", "K")]
     # LLVM knows no such target triple: tvm.compile raises, the check reports it
     result = check_mapping_program(
