@@ -1,0 +1,458 @@
+"""Mapspace constraints: what a mapper may choose at each storage level, as Timeloop reads them.
+
+Two sources are merged, exactly as ``timeloop-mapper`` does after timeloopfe's processing:
+
+* the architecture's per-node ``constraints`` (``temporal``/``spatial``/``dataspace``), kept by
+  :func:`~dcoc.accel.architecture.parse_architecture` on each :class:`StorageLevel`; a
+  container's ``spatial`` constraint sits on its dummy ``inter_<name>_spatial`` level;
+* a Timeloop constraints file: ``mapspace_constraints: {targets: [...]}``, ``constraints:
+  {targets: [...]}``, ``mapspace: {constraints: [...]}`` or a bare list. Each target has a
+  ``target`` (storage level or container name) and a ``type``: ``temporal``/``spatial``
+  (``factors`` like ``"R=3 P<=4 K>=2"``, ``permutation``, ``split``), ``dataspace``/``bypass``/
+  ``datatype`` (``keep``/``bypass``), ``utilization``/``parallelism`` (``min``).
+
+Semantics (Timeloop ``src/mapping/constraints.cpp``, ``src/mapspaces/subspaces.cpp``, timeloopfe
+``v4/processors/dataspace2branch.py``):
+
+* ``X=n`` fixes a factor, ``X<=n``/``X>=n`` bound it; a spatial factor is the product of the X
+  and Y factors of that dimension (each dimension runs along one mesh axis only).
+* A ``permutation`` lists the *innermost* loops, in order; the other dimensions are free above.
+* A spatial ``split`` s puts the first s dimensions of the spatial permutation on mesh X and
+  the rest (including unlisted dimensions) on mesh Y.
+* Dummy ``inter_*_spatial`` levels keep nothing and have no temporal loops; the outermost level
+  keeps every data space. In a ``!Parallel`` node, each branch bypasses every data space it
+  does not ``keep``. Any other (level, data space) pair is free.
+* Two constraints on the same (level, dimension) or (level, data space) that disagree are an
+  error (Timeloop: "re-specification").
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from collections.abc import Mapping as MappingABC
+from dataclasses import dataclass, field
+from typing import Any
+
+from dcoc.accel.architecture import Architecture
+from dcoc.accel.yaml_loader import TaggedNode
+from dcoc.errors import SpecError
+from dcoc.workloads.problem import Problem
+
+YamlPath = tuple[str | int, ...]
+_FACTOR = re.compile(r"^\s*([A-Za-z_][A-Za-z_0-9]*?)\s*(<=|>=|=)?\s*(\d+)\s*$")
+_SPLIT = re.compile(r"[\s,]+")
+
+
+@dataclass(frozen=True)
+class FactorBounds:
+    """Allowed values of one loop factor: ``low <= f <= high``; ``exact`` fixes it."""
+
+    exact: int | None = None
+    low: int = 1
+    high: int | None = None
+
+    def allows(self, f: int) -> bool:
+        if self.exact is not None:
+            return f == self.exact
+        return f >= self.low and (self.high is None or f <= self.high)
+
+
+FREE = FactorBounds()
+
+
+@dataclass(frozen=True)
+class LoopConstraints:
+    """Constraints on the temporal or the spatial loops of one level (dimension indices)."""
+
+    factors: tuple[FactorBounds, ...]
+    prefix: tuple[int, ...] = ()
+    """Innermost loops, in order (Timeloop's user permutation)."""
+    split: int | None = None
+    """Spatial only: dimensions at positions < split of the spatial permutation go on X."""
+
+    def axis_of(self, dim: int) -> str | None:
+        """``"X"``, ``"Y"`` or ``None`` (free) for a spatial dimension under ``split``."""
+        if self.split is None:
+            return None
+        pos = self.prefix.index(dim) if dim in self.prefix else len(self.prefix)
+        return "X" if pos < self.split else "Y"
+
+
+@dataclass(frozen=True)
+class LevelConstraints:
+    temporal: LoopConstraints
+    spatial: LoopConstraints
+    keep: tuple[bool | None, ...]
+    """Per data space: forced keep (True), forced bypass (False) or free (None)."""
+
+
+@dataclass(frozen=True)
+class MapspaceConstraints:
+    """Per storage level (inner to outer, as ``Architecture.storage``) and global constraints."""
+
+    levels: tuple[LevelConstraints, ...]
+    min_utilization: float = 0.0
+    """Minimum fraction of the MAC units a mapping must use (Timeloop ``utilization``)."""
+    sources: tuple[str, ...] = field(default=(), compare=False)
+
+
+# ---------------------------------------------------------------------------------------------
+# parsing helpers
+
+
+def _dim_index(name: str, problem: Problem, file: str | None, path: YamlPath) -> int:
+    if name not in problem.dimensions:
+        raise SpecError(
+            file,
+            path,
+            f"{name!r} is not a problem dimension (dimensions: {list(problem.dimensions)})",
+        )
+    return problem.dimensions.index(name)
+
+
+def parse_factor_bounds(
+    raw: Any, problem: Problem, file: str | None, path: YamlPath
+) -> dict[int, FactorBounds]:
+    """``"R=3 P<=4"``, ``"R3 P4"``, ``[R=3, P<=4]`` or ``{R: 3}`` -> bounds per dimension."""
+    if raw is None:
+        return {}
+    if isinstance(raw, MappingABC):
+        tokens = [f"{k}={v}" for k, v in raw.items()]
+    elif isinstance(raw, str):
+        tokens = [t for t in re.split(r"[\s,]+", raw.strip()) if t]
+    elif isinstance(raw, list):
+        tokens = [str(t).strip() for t in raw]
+    else:
+        raise SpecError(file, path, f"factors must be a string like 'R=3 P<=4', got {raw!r}")
+    out: dict[int, FactorBounds] = {}
+    for token in tokens:
+        m = _FACTOR.match(token)
+        if m is None:
+            raise SpecError(file, path, f"cannot read factor {token!r}; write it like R=3 or P<=4")
+        name, op, value = m.group(1), m.group(2) or "=", int(m.group(3))
+        d = _dim_index(name, problem, file, path)
+        bound = problem.bounds[name]
+        prev = out.get(d, FREE)
+        if op == "=":
+            if value == 0 or value > bound:  # Timeloop: 0 or too large means the whole bound
+                value = bound
+            new = FactorBounds(exact=value)
+        elif op == "<=":
+            new = FactorBounds(prev.exact, prev.low, value)
+        else:
+            new = FactorBounds(prev.exact, value, prev.high)
+        if d in out and (op == "=" or prev.exact is not None):
+            raise SpecError(file, path, f"dimension {name} is given two factors in {raw!r}")
+        out[d] = new
+    return out
+
+
+def parse_permutation_prefix(
+    raw: Any, problem: Problem, file: str | None, path: YamlPath
+) -> tuple[int, ...]:
+    """``"RPK"``, ``"R P K"`` or ``[R, P, K]`` (innermost first) -> dimension indices."""
+    if raw is None:
+        return ()
+    if isinstance(raw, str):
+        text = raw.strip()
+        if _SPLIT.search(text) or not all(len(d) == 1 for d in problem.dimensions):
+            names = [t for t in _SPLIT.split(text) if t]
+        else:
+            names = list(text)
+    elif isinstance(raw, list):
+        names = [str(x) for x in raw]
+    else:
+        raise SpecError(file, path, f"permutation must be a string like 'RPK', got {raw!r}")
+    idx = [_dim_index(n, problem, file, path) for n in names]
+    if len(set(idx)) != len(idx):
+        raise SpecError(file, path, f"permutation {raw!r} repeats a dimension")
+    return tuple(idx)
+
+
+def _ds_list(raw: Any, problem: Problem, file: str | None, path: YamlPath) -> list[int]:
+    names = [ds.name for ds in problem.data_spaces]
+    if raw is None:
+        return []
+    if isinstance(raw, str):
+        raw = [raw]
+    if not isinstance(raw, list):
+        raise SpecError(file, path, f"must be a list of data space names, got {raw!r}")
+    out = []
+    for i, n in enumerate(raw):
+        if str(n) not in names:
+            raise SpecError(file, (*path, i), f"{n!r} is not a data space (data spaces: {names})")
+        out.append(names.index(str(n)))
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# a mutable builder merged from several sources
+
+
+@dataclass
+class _LevelDraft:
+    factors: dict[str, dict[int, FactorBounds]]
+    prefix: dict[str, tuple[int, ...]]
+    split: int | None
+    keep: list[bool | None]
+
+
+class _Builder:
+    def __init__(self, arch: Architecture, problem: Problem) -> None:
+        self.arch, self.problem = arch, problem
+        nds = len(problem.data_spaces)
+        self.levels = [
+            _LevelDraft({"temporal": {}, "spatial": {}}, {}, None, [None] * nds)
+            for _ in arch.storage
+        ]
+        self.min_utilization = 0.0
+        self.sources: list[str] = []
+
+    def loops(
+        self, li: int, kind: str, raw: MappingABC[str, Any], file: str | None, path: YamlPath
+    ) -> None:
+        level = self.levels[li]
+        name = self.arch.storage[li].name
+        for d, b in parse_factor_bounds(
+            raw.get("factors"), self.problem, file, (*path, "factors")
+        ).items():
+            old = level.factors[kind].get(d)
+            if old is not None and old != b:
+                raise SpecError(
+                    file,
+                    (*path, "factors"),
+                    f"{kind} factor of {self.problem.dimensions[d]} at {name} is constrained "
+                    "twice, differently (architecture and constraints file?); keep one",
+                )
+            level.factors[kind][d] = b
+        prefix = parse_permutation_prefix(
+            raw.get("permutation"), self.problem, file, (*path, "permutation")
+        )
+        if prefix:
+            old_p = level.prefix.get(kind)
+            if old_p is not None and old_p != prefix:
+                raise SpecError(
+                    file,
+                    (*path, "permutation"),
+                    f"{kind} permutation at {name} is constrained twice, differently; keep one",
+                )
+            level.prefix[kind] = prefix
+        if kind == "spatial" and raw.get("split") is not None:
+            s = raw["split"]
+            if not isinstance(s, int) or isinstance(s, bool) or s < 0:
+                raise SpecError(file, (*path, "split"), f"split must be an integer >= 0, got {s!r}")
+            if level.split is not None and level.split != s:
+                raise SpecError(file, (*path, "split"), f"spatial split at {name} given twice")
+            level.split = s
+
+    def dataspace(
+        self,
+        li: int,
+        keep: Iterable[int],
+        bypass: Iterable[int],
+        file: str | None,
+        path: YamlPath,
+    ) -> None:
+        level = self.levels[li]
+        for ds, value in [(d, True) for d in keep] + [(d, False) for d in bypass]:
+            old = level.keep[ds]
+            if old is not None and old != value:
+                raise SpecError(
+                    file,
+                    path,
+                    f"data space {self.problem.data_spaces[ds].name} is both kept and bypassed "
+                    f"at {self.arch.storage[li].name}",
+                )
+            level.keep[ds] = value
+
+    def _unit_first(
+        self, factors: dict[int, FactorBounds], prefix: tuple[int, ...]
+    ) -> tuple[int, ...]:
+        """timeloopfe's PermutationOptimizer: dimensions fixed to 1 and dimensions of bound 1
+        that the permutation omits are put in front of it (this shifts a spatial ``split``)."""
+        out = list(prefix)
+        for d, b in factors.items():
+            if b.exact == 1 and d not in out:
+                out.insert(0, d)
+        for d, name in enumerate(self.problem.dimensions):
+            if self.problem.bounds[name] == 1 and d not in out:
+                out.insert(0, d)
+        return tuple(out)
+
+    def node(self, li: int, raw: MappingABC[str, Any], file: str | None, path: YamlPath) -> None:
+        """One architecture node's ``constraints`` block."""
+        for kind in ("temporal", "spatial"):
+            block = raw.get(kind)
+            if isinstance(block, MappingABC):
+                self.loops(li, kind, block, file, (*path, kind))
+        ds = raw.get("dataspace")
+        if isinstance(ds, MappingABC):
+            self.dataspace(
+                li,
+                _ds_list(ds.get("keep"), self.problem, file, (*path, "dataspace", "keep")),
+                _ds_list(ds.get("bypass"), self.problem, file, (*path, "dataspace", "bypass")),
+                file,
+                (*path, "dataspace"),
+            )
+
+    def build(self) -> MapspaceConstraints:
+        nd = len(self.problem.dimensions)
+        levels = []
+        for draft in self.levels:
+            loops = {}
+            for kind in ("temporal", "spatial"):
+                loops[kind] = LoopConstraints(
+                    tuple(draft.factors[kind].get(d, FREE) for d in range(nd)),
+                    self._unit_first(draft.factors[kind], draft.prefix.get(kind, ())),
+                    draft.split if kind == "spatial" else None,
+                )
+            levels.append(LevelConstraints(loops["temporal"], loops["spatial"], tuple(draft.keep)))
+        return MapspaceConstraints(tuple(levels), self.min_utilization, tuple(self.sources))
+
+
+def _parallel_bypass(nodes: Any, builder: _Builder, names: dict[str, int]) -> None:
+    """timeloopfe's Dataspace2Branch: in a ``!Parallel``, a branch bypasses what it doesn't keep."""
+    if not isinstance(nodes, list):
+        return
+    nds = len(builder.problem.data_spaces)
+    for node in nodes:
+        if not isinstance(node, TaggedNode):
+            continue
+        children = node.get("nodes")
+        if node.tag == "Parallel" and isinstance(children, list):
+            for child in children:
+                if not isinstance(child, TaggedNode):
+                    continue
+                comps = _components(child)
+                kept: set[int] = set()
+                for comp in comps:
+                    ds = (comp.get("constraints") or {}).get("dataspace") or {}
+                    kept |= set(_ds_list(ds.get("keep"), builder.problem, None, ()))
+                for comp in comps:
+                    li = names.get(str(comp.get("name")))
+                    if li is not None:
+                        bypass = [d for d in range(nds) if d not in kept]
+                        builder.dataspace(li, [], bypass, None, ("architecture",))
+        if isinstance(children, list):
+            _parallel_bypass(children, builder, names)
+
+
+def _components(node: TaggedNode) -> list[TaggedNode]:
+    if node.tag == "Component":
+        return [node]
+    out: list[TaggedNode] = []
+    for child in node.get("nodes") or []:
+        if isinstance(child, TaggedNode):
+            out.extend(_components(child))
+    return out
+
+
+def _targets(raw: Any, file: str | None, path: YamlPath) -> tuple[list[Any], YamlPath]:
+    if raw is None:
+        return [], path
+    if isinstance(raw, list):
+        return raw, path
+    if isinstance(raw, MappingABC):
+        for key in ("targets", "constraints"):
+            if key in raw:
+                inner = raw[key]
+                if inner is None:
+                    return [], (*path, key)
+                if isinstance(inner, list):
+                    return inner, (*path, key)
+                return _targets(inner, file, (*path, key))
+        if set(raw) <= {"version"}:
+            return [], path
+    raise SpecError(file, path, "constraints must be a list of targets or {targets: [...]}")
+
+
+def _resolve_level(target: Any, arch: Architecture, file: str | None, path: YamlPath) -> int:
+    if not isinstance(target, str):
+        raise SpecError(file, (*path, "target"), "each constraint needs a 'target' level name")
+    name = arch.container_levels.get(target, target)
+    try:
+        return arch.level_index(name)
+    except KeyError:
+        raise SpecError(
+            file,
+            (*path, "target"),
+            f"unknown level {target!r}; storage levels are {list(arch.names)}, containers with "
+            f"a fanout {sorted(arch.container_levels)}",
+        ) from None
+
+
+def build_constraints(
+    arch: Architecture,
+    problem: Problem,
+    *,
+    raw_architecture: Any = None,
+    constraint_targets: Any = None,
+    constraints_file: str | None = None,
+) -> MapspaceConstraints:
+    """Merge the architecture's node constraints, timeloopfe's implicit rules (dummy levels,
+    outermost keeps all, ``!Parallel`` branches) and an optional constraints document."""
+    b = _Builder(arch, problem)
+    nds = len(problem.data_spaces)
+    names = {lv.name: i for i, lv in enumerate(arch.storage)}
+    for li, level in enumerate(arch.storage):
+        b.node(li, level.constraints, None, ("architecture", level.name, "constraints"))
+        if level.is_dummy:
+            b.dataspace(li, [], range(nds), None, ("architecture", level.name))
+            all_ones = {d: FactorBounds(exact=1) for d in range(len(problem.dimensions))}
+            b.levels[li].factors["temporal"].update(all_ones)
+    if raw_architecture is not None and isinstance(raw_architecture, MappingABC):
+        _parallel_bypass(raw_architecture.get("nodes"), b, names)
+    top = len(arch.storage) - 1
+    b.levels[top].keep = [True] * nds
+    if constraints_file is not None:
+        b.sources.append(constraints_file)
+    targets, tpath = _targets(constraint_targets, constraints_file, ("mapspace_constraints",))
+    for i, t in enumerate(targets):
+        path = (*tpath, i)
+        if not isinstance(t, MappingABC):
+            raise SpecError(constraints_file, path, "a constraint target must be a mapping")
+        li = _resolve_level(t.get("target", t.get("name")), arch, constraints_file, path)
+        kind = t.get("type")
+        if kind in ("temporal", "spatial"):
+            b.loops(li, str(kind), t, constraints_file, path)
+        elif kind in ("dataspace", "bypass", "datatype", "bypassing"):
+            keep = _ds_list(t.get("keep"), problem, constraints_file, (*path, "keep"))
+            byp = _ds_list(t.get("bypass"), problem, constraints_file, (*path, "bypass"))
+            if li == top and byp:
+                raise SpecError(
+                    constraints_file, (*path, "bypass"), "the outermost level keeps every tensor"
+                )
+            b.dataspace(li, keep, byp, constraints_file, path)
+        elif kind in ("utilization", "parallelism"):
+            value = t.get("min")
+            if not isinstance(value, int | float) or isinstance(value, bool) or not 0 <= value <= 1:
+                raise SpecError(
+                    constraints_file, (*path, "min"), f"min must be in [0, 1], got {value!r}"
+                )
+            b.min_utilization = float(value)
+        else:
+            raise SpecError(
+                constraints_file,
+                (*path, "type"),
+                f"constraint type {kind!r} is not supported; use temporal, spatial, dataspace, "
+                "bypass or utilization",
+            )
+    for li, draft in enumerate(b.levels):
+        if arch.fanout(li) == 1 and any(
+            f.exact not in (None, 1) or f.low > 1 for f in draft.factors["spatial"].values()
+        ):
+            raise SpecError(
+                constraints_file,
+                ("constraints", arch.storage[li].name),
+                f"{arch.storage[li].name} has no spatial fanout; remove its spatial factors",
+            )
+    return b.build()
+
+
+def constraint_document(values: MappingABC[str, Any]) -> tuple[Any, str | None]:
+    """The constraints part of merged top-level YAML keys and its key name, if any."""
+    for key in ("mapspace_constraints", "constraints", "mapspace"):
+        if key in values:
+            return values[key], key
+    return None, None
