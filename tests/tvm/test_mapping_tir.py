@@ -3,15 +3,26 @@
 from __future__ import annotations
 
 import itertools
+import json
 import random
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 import tvm
 
+from dcoc.accel.mapping import Mapping, level_mapping
+from dcoc.accel.nest import lower
+from dcoc.accel.spec import ModelInputs, load_model_inputs
 from dcoc.errors import SpecError
-from dcoc.tvm.mapping_tir import LoopKind, MappedLoop, emit_tir, mapping_tir_text
+from dcoc.tvm.mapping_tir import (
+    LoopKind,
+    MappedLoop,
+    as_mapped_loops,
+    emit_tir,
+    mapping_tir_text,
+)
 from dcoc.tvm.mapping_tir_check import (
     CheckResult,
     check_mapping_program,
@@ -270,3 +281,123 @@ def test_build_failure_is_a_result_not_a_crash() -> None:
     assert isinstance(result, CheckResult)
     assert not result.passed and result.error and "not-a-triple" in result.error
     assert result.max_abs_error == float("inf")
+
+
+# -- from the accelerator model's Mapping ------------------------------------------------------
+TIMELOOP_CASES = Path(__file__).resolve().parents[1] / "data" / "timeloop"
+
+
+def _case_inputs(case: str) -> ModelInputs:
+    names = json.loads((TIMELOOP_CASES / case / "expected.json").read_text())["inputs"]
+    return load_model_inputs([TIMELOOP_CASES / case / name for name in names])
+
+
+SMALL_CASES = sorted(
+    p.name
+    for p in TIMELOOP_CASES.iterdir()
+    if (p / "expected.json").is_file() and p.name[:2] in {"00", "01", "02", "03", "04", "05"}
+)
+
+
+def test_timeloop_mapping_lowers_to_its_loops_in_timeloop_order() -> None:
+    # conv1d+oc+ic-3levelspatial-kp-ws.map.yaml: GlobalBuffer "R=3 P=1 K=2 C=32" permutation
+    # PRKC (innermost first), PE spatial K=16, RegisterFile "P=16"
+    inputs = _case_inputs("04-conv1d+oc+ic-3levelspatial-kp")
+    loops = as_mapped_loops(inputs.problem, inputs.mapping, architecture=inputs.architecture)
+    assert [(lp.loop_name, lp.extent) for lp in loops if lp.extent > 1] == [
+        ("inter_PE_spatial_K_sX", 16),
+        ("GlobalBuffer_C", 32),
+        ("GlobalBuffer_K", 2),
+        ("GlobalBuffer_R", 3),
+        ("RegisterFile_P", 16),
+    ]
+    unnamed = as_mapped_loops(inputs.problem, inputs.mapping)
+    assert [lp.level for lp in unnamed if lp.extent > 1] == ["L2", "L1", "L1", "L1", "L0"]
+
+
+@pytest.mark.parametrize("case", SMALL_CASES)
+def test_timeloop_reference_mapping_program_computes_the_layer(case: str) -> None:
+    inputs = _case_inputs(case)
+    result = check_mapping_program(
+        inputs.problem,
+        inputs.mapping,
+        architecture=inputs.architecture,
+        rng=np.random.default_rng(0),
+    )
+    assert result.passed and result.error is None, result
+    text = mapping_tir_text(inputs.problem, inputs.mapping, architecture=inputs.architecture)
+    loops = as_mapped_loops(inputs.problem, inputs.mapping, architecture=inputs.architecture)
+    assert [n for n in _printed_loop_names(text) if not n.startswith("Outputs_")] == [
+        lp.loop_name for lp in loops if lp.extent > 1
+    ]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "case", ["ex-simba_like", "ex-simple_output_stationary", "ex-simple_weight_stationary"]
+)
+def test_full_size_reference_mapping_program_computes_the_layer(case: str) -> None:
+    inputs = _case_inputs(case)  # 10.8M MACs, 7-12 loops over up to 8 levels
+    result = check_mapping_program(
+        inputs.problem,
+        inputs.mapping,
+        architecture=inputs.architecture,
+        rng=np.random.default_rng(0),
+    )
+    assert result.passed, result
+
+
+def random_accel_mapping(problem: Problem, rnd: random.Random) -> Mapping:
+    """A random dcoc.accel Mapping: 2-4 levels, each with temporal, spatial X and spatial Y
+    factors and random loop orders."""
+    n_levels = rnd.randint(2, 4)
+    slots = [(level, kind) for level in range(n_levels) for kind in ("t", "x", "y")]
+    factors: dict[tuple[int, str], dict[str, int]] = {slot: {} for slot in slots}
+    for d in problem.dimensions:
+        remaining = problem.bounds[d]
+        for slot in rnd.sample(slots, len(slots)):
+            f = rnd.choice(_divisors(remaining))
+            factors[slot][d] = f
+            remaining //= f
+        factors[slots[-1]][d] *= remaining
+    dims = list(problem.dimensions)
+    return Mapping.uniform(
+        level_mapping(
+            problem,
+            temporal=factors[(level, "t")],
+            spatial_x=factors[(level, "x")],
+            spatial_y=factors[(level, "y")],
+            permutation=rnd.sample(dims, len(dims)),
+            spatial_permutation=rnd.sample(dims, len(dims)),
+        )
+        for level in range(n_levels)
+    )
+
+
+@pytest.mark.parametrize(("layer", "seed"), list(itertools.product(sorted(LAYERS), range(3))))
+def test_random_accel_mapping_program_computes_the_layer(layer: str, seed: int) -> None:
+    problem = LAYERS[layer]
+    mapping = random_accel_mapping(problem, random.Random(100 + seed))
+    result = check_mapping_program(problem, mapping, rng=np.random.default_rng(seed))
+    assert result.passed, (result, mapping)
+    assert _loops_of(emit_tir(problem, mapping)) == [
+        (lp.loop_name, lp.extent, None if lp.kind is LoopKind.TEMPORAL else lp.kind.value)
+        for lp in as_mapped_loops(problem, lower(mapping, len(problem.dimensions)))
+        if lp.extent > 1
+    ]
+
+
+def test_accel_mapping_with_wrong_factors_or_levels_is_rejected() -> None:
+    problem = matmul(8, 4, 6)
+    short = Mapping.uniform(
+        [level_mapping(problem, temporal={"M": 8, "N": 4, "K": 3}), level_mapping(problem)]
+    )
+    with pytest.raises(SpecError, match=r"dimension 'K' multiply to 3 .* bound is 6"):
+        emit_tir(problem, short)
+    inputs = _case_inputs("03-conv1d+oc-3level-nobypass")
+    with pytest.raises(SpecError, match="3 storage levels, the architecture 2"):
+        emit_tir(
+            inputs.problem,
+            inputs.mapping,
+            architecture=_case_inputs("01-conv1d-2level-os").architecture,
+        )
