@@ -9,8 +9,10 @@ it never raises. Misuse (a mapping built for another architecture or problem) ra
 from __future__ import annotations
 
 from math import prod
+from typing import Literal
 
 from dcoc.accel.architecture import Architecture
+from dcoc.accel.closed_form import analyze
 from dcoc.accel.cost import cost_report
 from dcoc.accel.mapping import Mapping
 from dcoc.accel.nest import lower
@@ -76,18 +78,23 @@ def evaluate(
     *,
     tables: EnergyTables,
     legacy_translation: bool = False,
+    engine: Literal["closed_form", "simulate"] = "closed_form",
 ) -> CostReport:
     """Cycles, energy, area and per-level counts of ``mapping``, as ``timeloop-model`` reports.
 
     ``legacy_translation=True`` uses Timeloop's stride rule from before commit a12fff5
     (January 2025), which the May-2024 reference outputs need; the default follows current
-    Timeloop.
+    Timeloop. ``engine="simulate"`` runs the delta engine itself instead of its closed form
+    (:mod:`dcoc.accel.closed_form`, equal to it and much faster); tests use it as the oracle.
     """
     _check_shape(arch, problem, mapping)
     reasons = mapping_violations(arch, problem, mapping)
     if reasons:
         return CostReport(valid=False, reasons=tuple(reasons))
     nest = lower(mapping, len(problem.dimensions))
-    analysis = simulate(nest, problem, legacy_translation=legacy_translation)
+    if engine == "simulate":
+        analysis = simulate(nest, problem, legacy_translation=legacy_translation)
+    else:
+        analysis = analyze(nest, problem, legacy_translation=legacy_translation)
     keep = tuple(lm.keep for lm in mapping.levels)
     return cost_report(arch, problem, keep, analysis, tables)
