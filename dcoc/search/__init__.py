@@ -1,0 +1,2 @@
+"""Search over the co-design space: the shared action vocabulary, MCTS, proposers and
+non-RL baselines."""

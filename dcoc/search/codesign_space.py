@@ -1,0 +1,544 @@
+"""The co-design action vocabulary: one hardware configuration, one mapping per layer.
+
+Three roles choose a design point (envs, MCTS and baselines share this vocabulary):
+
+* **hw** -- one choice index per knob of the :class:`~dcoc.accel.design_space.DesignSpace`
+  (``hw_nvec = choice_counts``). The mask of a knob hides every value whose *minimal
+  completion* (that value, every other knob at its smallest) exceeds the area budget. Area
+  grows with every knob, so an unmasked value always has a completion that fits; a joint choice
+  of unmasked values may still exceed the budget (:attr:`HardwareContext.fits_budget`).
+* **sw_tile** -- per problem dimension an index into that dimension's *factorization
+  vocabulary*: the ordered factorizations of its bound over the mapping slots (per storage
+  level, inner to outer: spatial X, spatial Y where a fanout exists, temporal) of the
+  architecture with every knob at its largest choice, filtered by the per-slot constraints
+  (:class:`~dcoc.accel.mapspace.MapSpace`). The vocabulary does not depend on the hardware, so
+  the action space is fixed; the mask of a configuration keeps the entries that are in the
+  configuration's own mapspace (mesh limits, slots a smaller fanout removes, fixed factors).
+  Dimensions couple through the mesh (the product of the spatial factors of all dimensions on
+  one mesh axis must fit the fanout), which one mask per dimension cannot express, so decoding
+  *repairs* a joint overflow deterministically: in dimension order (constraint-fixed spatial
+  factors first), a spatial factor that does not fit the room left on its axis shrinks to its
+  largest divisor that fits and the rest moves to the temporal loop of the nearest non-dummy
+  level at or above it that allows it. Every masked-in tiling therefore decodes to factors that
+  multiply to the bounds and respect every fanout; buffer capacity is not masked (the model
+  reports it).
+* **sw_order** -- per storage level a loop-permutation index (MapSpace's Lehmer index of the
+  free loops above the constrained innermost prefix), then one keep bit per (level, data space)
+  pair the constraints leave free. Given the tiling, the mask keeps one permutation per
+  equivalence class (orders of the non-unit loops, unit loops last: ``distinct_permutations``)
+  and hides ``keep`` for a pair whose tile alone (plus the level's forced tiles) overflows the
+  level.
+
+Actions are 1-D integer arrays; masks are 0/1 ``float32`` arrays, one block per sub-action
+concatenated in ``nvec`` order (padded entries are 0). Everything derived from a hardware
+configuration is cached (:meth:`CoDesignSpace.hardware_context`, LRU by configuration).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from dcoc.accel.architecture import Architecture
+from dcoc.accel.design_space import DesignSpace, HardwareConfig
+from dcoc.accel.estimator import estimate_tables
+from dcoc.accel.mapping import LevelMapping, Mapping
+from dcoc.accel.mapspace import MapPoint, MapSpace, Slot
+from dcoc.accel.model import evaluate
+from dcoc.accel.nest import LoopAxis
+from dcoc.accel.report import CostReport
+from dcoc.accel.tables import EnergyTables
+from dcoc.errors import SpecError
+from dcoc.workloads.network import Layer
+from dcoc.workloads.problem import Problem
+
+logger = logging.getLogger(__name__)
+
+Evaluator = Callable[[Architecture, Problem, Mapping, EnergyTables], CostReport]
+"""``evaluator(arch, problem, mapping, tables) -> CostReport``; must be exact and pure."""
+
+
+def model_evaluator(*, legacy_translation: bool = False) -> Evaluator:
+    """The exact accelerator model :func:`dcoc.accel.evaluate` as an :data:`Evaluator`."""
+
+    def run(
+        arch: Architecture, problem: Problem, mapping: Mapping, tables: EnergyTables
+    ) -> CostReport:
+        return evaluate(
+            arch, problem, mapping, tables=tables, legacy_translation=legacy_translation
+        )
+
+    return run
+
+
+def _axis_limit(arch: Architecture, level: int, axis: LoopAxis) -> int:
+    fx, fy = arch.fanout_xy(level)
+    return {LoopAxis.SPATIAL_X: fx, LoopAxis.SPATIAL_Y: fy}.get(axis, np.iinfo(np.int64).max)
+
+
+def _slots(arch: Architecture) -> tuple[Slot, ...]:
+    """MapSpace's slot layout of ``arch`` (spatial X, spatial Y where a fanout exists, temporal)."""
+    out = []
+    for li in range(len(arch.storage)):
+        fx, fy = arch.fanout_xy(li)
+        if fx > 1:
+            out.append(Slot(li, LoopAxis.SPATIAL_X))
+        if fy > 1:
+            out.append(Slot(li, LoopAxis.SPATIAL_Y))
+        out.append(Slot(li, LoopAxis.TEMPORAL))
+    return tuple(out)
+
+
+def _blocks(mask_parts: Sequence[np.ndarray], nvec: Sequence[int]) -> np.ndarray:
+    out = np.zeros(int(sum(nvec)), dtype=np.float32)
+    start = 0
+    for part, n in zip(mask_parts, nvec, strict=True):
+        out[start : start + len(part)] = part
+        start += n
+    return out
+
+
+def split_mask(mask: np.ndarray, nvec: Sequence[int]) -> list[np.ndarray]:
+    """The per-sub-action blocks of a concatenated mask."""
+    out, start = [], 0
+    for n in nvec:
+        out.append(mask[start : start + n])
+        start += n
+    return out
+
+
+def mask_allows(mask: np.ndarray, nvec: Sequence[int], action: Sequence[int]) -> bool:
+    """Whether every sub-action of ``action`` is in range and unmasked."""
+    if len(action) != len(nvec):
+        return False
+    start = 0
+    for a, n in zip(action, nvec, strict=True):
+        if not 0 <= int(a) < n or mask[start + int(a)] <= 0:
+            return False
+        start += n
+    return True
+
+
+def sample_masked(mask: np.ndarray, nvec: Sequence[int], rng: np.random.Generator) -> np.ndarray:
+    """A uniformly random unmasked choice per sub-action."""
+    out = np.zeros(len(nvec), dtype=np.int64)
+    for i, block in enumerate(split_mask(mask, nvec)):
+        out[i] = int(rng.choice(np.flatnonzero(block)))
+    return out
+
+
+@dataclass(frozen=True)
+class LayerContext:
+    """What one layer's mappings on one hardware configuration need, computed once."""
+
+    mapspace: MapSpace
+    tile_mask: np.ndarray
+    """``[sum(tile_nvec)]`` 0/1."""
+    vocab_to_slots: tuple[np.ndarray, ...]
+    """Per dimension ``[vocab, num_slots]``: the vocabulary in this configuration's slots."""
+    exact_spatial: tuple[int, ...]
+    """Dimensions with a constraint-fixed spatial factor somewhere (repaired last-to-shrink)."""
+
+
+@dataclass
+class HardwareContext:
+    """A decoded hardware configuration with its architecture, tables and per-layer spaces."""
+
+    indices: tuple[int, ...]
+    config: HardwareConfig
+    arch: Architecture
+    tables: EnergyTables
+    area_um2: float
+    fits_budget: bool
+    layers: dict[int, LayerContext] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class LayerDesign:
+    """One evaluated layer mapping."""
+
+    layer: str
+    mapping: Mapping
+    report: CostReport
+    tile_action: tuple[int, ...]
+    order_action: tuple[int, ...]
+
+
+class CoDesignSpace:
+    """Hardware choices x per-layer mapping choices of ``layers`` on ``design_space``."""
+
+    def __init__(
+        self,
+        design_space: DesignSpace,
+        layers: Sequence[Layer],
+        *,
+        area_budget_um2: float | None = None,
+        evaluator: Evaluator | None = None,
+        cache_size: int = 128,
+    ) -> None:
+        if not layers:
+            raise ValueError("give at least one layer")
+        self.design_space = design_space
+        self.layers = tuple(layers)
+        self.evaluator = evaluator or model_evaluator()
+        self.area_budget_um2 = min(
+            design_space.area_budget_um2,
+            area_budget_um2 if area_budget_um2 is not None else math.inf,
+        )
+        self._cache: OrderedDict[tuple[int, ...], HardwareContext] = OrderedDict()
+        self._cache_size = cache_size
+        self._perm_cache: dict[tuple[int, int, tuple[int, ...]], np.ndarray] = {}
+        dims = self.layers[0].problem.dimensions
+        for layer in self.layers:
+            if layer.problem.dimensions != dims:
+                raise SpecError(
+                    "<workload>",
+                    (layer.name,),
+                    f"dimensions {layer.problem.dimensions} differ from {dims} of "
+                    f"{self.layers[0].name}; one co-design run maps layers of one operator kind",
+                )
+        self.dims: tuple[str, ...] = dims
+        self.hw_nvec: tuple[int, ...] = design_space.choice_counts
+        self._hw_mask = self._hardware_mask()
+        largest = design_space.decode([n - 1 for n in self.hw_nvec])
+        self.largest_arch = design_space.architecture(largest)
+        self.num_levels = len(self.largest_arch.storage)
+        self._max_spaces = [self._mapspace(self.largest_arch, layer) for layer in self.layers]
+        self.vocab: tuple[tuple[tuple[tuple[int, ...], ...], ...], ...] = tuple(
+            ms.factorizations for ms in self._max_spaces
+        )
+        """Per layer, per dimension: the factorization vocabulary (largest-architecture slots)."""
+        self._vocab_arrays = tuple(
+            tuple(
+                np.array(v, dtype=np.int64).reshape(len(v), len(ms.slots))
+                for v in ms.factorizations
+            )
+            for ms in self._max_spaces
+        )
+        self.tile_nvec: tuple[int, ...] = tuple(
+            max(len(v[d]) for v in self.vocab) for d in range(len(dims))
+        )
+        perm_counts = [ms.permutation_counts for ms in self._max_spaces]
+        keeps = [ms.free_keeps for ms in self._max_spaces]
+        if any(k != keeps[0] for k in keeps):
+            raise ValueError("layers differ in their free keep/bypass pairs")
+        self.free_keeps: tuple[tuple[int, int], ...] = keeps[0]
+        self.order_nvec: tuple[int, ...] = (
+            *(max(pc[li] for pc in perm_counts) for li in range(self.num_levels)),
+            *(2 for _ in self.free_keeps),
+        )
+
+    # -- hardware -------------------------------------------------------------------------
+    def _mapspace(self, arch: Architecture, layer: Layer) -> MapSpace:
+        try:
+            return MapSpace(arch, layer.problem)
+        except ValueError as error:
+            raise SpecError("<workload>", (layer.name,), str(error)) from None
+
+    def _hardware_mask(self) -> np.ndarray:
+        space = self.design_space
+        parts = []
+        for k, n in enumerate(self.hw_nvec):
+            part = np.zeros(n, dtype=np.float32)
+            for v in range(n):
+                indices = [0] * len(self.hw_nvec)
+                indices[k] = v
+                part[v] = space.area_um2(space.decode(indices)) <= self.area_budget_um2
+            if not part.any():
+                raise SpecError(space.file, ("design_space", "area_budget"), "no value fits")
+            parts.append(part)
+        return _blocks(parts, self.hw_nvec)
+
+    def hw_mask(self) -> np.ndarray:
+        """``[sum(hw_nvec)]`` 0/1: knob values that can still lead to a design in budget."""
+        return self._hw_mask.copy()
+
+    def hardware_context(self, hw_action: Sequence[int]) -> HardwareContext:
+        """The (cached) context of the configuration with knob indices ``hw_action``."""
+        key = tuple(int(a) for a in hw_action)
+        ctx = self._cache.get(key)
+        if ctx is not None:
+            self._cache.move_to_end(key)
+            return ctx
+        config = self.design_space.decode(key)
+        arch = self.design_space.architecture(config)
+        ert, art = estimate_tables(arch)
+        area = sum(art[lv.name] * lv.instances for lv in arch.storage)
+        area += art[arch.arithmetic.name] * arch.arithmetic.instances
+        ctx = HardwareContext(
+            key, config, arch, EnergyTables(ert, art), area, area <= self.area_budget_um2
+        )
+        self._cache[key] = ctx
+        if len(self._cache) > self._cache_size:
+            self._cache.popitem(last=False)
+        return ctx
+
+    def default_hw_action(self) -> tuple[int, ...]:
+        return tuple(k.default_index for k in self.design_space.knobs)
+
+    # -- tiling ---------------------------------------------------------------------------
+    def layer_context(self, ctx: HardwareContext, layer: int) -> LayerContext:
+        """Masks and the structural mapspace of ``layer`` on ``ctx`` (cached in ``ctx``).
+
+        When the configuration has the largest architecture's slot layout (a mesh axis exists
+        in both or in neither), its mapspace differs only in the mesh limits, so the mask is
+        the vocabulary filtered by ``factor <= fanout`` per spatial slot, and the largest
+        architecture's MapSpace serves as structure (constraints do not depend on knobs).
+        Otherwise the configuration's own MapSpace is built and matched entry by entry.
+        """
+        lc = ctx.layers.get(layer)
+        if lc is not None:
+            return lc
+        max_ms = self._max_spaces[layer]
+        max_slots = max_ms.slots
+        slots = _slots(ctx.arch)
+        parts, vocab_slots = [], []
+        if slots == max_slots:
+            ms = max_ms
+            limits = np.array(
+                [_axis_limit(ctx.arch, s.level, s.axis) for s in max_slots],
+                dtype=np.int64,
+            )
+            for d in range(len(self.dims)):
+                arr = self._vocab_arrays[layer][d]
+                parts.append(np.all(arr <= limits, axis=1).astype(np.float32))
+                vocab_slots.append(arr)
+        else:
+            ms = self._mapspace(ctx.arch, self.layers[layer])
+            keep_cols = [i for i, s in enumerate(max_slots) if s in ms.slots]
+            drop_cols = [i for i, s in enumerate(max_slots) if s not in ms.slots]
+            for d in range(len(self.dims)):
+                arr = self._vocab_arrays[layer][d]
+                legal = set(ms.factorizations[d])
+                ok = [
+                    bool(np.all(row[drop_cols] == 1)) and tuple(row[keep_cols].tolist()) in legal
+                    for row in arr
+                ]
+                parts.append(np.array(ok, dtype=np.float32))
+                vocab_slots.append(arr[:, keep_cols])
+        exact = tuple(
+            d
+            for d in range(len(self.dims))
+            if any(lv.spatial.factors[d].exact not in (None, 1) for lv in ms.constraints.levels)
+        )
+        lc = LayerContext(ms, _blocks(parts, self.tile_nvec), tuple(vocab_slots), exact)
+        ctx.layers[layer] = lc
+        return lc
+
+    def tile_mask(self, ctx: HardwareContext, layer: int) -> np.ndarray:
+        return self.layer_context(ctx, layer).tile_mask
+
+    def decode_tile(
+        self, ctx: HardwareContext, layer: int, tile_action: Sequence[int]
+    ) -> np.ndarray:
+        """Factors ``[num_dims, num_slots]`` of a (masked-in) tiling, mesh overflow repaired."""
+        lc = self.layer_context(ctx, layer)
+        f = np.stack([lc.vocab_to_slots[d][int(a)] for d, a in enumerate(tile_action)])
+        self._repair(ctx.arch, lc.mapspace, f, lc.exact_spatial)
+        return f
+
+    def _repair(
+        self, arch: Architecture, ms: MapSpace, f: np.ndarray, exact: tuple[int, ...]
+    ) -> None:
+        nd = f.shape[0]
+        order = [*exact, *(d for d in range(nd) if d not in exact)]
+        temporal_col = {s.level: i for i, s in enumerate(ms.slots) if s.axis == LoopAxis.TEMPORAL}
+        for col, slot in enumerate(ms.slots):
+            if slot.axis == LoopAxis.TEMPORAL:
+                continue
+            fx, fy = arch.fanout_xy(slot.level)
+            limit = fx if slot.axis == LoopAxis.SPATIAL_X else fy
+            if int(np.prod(f[:, col])) <= limit:
+                continue
+            room = limit
+            bounds = ms.constraints.levels[slot.level].spatial.factors
+            other = [
+                c
+                for c, s in enumerate(ms.slots)
+                if s.level == slot.level and s.axis not in (slot.axis, LoopAxis.TEMPORAL)
+            ]
+            for d in order:
+                want = int(f[d, col])
+                sibling = int(np.prod(f[d, other])) if other else 1
+                g = want
+                if want > room:
+                    fits = [
+                        x
+                        for x in range(room, 0, -1)
+                        if want % x == 0 and bounds[d].allows(x * sibling)
+                    ]
+                    target = (
+                        self._temporal_home(
+                            arch, ms, slot.level, d, f, temporal_col, want // fits[0]
+                        )
+                        if fits
+                        else None
+                    )
+                    if target is not None:
+                        g = fits[0]
+                        f[d, col] = g
+                        f[d, target] *= want // g
+                room = max(1, room // g)
+
+    @staticmethod
+    def _temporal_home(
+        arch: Architecture,
+        ms: MapSpace,
+        level: int,
+        d: int,
+        f: np.ndarray,
+        temporal_col: dict[int, int],
+        extra: int,
+    ) -> int | None:
+        """Column of the nearest non-dummy level at or above ``level`` whose temporal loop of
+        ``d`` may grow by ``extra``."""
+        for li in range(level, ms.num_levels):
+            col = temporal_col.get(li)
+            if arch.storage[li].is_dummy or col is None:
+                continue
+            if ms.constraints.levels[li].temporal.factors[d].allows(int(f[d, col]) * extra):
+                return col
+        return None
+
+    # -- ordering -------------------------------------------------------------------------
+    def temporal_factors(
+        self, ctx: HardwareContext, layer: int, factors: np.ndarray
+    ) -> list[list[int]]:
+        return self.layer_context(ctx, layer).mapspace.temporal_of(factors)
+
+    def order_mask(self, ctx: HardwareContext, layer: int, factors: np.ndarray) -> np.ndarray:
+        ms = self.layer_context(ctx, layer).mapspace
+        temporal = ms.temporal_of(factors)
+        parts = []
+        for li in range(self.num_levels):
+            nonunit = tuple(d for d in ms.free_dims[li] if temporal[li][d] > 1)
+            key = (layer, li, nonunit)
+            part = self._perm_cache.get(key)
+            if part is None:
+                part = np.zeros(ms.permutation_counts[li], dtype=np.float32)
+                part[ms.distinct_permutations(li, temporal[li])] = 1.0
+                self._perm_cache[key] = part
+            parts.append(part)
+        tiles = ms.tile_sizes(factors)
+        for li, ds in self.free_keeps:
+            cap = ctx.arch.storage[li].effective_size_words
+            forced = sum(
+                int(tiles[li, k]) for k, keep in enumerate(ms.constraints.levels[li].keep) if keep
+            )
+            fits = cap is None or forced + int(tiles[li, ds]) <= cap
+            parts.append(np.array([1.0, 1.0 if fits else 0.0], dtype=np.float32))
+        return _blocks(parts, self.order_nvec)
+
+    def default_order_action(
+        self, ctx: HardwareContext, layer: int, factors: np.ndarray
+    ) -> np.ndarray:
+        """A fixed heuristic ordering: the first distinct permutation of every level, and the
+        free pairs kept greedily (inner level first) while the level's capacity holds."""
+        ms = self.layer_context(ctx, layer).mapspace
+        mask = self.order_mask(ctx, layer, factors)
+        blocks = split_mask(mask, self.order_nvec)
+        action = [int(np.flatnonzero(b)[0]) for b in blocks[: self.num_levels]]
+        tiles = ms.tile_sizes(factors)
+        used = [
+            sum(int(tiles[li, k]) for k, keep in enumerate(ms.constraints.levels[li].keep) if keep)
+            for li in range(self.num_levels)
+        ]
+        for li, ds in self.free_keeps:
+            cap = ctx.arch.storage[li].effective_size_words
+            keep = cap is None or used[li] + int(tiles[li, ds]) <= cap
+            if keep:
+                used[li] += int(tiles[li, ds])
+            action.append(int(keep))
+        return np.array(action, dtype=np.int64)
+
+    # -- mappings -------------------------------------------------------------------------
+    def mapping(
+        self, ctx: HardwareContext, layer: int, factors: np.ndarray, order_action: Sequence[int]
+    ) -> Mapping:
+        """The mapping of decoded tile factors and an order action (MapSpace semantics)."""
+        ms = self.layer_context(ctx, layer).mapspace
+        nd, nl = len(self.dims), self.num_levels
+        perms = tuple(
+            min(int(a), ms.permutation_counts[li] - 1) for li, a in enumerate(order_action[:nl])
+        )
+        point = MapPoint((0,) * nd, perms, tuple(bool(b) for b in order_action[nl:]))
+        t = [[1] * nd for _ in range(nl)]
+        x = [[1] * nd for _ in range(nl)]
+        y = [[1] * nd for _ in range(nl)]
+        for s, slot in enumerate(ms.slots):
+            target = {LoopAxis.TEMPORAL: t, LoopAxis.SPATIAL_X: x, LoopAxis.SPATIAL_Y: y}[slot.axis]
+            for d in range(nd):
+                target[slot.level][d] = int(factors[d, s])
+        keep = ms.keep_masks(point)
+        return Mapping(
+            tuple(
+                LevelMapping(
+                    tuple(t[li]),
+                    tuple(x[li]),
+                    tuple(y[li]),
+                    ms.permutation(li, perms[li]),
+                    ms.spatial_order(li),
+                    tuple(keep[li]),
+                )
+                for li in range(nl)
+            )
+        )
+
+    def decode(
+        self,
+        ctx: HardwareContext,
+        layer: int,
+        tile_action: Sequence[int],
+        order_action: Sequence[int],
+    ) -> Mapping:
+        return self.mapping(ctx, layer, self.decode_tile(ctx, layer, tile_action), order_action)
+
+    def evaluate(
+        self,
+        ctx: HardwareContext,
+        layer: int,
+        tile_action: Sequence[int],
+        order_action: Sequence[int],
+    ) -> LayerDesign:
+        """Decode and evaluate one layer mapping (invalid mappings give ``valid=False``)."""
+        mapping = self.decode(ctx, layer, tile_action, order_action)
+        report = self.evaluator(ctx.arch, self.layers[layer].problem, mapping, ctx.tables)
+        return LayerDesign(
+            self.layers[layer].name,
+            mapping,
+            report,
+            tuple(int(a) for a in tile_action),
+            tuple(int(a) for a in order_action),
+        )
+
+    def sample_layer_actions(
+        self, ctx: HardwareContext, layer: int, rng: np.random.Generator
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """A uniformly random masked tile action and a random masked order action for it."""
+        tile = sample_masked(self.tile_mask(ctx, layer), self.tile_nvec, rng)
+        factors = self.decode_tile(ctx, layer, tile)
+        order = sample_masked(self.order_mask(ctx, layer, factors), self.order_nvec, rng)
+        return tile, order
+
+    def random_search(
+        self,
+        ctx: HardwareContext,
+        layer: int,
+        rng: np.random.Generator,
+        samples: int,
+        objective: Callable[[CostReport], float],
+    ) -> LayerDesign | None:
+        """Best valid design of ``samples`` masked random actions (``None`` if none is valid)."""
+        best: LayerDesign | None = None
+        best_value = math.inf
+        for _ in range(samples):
+            tile, order = self.sample_layer_actions(ctx, layer, rng)
+            design = self.evaluate(ctx, layer, tile, order)
+            if design.report.valid and objective(design.report) < best_value:
+                best, best_value = design, objective(design.report)
+        return best
