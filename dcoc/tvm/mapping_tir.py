@@ -11,9 +11,11 @@ This module emits exactly that nest as a TIR ``PrimFunc`` and compiles it for th
 
 * one ``for`` per loop of the nest, in the same order, named ``<level>_<dim>`` (temporal) or
   ``<level>_<dim>_sX`` / ``<level>_<dim>_sY`` (spatial, X/Y from the level's split); spatial
-  loops also carry the annotation ``{"dcoc.spatial": "X"|"Y"}``. They stay serial loops: on the
-  CPU the instances of a spatial loop run one after another, which computes the same result
-  (sums are reordered, the set of products is not);
+  loops also carry the annotation ``{"dcoc.spatial": "X"|"Y"}``. They stay serial loops (on the
+  CPU the instances of a spatial loop run one after another, which computes the same result:
+  sums are reordered, the set of products is not), except that with ``parallel=True`` the
+  outermost spatial loop over a dimension that indexes the output, when the output's
+  projection is injective, becomes ``T.parallel`` (its iterations write disjoint outputs);
 * the index of dimension ``d`` is ``Σ_i loop_i × stride_i`` over the loops of ``d``, where
   ``stride_i`` is the product of the extents of the loops of ``d`` inside loop ``i`` (the size
   of that level's tile of ``d``); these are the block iterators ``T.axis.spatial`` (``d``
@@ -109,6 +111,7 @@ def emit_tir(
     *,
     architecture: Architecture | None = None,
     keep_unit_loops: bool = False,
+    parallel: bool = False,
     func_name: str = "main",
 ) -> tvm.IRModule:
     """The TIR program (an ``IRModule`` with one ``PrimFunc``) that runs ``loops`` over ``problem``.
@@ -133,6 +136,7 @@ def emit_tir(
     for i, loop in enumerate(nest):
         strides.append(prod(lp.extent for lp in nest[i + 1 :] if lp.dimension == loop.dimension))
     names = _unique([lp.loop_name for lp in nest])
+    parallel_at = _parallel_loop(problem, out_space, nest) if parallel else None
 
     with IRBuilder() as builder, T.prim_func(s_tir=True):
         T.func_name(func_name)
@@ -143,7 +147,9 @@ def emit_tir(
         }
         out = buffers[out_space.name]
         _emit_zero_init(out_space, out)
-        _emit_mapped_nest(problem, nest, names, strides, output_dims, buffers, out_space)
+        _emit_mapped_nest(
+            problem, nest, names, strides, output_dims, buffers, out_space, parallel_at
+        )
     func = builder.get()
     return tvm.IRModule({func_name: func})
 
@@ -172,6 +178,24 @@ def _emit_zero_init(out_space: DataSpace, out: tvm.tirx.Buffer) -> None:
             T.buffer_store(out, T.float32(0.0), axes)
 
 
+def _parallel_loop(
+    problem: Problem, out_space: DataSpace, nest: Sequence[MappedLoop]
+) -> int | None:
+    """Index of the outermost spatial loop that may run in parallel, if any: its dimension
+    indexes the output and the output's projection is injective (one term per data dimension,
+    each dimension once), so different iterations write different output elements."""
+    terms = [t for data_dim in out_space.projection for t in data_dim]
+    injective = all(len(data_dim) == 1 for data_dim in out_space.projection) and len(
+        {t.dimension for t in terms}
+    ) == len(terms)
+    if not injective:
+        return None
+    for i, loop in enumerate(nest):
+        if loop.kind is not LoopKind.TEMPORAL and loop.dimension in out_space.dimensions_used:
+            return i
+    return None
+
+
 def _emit_mapped_nest(
     problem: Problem,
     nest: Sequence[MappedLoop],
@@ -180,18 +204,17 @@ def _emit_mapped_nest(
     output_dims: frozenset[str],
     buffers: dict[str, tvm.tirx.Buffer],
     out_space: DataSpace,
+    parallel_at: int | None,
 ) -> None:
     loop_vars = []
     with ExitStack() as stack:
-        for loop, name in zip(nest, names, strict=True):
+        for i, (loop, name) in enumerate(zip(nest, names, strict=True)):
             annotations = (
                 None if loop.kind is LoopKind.TEMPORAL else {SPATIAL_ANNOTATION: loop.kind.value}
             )
-            loop_vars.append(
-                IRBuilder.name(
-                    name, stack.enter_context(T.serial(loop.extent, annotations=annotations))
-                )
-            )
+            kind = T.parallel if i == parallel_at else T.serial
+            frame = kind(loop.extent, annotations=annotations)
+            loop_vars.append(IRBuilder.name(name, stack.enter_context(frame)))
         _emit_mac(problem, nest, loop_vars, strides, output_dims, buffers, out_space)
 
 
@@ -233,7 +256,14 @@ def mapping_tir_text(
     *,
     architecture: Architecture | None = None,
     keep_unit_loops: bool = False,
+    parallel: bool = False,
 ) -> str:
     """The TVMScript text of :func:`emit_tir`'s program, for writing a mapping to a file."""
-    module = emit_tir(problem, loops, architecture=architecture, keep_unit_loops=keep_unit_loops)
+    module = emit_tir(
+        problem,
+        loops,
+        architecture=architecture,
+        keep_unit_loops=keep_unit_loops,
+        parallel=parallel,
+    )
     return module.script()

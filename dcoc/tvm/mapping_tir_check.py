@@ -155,14 +155,18 @@ def check_mapping_program(
     *,
     rng: np.random.Generator,
     architecture: Architecture | None = None,
+    parallel: bool = False,
     target: tvm.target.Target | None = None,
 ) -> CheckResult:
     """Emit, build and run the program of ``loops`` on random inputs; compare with numpy.
 
+    ``architecture`` names the levels of an accelerator ``Mapping``; ``parallel`` runs the
+    outermost output-indexing spatial loop with ``T.parallel`` (see :func:`emit_tir`).
+
     A nest that does not tile the problem raises :class:`~dcoc.errors.SpecError` (a bad input,
     raised before TVM is involved); a failure to build or run is returned as a failed result.
     """
-    module = emit_tir(problem, loops, architecture=architecture)
+    module = emit_tir(problem, loops, architecture=architecture, parallel=parallel)
     operands = random_operands(problem, rng)
     try:
         got = run_program(module, problem, operands, target=target)

@@ -401,3 +401,38 @@ def test_accel_mapping_with_wrong_factors_or_levels_is_rejected() -> None:
             inputs.mapping,
             architecture=_case_inputs("01-conv1d-2level-os").architecture,
         )
+
+
+# -- spatial loops as CPU parallelism ----------------------------------------------------------
+@pytest.mark.parametrize("layer", sorted(LAYERS))
+def test_parallel_spatial_loop_computes_the_layer(layer: str) -> None:
+    problem = LAYERS[layer]
+    out_dims = next(ds for ds in problem.data_spaces if ds.read_write).dimensions_used
+    for seed in range(40):
+        nest = random_nest(problem, random.Random(seed))
+        if any(
+            lp.kind is not LoopKind.TEMPORAL and lp.dimension in out_dims and lp.extent > 1
+            for lp in nest
+        ):
+            break
+    first = next(
+        lp
+        for lp in nest
+        if lp.kind is not LoopKind.TEMPORAL and lp.dimension in out_dims and lp.extent > 1
+    )
+    text = mapping_tir_text(problem, nest, parallel=True)
+    assert f"for {first.loop_name} in T.parallel(" in text
+    assert text.count("T.parallel(") == 1
+    result = check_mapping_program(problem, nest, parallel=True, rng=np.random.default_rng(seed))
+    assert result.passed, result
+
+
+def test_spatial_reduction_loop_is_never_parallel() -> None:
+    problem = matmul(4, 4, 8)
+    nest = [
+        MappedLoop("DRAM", "M", 4),
+        MappedLoop("DRAM", "N", 4),
+        MappedLoop("PE", "K", 8, LoopKind.SPATIAL_X),
+    ]
+    text = mapping_tir_text(problem, nest, parallel=True)
+    assert "T.parallel" not in text and "PE_K_sX" in text
