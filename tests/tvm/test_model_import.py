@@ -9,8 +9,10 @@ import torch
 from torch import nn
 
 from dcoc.tvm.model_import import extract_model_tasks, from_torch
+from dcoc.workloads.catalog import load_network
 from dcoc.workloads.layers import conv2d_spec
-from dcoc.workloads.op_spec import MatmulSpec, OpKind
+from dcoc.workloads.network import Network
+from dcoc.workloads.op_spec import MatmulSpec, OpKind, OpSpec
 
 
 class SmallNet(nn.Module):
@@ -96,3 +98,107 @@ def test_unsupported_mac_ops_are_logged_not_imported(caplog: pytest.LogCaptureFi
         network = from_torch(model, (torch.randn(1, 4, 8),))
     assert [layer.spec for layer in network.layers] == [MatmulSpec(m=1, n=5, k=48)]
     assert "relax.nn.conv1d" in caplog.text
+
+
+class BasicBlock(nn.Module):
+    def __init__(self, c_in: int, c_out: int, stride: int) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(c_in, c_out, 3, stride, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(c_out)
+        self.conv2 = nn.Conv2d(c_out, c_out, 3, 1, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(c_out)
+        self.downsample = (
+            nn.Sequential(nn.Conv2d(c_in, c_out, 1, stride, bias=False), nn.BatchNorm2d(c_out))
+            if stride != 1 or c_in != c_out
+            else nn.Identity()
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = torch.relu(self.bn1(self.conv1(x)))
+        return torch.relu(self.bn2(self.conv2(y)) + self.downsample(x))
+
+
+class ResNet18(nn.Module):
+    """ResNet-18 as torchvision builds it (torchvision itself is not installed)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stem = nn.Sequential(
+            nn.Conv2d(3, 64, 7, 2, 3, bias=False), nn.BatchNorm2d(64), nn.ReLU(),
+            nn.MaxPool2d(3, 2, 1),
+        )  # fmt: skip
+        blocks, c_in = [], 64
+        for c_out, stride in ((64, 1), (128, 2), (256, 2), (512, 2)):
+            blocks += [BasicBlock(c_in, c_out, stride), BasicBlock(c_out, c_out, 1)]
+            c_in = c_out
+        self.blocks = nn.Sequential(*blocks)
+        self.fc = nn.Linear(512, 1000)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.blocks(self.stem(x))
+        return self.fc(torch.flatten(nn.functional.adaptive_avg_pool2d(x, 1), 1))
+
+
+def _spec_counts(network: Network) -> dict[OpSpec, int]:
+    return {layer.spec: layer.count for layer in network.layers}
+
+
+@pytest.mark.slow
+def test_imported_resnet18_equals_the_bundled_table() -> None:
+    imported = from_torch(ResNet18(), (torch.randn(1, 3, 224, 224),), name="resnet18")
+    assert _spec_counts(imported) == _spec_counts(load_network("resnet18"))
+    assert imported.total_macs == 1_814_073_344
+
+
+def _conv_bn(c_in: int, c_out: int, kernel: int, stride: int = 1, groups: int = 1) -> nn.Module:
+    conv = nn.Conv2d(c_in, c_out, kernel, stride, kernel // 2, groups=groups, bias=False)
+    return nn.Sequential(conv, nn.BatchNorm2d(c_out), nn.ReLU6())
+
+
+class InvertedResidual(nn.Module):
+    def __init__(self, c_in: int, c_out: int, stride: int, expand: int) -> None:
+        super().__init__()
+        hidden = c_in * expand
+        layers = [_conv_bn(c_in, hidden, 1)] if expand != 1 else []
+        layers += [
+            _conv_bn(hidden, hidden, 3, stride, groups=hidden),
+            nn.Conv2d(hidden, c_out, 1, bias=False),
+            nn.BatchNorm2d(c_out),
+        ]
+        self.body = nn.Sequential(*layers)
+        self.residual = stride == 1 and c_in == c_out
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.body(x) if self.residual else self.body(x)
+
+
+class MobileNetV2(nn.Module):
+    """MobileNetV2 (width 1.0) as torchvision builds it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        layers, c_in = [_conv_bn(3, 32, 3, 2)], 32
+        settings = ((1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1))
+        for t, c, n, s in (*settings, (6, 160, 3, 2), (6, 320, 1, 1)):
+            for i in range(n):
+                layers.append(InvertedResidual(c_in, c, s if i == 0 else 1, t))
+                c_in = c
+        layers.append(_conv_bn(320, 1280, 1))
+        self.features = nn.Sequential(*layers)
+        self.classifier = nn.Linear(1280, 1000)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = nn.functional.adaptive_avg_pool2d(self.features(x), 1)
+        return self.classifier(torch.flatten(x, 1))
+
+
+@pytest.mark.slow
+def test_imported_mobilenetv2_equals_the_bundled_table() -> None:
+    imported = from_torch(MobileNetV2(), (torch.randn(1, 3, 224, 224),), name="mobilenetv2")
+    bundled = load_network("mobilenetv2")
+    # The table lists every layer once; identical shapes import as one layer with a count.
+    expected: dict[OpSpec, int] = {}
+    for layer in bundled.layers:
+        expected[layer.spec] = expected.get(layer.spec, 0) + layer.count
+    assert _spec_counts(imported) == expected
+    assert imported.total_macs == bundled.total_macs == 300_774_272
