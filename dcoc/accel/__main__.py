@@ -107,7 +107,10 @@ def build_parser() -> argparse.ArgumentParser:
             module, "add_command", None
         )
         if add is not None:
-            add(sub)
+            try:
+                add(sub)
+            except Exception:  # a broken optional command must not break 'evaluate'
+                continue
     return parser
 
 

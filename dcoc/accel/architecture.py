@@ -46,6 +46,7 @@ COMPUTE_CLASSES = (
     "adder",
 )
 DUMMY_CLASS = "dummy_storage"
+DUMMY_ATTRIBUTES: dict[str, Any] = {"width": 1, "depth": 1, "datawidth": 1}
 ATTRIBUTE_DEFAULTS: dict[str, Any] = {
     "n_banks": 2,
     "cluster_size": 1,
@@ -374,7 +375,7 @@ def parse_architecture_v4(
                 _make_storage(
                     dname,
                     DUMMY_CLASS,
-                    {"width": 1, "depth": 1, "datawidth": 1},
+                    {**ATTRIBUTE_DEFAULTS, **DUMMY_ATTRIBUTES},
                     dx * dy,
                     dx,
                     dy,
