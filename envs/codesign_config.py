@@ -1,0 +1,183 @@
+"""Configuration of the co-design environments and what is derived from it once per env:
+the layers, the co-design space, the objective and the reference design the reward compares
+against."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, fields
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from dcoc.accel.design_space import load_design_space
+from dcoc.accel.report import CostReport
+from dcoc.errors import SpecError
+from dcoc.search.codesign_space import CoDesignSpace, Evaluator, LayerDesign, model_evaluator
+from dcoc.workloads.catalog import load_network, resolve_workload
+from dcoc.workloads.network import Layer
+
+DEFAULT_SPACE = "accel_specs/eyeriss_like.space.yaml"
+_REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+class Objective(StrEnum):
+    """What the design minimizes: energy-delay product, cycles or energy."""
+
+    EDP = "edp"
+    LATENCY = "latency"
+    ENERGY = "energy"
+
+
+@dataclass(frozen=True)
+class CoDesignEnvConfig:
+    """Everything a co-design env needs; build it from a plain dict with :meth:`from_mapping`."""
+
+    design_space: str = DEFAULT_SPACE
+    """Space file; a relative path that does not exist from the working directory is taken
+    relative to the dcoc repository."""
+    workload: str | tuple[str, ...] = "resnet18/C5"
+    """``NET/LAYER`` (one layer), ``NET`` (every layer), ``NET.SUBSET`` (e.g. ``resnet18.vta``:
+    C2-C11) or a tuple of ``NET/LAYER`` names. One hardware configuration serves them all."""
+    objective: Objective = Objective.EDP
+    area_budget_um2: float | None = None
+    """Tighter area budget than the space file's (the smaller of both applies)."""
+    energy_budget_pj: float | None = None
+    """Energy per inference (sum over layers of count x energy) the design may not exceed."""
+    rounds_per_layer: int = 1
+    """Tile/order attempts per layer; the design keeps each layer's best valid mapping."""
+    invalid_reward: float = -5.0
+    """Reward (before the layer weight) of an invalid mapping, a masked action or a design
+    over budget."""
+    reference_samples: int = 48
+    """Masked random mappings per layer on the template hardware; the best is the reference."""
+    reference_seed: int = 0
+    legacy_translation: bool = False
+    seed: int | None = None
+    """Seed of the first ``reset`` when none is given."""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "objective", Objective(self.objective))
+        if isinstance(self.workload, list):
+            object.__setattr__(self, "workload", tuple(self.workload))
+        if self.rounds_per_layer < 1:
+            raise ValueError("rounds_per_layer must be at least 1")
+        if self.reference_samples < 1:
+            raise ValueError("reference_samples must be at least 1")
+
+    @classmethod
+    def from_mapping(cls, values: Mapping[str, Any] | None) -> CoDesignEnvConfig:
+        """Config from ``env_config``-style dicts; unknown keys raise ``ValueError``."""
+        values = dict(values or {})
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ValueError(f"unknown env config keys {unknown}; known: {sorted(known)}")
+        return cls(**values)
+
+
+def resolve_space_path(path: str) -> Path:
+    p = Path(path)
+    if p.is_absolute() or p.exists():
+        return p
+    return _REPO_ROOT / p
+
+
+def resolve_layers(workload: str | Sequence[str]) -> tuple[Layer, ...]:
+    """The layers a workload name (or names) denote, in order."""
+    if not isinstance(workload, str):
+        return tuple(resolve_workload(name) for name in workload)
+    if "/" in workload or ":" in workload:
+        return (resolve_workload(workload),)
+    network_name, dot, subset = workload.partition(".")
+    network = load_network(network_name)
+    if dot:
+        if subset not in network.subsets:
+            raise SpecError(
+                "<workload>",
+                (workload,),
+                f"network {network_name!r} has no subset {subset!r}; subsets: "
+                f"{sorted(network.subsets)}",
+            )
+        network = network.subset(subset)
+    return network.layers
+
+
+def objective_function(objective: Objective) -> Callable[[CostReport], float]:
+    """Layer objective of a valid report (lower is better)."""
+    if objective == Objective.LATENCY:
+        return lambda r: float(r.cycles)
+    if objective == Objective.ENERGY:
+        return lambda r: float(r.energy_pj)
+    return lambda r: float(r.energy_pj) * float(r.cycles)
+
+
+@dataclass(frozen=True)
+class NetworkCost:
+    """Totals of one inference: every layer's cost times its count."""
+
+    cycles: float
+    energy_pj: float
+
+    @property
+    def edp(self) -> float:
+        return self.cycles * self.energy_pj
+
+    def objective(self, objective: Objective) -> float:
+        if objective == Objective.LATENCY:
+            return self.cycles
+        if objective == Objective.ENERGY:
+            return self.energy_pj
+        return self.edp
+
+
+def network_cost(layers: Sequence[Layer], reports: Sequence[CostReport]) -> NetworkCost:
+    cycles = sum(layer.count * r.cycles for layer, r in zip(layers, reports, strict=True))
+    energy = sum(layer.count * r.energy_pj for layer, r in zip(layers, reports, strict=True))
+    return NetworkCost(float(cycles), float(energy))
+
+
+@dataclass(frozen=True)
+class Reference:
+    """The reference design: template hardware, per layer the best of a fixed random search."""
+
+    designs: tuple[LayerDesign, ...]
+    log_objective: tuple[float, ...]
+    """Per layer, ``log`` of the layer objective of the reference mapping."""
+    cost: NetworkCost
+
+
+def build_space(config: CoDesignEnvConfig, evaluator: Evaluator | None = None) -> CoDesignSpace:
+    space_file = load_design_space(resolve_space_path(config.design_space))
+    return CoDesignSpace(
+        space_file,
+        resolve_layers(config.workload),
+        area_budget_um2=config.area_budget_um2,
+        evaluator=evaluator or model_evaluator(legacy_translation=config.legacy_translation),
+    )
+
+
+def build_reference(space: CoDesignSpace, config: CoDesignEnvConfig) -> Reference:
+    """Best of ``reference_samples`` masked random mappings per layer on the template."""
+    ctx = space.hardware_context(space.default_hw_action())
+    rng = np.random.default_rng(config.reference_seed)
+    objective = objective_function(config.objective)
+    designs = []
+    for li, layer in enumerate(space.layers):
+        best = space.random_search(ctx, li, rng, config.reference_samples, objective)
+        if best is None:
+            raise SpecError(
+                "<workload>",
+                (layer.name,),
+                f"no valid mapping among {config.reference_samples} random ones on the template "
+                "hardware; raise reference_samples",
+            )
+        designs.append(best)
+    return Reference(
+        tuple(designs),
+        tuple(math.log(objective(d.report)) for d in designs),
+        network_cost(space.layers, [d.report for d in designs]),
+    )
