@@ -108,7 +108,7 @@ def parse_problem(raw: Any, file: str | None = None, path: Path = ("problem",)) 
             coefs_raw, file, (*path, "shape", "coefficients"), "problem.shape.coefficients"
         )
     ):
-        where = (*path, "shape", "coefficients", i)
+        where: Path = (*path, "shape", "coefficients", i)
         c = _require_mapping(c, file, where, "a coefficient")
         if "name" not in c:
             raise SpecError(file, where, "a coefficient needs a 'name'")
@@ -123,7 +123,7 @@ def parse_problem(raw: Any, file: str | None = None, path: Path = ("problem",)) 
     )
     data_spaces = []
     for i, d in enumerate(ds_raw):
-        where: Path = (*path, "shape", ds_key, i)
+        where = (*path, "shape", ds_key, i)
         d = _require_mapping(d, file, where, "a data space")
         if "name" not in d:
             raise SpecError(file, where, "a data space needs a 'name'")

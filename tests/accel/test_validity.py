@@ -5,10 +5,12 @@ from __future__ import annotations
 from dataclasses import replace
 
 import pytest
+import yaml
 from timeloop_cases import DATA, input_files
 
-from dcoc.accel.mapping import Mapping, level_mapping
+from dcoc.accel.mapping import Mapping, level_mapping, mapping_to_yaml, parse_mapping
 from dcoc.accel.model import evaluate
+from dcoc.accel.nest import lower
 from dcoc.accel.report import CostReport
 from dcoc.accel.spec import ModelInputs, load_model_inputs, model_inputs
 from dcoc.accel.yaml_loader import load_spec, load_yaml_text, merge_documents
@@ -153,3 +155,21 @@ def test_spec_loading_keeps_source_files() -> None:
     assert doc.file_of("problem").endswith("conv1d.prob.yaml")
     assert doc.file_of("ERT").endswith("timeloop-model.ERT.yaml")
     assert str(DATA) in doc.file_of("architecture")
+
+
+@pytest.mark.parametrize(
+    "case",
+    [
+        "04-conv1d+oc+ic-3levelspatial-kp",
+        "06-eyeriss-vgg02-layer5",
+        "ex-simba_like",
+        "03-conv1d+oc-3level-bypass",
+    ],
+)
+def test_mapping_yaml_round_trip(case: str) -> None:
+    inp = load_model_inputs(input_files(case))
+    text = yaml.safe_dump({"mapping": mapping_to_yaml(inp.mapping, inp.architecture, inp.problem)})
+    again = parse_mapping(load_yaml_text(text)["mapping"], inp.architecture, inp.problem)
+    n = len(inp.problem.dimensions)
+    assert lower(again, n) == lower(inp.mapping, n)
+    assert _eval(inp, again) == _eval(inp)
