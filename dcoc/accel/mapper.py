@@ -1,0 +1,317 @@
+"""A Timeloop-mapper-like search over a :class:`~dcoc.accel.mapspace.MapSpace`.
+
+Two strategies, both pure functions of (mapspace, evaluator, config, seed):
+
+* ``random-pruned`` (Timeloop's ``random_pruned``, its default): draw a random index
+  factorization that passes the cheap coupling checks (mesh fanout, buffer capacity of the
+  forced keeps, minimum utilization; rejected draws are *pruned*, never evaluated), then evaluate
+  up to ``max_permutations_per_if_visit`` distinct (permutation, bypass) choices of it, the bypass
+  drawn among those that fit every buffer. Stop when ``victory_condition`` consecutive valid
+  evaluations did not improve the best, after ``max_evaluations`` evaluations, after ``timeout_s``
+  seconds, or after ``max_consecutive_rejections`` pruned draws in a row (Timeloop's ``timeout``).
+* ``exhaustive`` (Timeloop's ``linear_pruned``): every legal point up to permutation
+  equivalence, in the enumerator's pruned depth-first order, until ``max_evaluations``.
+
+The evaluator is a parameter: any ``Callable[[Sequence[Mapping]], Sequence[CostReport]]``, e.g.
+:func:`model_evaluator` (dcoc's exact model, one mapping at a time) or a batched one. Metrics are
+compared lexicographically, as Timeloop's ``optimization_metrics`` list.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+
+import numpy as np
+
+from dcoc.accel.architecture import Architecture
+from dcoc.accel.mapping import Mapping
+from dcoc.accel.mapspace import MapPoint, MapSpace
+from dcoc.accel.model import evaluate
+from dcoc.accel.report import CostReport
+from dcoc.accel.tables import EnergyTables
+from dcoc.workloads.problem import Problem
+
+logger = logging.getLogger(__name__)
+
+Evaluator = Callable[[Sequence[Mapping]], Sequence[CostReport]]
+
+
+class Metric(StrEnum):
+    """Timeloop's optimization metrics."""
+
+    EDP = "edp"
+    ENERGY = "energy"
+    DELAY = "delay"
+    LAST_LEVEL_ACCESSES = "last_level_accesses"
+
+
+class SearchAlgorithm(StrEnum):
+    RANDOM_PRUNED = "random-pruned"
+    EXHAUSTIVE = "exhaustive"
+
+
+def metric_value(report: CostReport, metric: Metric) -> float:
+    """``edp`` in pJ x cycles, ``energy`` in pJ, ``delay`` in cycles, ``last_level_accesses``
+    in words moved at the outermost level (all instances)."""
+    if metric == Metric.EDP:
+        return report.edp
+    if metric == Metric.ENERGY:
+        return report.energy_pj
+    if metric == Metric.DELAY:
+        return float(report.cycles)
+    top = report.levels[-1]
+    return float(
+        sum((d.reads + d.fills + d.updates) * max(1, d.utilized_instances) for d in top.dataspaces)
+    )
+
+
+def objective(report: CostReport, metrics: Sequence[Metric]) -> tuple[float, ...]:
+    return tuple(metric_value(report, m) for m in metrics)
+
+
+@dataclass(frozen=True)
+class MapperConfig:
+    algorithm: SearchAlgorithm = SearchAlgorithm.RANDOM_PRUNED
+    metrics: tuple[Metric, ...] = (Metric.EDP,)
+    """Compared lexicographically: the first decides, the next break ties."""
+    max_evaluations: int | None = 2000
+    """Evaluation budget (``None``: no limit)."""
+    victory_condition: int | None = 100
+    """Stop after this many consecutive valid, non-improving evaluations (``None``/0: never)."""
+    timeout_s: float | None = None
+    """Wall-clock limit in seconds."""
+    max_consecutive_rejections: int = 10_000
+    """Random-pruned: give up after this many pruned draws in a row (Timeloop's ``timeout``)."""
+    max_permutations_per_if_visit: int = 16
+    batch_size: int = 64
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class MapperProgress:
+    evaluations: int
+    valid_evaluations: int
+    pruned: int
+    best_objective: tuple[float, ...] | None
+    elapsed_s: float
+
+
+@dataclass(frozen=True)
+class MapperResult:
+    best_mapping: Mapping | None
+    best_report: CostReport | None
+    best_point: MapPoint | None
+    best_objective: tuple[float, ...] | None
+    metrics: tuple[Metric, ...]
+    evaluations: int
+    valid_evaluations: int
+    pruned: int
+    """Draws (random-pruned) rejected by the cheap checks before any evaluation."""
+    elapsed_s: float
+    stop_reason: str
+    exhausted: bool
+    """True if the exhaustive search visited every legal class."""
+
+    @property
+    def found(self) -> bool:
+        return self.best_report is not None
+
+
+def model_evaluator(
+    arch: Architecture, problem: Problem, tables: EnergyTables, *, legacy_translation: bool = False
+) -> Evaluator:
+    """dcoc's exact model (:func:`dcoc.accel.model.evaluate`) as an evaluator."""
+
+    def run(mappings: Sequence[Mapping]) -> list[CostReport]:
+        return [
+            evaluate(arch, problem, m, tables=tables, legacy_translation=legacy_translation)
+            for m in mappings
+        ]
+
+    return run
+
+
+class _Tracker:
+    """Best-so-far, counters and the stopping rules shared by both strategies."""
+
+    def __init__(
+        self,
+        space: MapSpace,
+        evaluator: Evaluator,
+        config: MapperConfig,
+        progress: Callable[[MapperProgress], None] | None,
+    ) -> None:
+        self.space, self.evaluator, self.config, self.progress = space, evaluator, config, progress
+        self.start = time.perf_counter()
+        self.evaluations = self.valid = self.pruned = self.non_improving = 0
+        self.best: tuple[tuple[float, ...], MapPoint, Mapping, CostReport] | None = None
+        self.stop_reason = ""
+
+    def elapsed(self) -> float:
+        return time.perf_counter() - self.start
+
+    def remaining(self) -> int | None:
+        b = self.config.max_evaluations
+        return None if b is None else b - self.evaluations
+
+    def should_stop(self) -> bool:
+        c = self.config
+        if self.stop_reason:
+            return True
+        if c.max_evaluations is not None and self.evaluations >= c.max_evaluations:
+            self.stop_reason = f"evaluation budget of {c.max_evaluations} reached"
+        elif c.timeout_s is not None and self.elapsed() >= c.timeout_s:
+            self.stop_reason = f"time limit of {c.timeout_s:g} s reached"
+        elif c.victory_condition and self.non_improving >= c.victory_condition:
+            self.stop_reason = (
+                f"victory: {c.victory_condition} consecutive valid mappings did not improve"
+            )
+        return bool(self.stop_reason)
+
+    def run(self, points: Sequence[MapPoint]) -> int:
+        """Evaluate ``points`` (within the budget); return how many were evaluated."""
+        left = self.remaining()
+        if left is not None:
+            points = points[: max(0, left)]
+        if not points:
+            return 0
+        done = 0
+        mappings = [self.space.mapping(p) for p in points]
+        reports = self.evaluator(mappings)
+        for p, m, r in zip(points, mappings, reports, strict=True):
+            self.evaluations += 1
+            done += 1
+            if not r.valid:
+                continue
+            self.valid += 1
+            obj = objective(r, self.config.metrics)
+            if self.best is None or obj < self.best[0]:
+                self.best = (obj, p, m, r)
+                self.non_improving = 0
+            else:
+                self.non_improving += 1
+            if (
+                self.config.victory_condition
+                and self.non_improving >= self.config.victory_condition
+            ):
+                break
+        if self.progress is not None:
+            self.progress(
+                MapperProgress(
+                    self.evaluations,
+                    self.valid,
+                    self.pruned,
+                    None if self.best is None else self.best[0],
+                    self.elapsed(),
+                )
+            )
+        return done
+
+    def result(self, exhausted: bool = False) -> MapperResult:
+        best = self.best
+        return MapperResult(
+            best_mapping=None if best is None else best[2],
+            best_report=None if best is None else best[3],
+            best_point=None if best is None else best[1],
+            best_objective=None if best is None else best[0],
+            metrics=self.config.metrics,
+            evaluations=self.evaluations,
+            valid_evaluations=self.valid,
+            pruned=self.pruned,
+            elapsed_s=self.elapsed(),
+            stop_reason=self.stop_reason or ("mapspace exhausted" if exhausted else "stopped"),
+            exhausted=exhausted,
+        )
+
+
+def _random_pruned(space: MapSpace, t: _Tracker) -> MapperResult:
+    c = t.config
+    rng = np.random.default_rng(c.seed)
+    radices = [len(f) for f in space.factorizations]
+    rejections = 0
+    batch: list[MapPoint] = []
+    while not t.should_stop():
+        choice = tuple(int(rng.integers(r)) for r in radices)
+        f = np.array([space.factorizations[d][i] for d, i in enumerate(choice)], dtype=np.int64)
+        options = space.legal_bypass_choices(f) if not space.factor_violations(f) else []
+        if not options or any(not o for o in options):
+            t.pruned += 1
+            rejections += 1
+            if rejections >= c.max_consecutive_rejections:
+                t.stop_reason = (
+                    f"{c.max_consecutive_rejections} consecutive draws were pruned "
+                    "(no legal factorization found)"
+                )
+            continue
+        rejections = 0
+        temporal = space.temporal_of(f)
+        seen: set[tuple[tuple[int, ...], tuple[bool, ...]]] = set()
+        for _ in range(c.max_permutations_per_if_visit):
+            perms = tuple(
+                space.canonical_permutation(li, int(rng.integers(n)), temporal[li])
+                for li, n in enumerate(space.permutation_counts)
+            )
+            bits = tuple(b for lv in options for b in lv[int(rng.integers(len(lv)))])
+            if (perms, bits) in seen:
+                continue
+            seen.add((perms, bits))
+            batch.append(MapPoint(choice, perms, bits))
+        if len(batch) >= c.batch_size:
+            t.run(batch)
+            batch = []
+    if batch and not t.stop_reason:
+        t.run(batch)
+    return t.result()
+
+
+def _exhaustive(space: MapSpace, t: _Tracker) -> MapperResult:
+    batch: list[MapPoint] = []
+    for point in space.enumerate_legal():
+        batch.append(point)
+        if len(batch) >= t.config.batch_size:
+            done = t.run(batch)
+            if done < len(batch) or t.should_stop():
+                t.should_stop()
+                return t.result()
+            batch = []
+    exhausted = t.run(batch) == len(batch)
+    if not exhausted:
+        t.should_stop()
+    return t.result(exhausted=exhausted)
+
+
+def search_mapspace(
+    space: MapSpace,
+    evaluator: Evaluator,
+    config: MapperConfig = MapperConfig(),
+    *,
+    progress: Callable[[MapperProgress], None] | None = None,
+) -> MapperResult:
+    """Search ``space`` with ``config.algorithm``; ``progress`` is called after every batch."""
+    tracker = _Tracker(space, evaluator, config, progress)
+    if config.algorithm == SearchAlgorithm.EXHAUSTIVE:
+        result = _exhaustive(space, tracker)
+    else:
+        result = _random_pruned(space, tracker)
+    logger.debug(
+        "mapper %s: %d evaluations (%d valid), %d pruned, %.2f s: %s",
+        config.algorithm,
+        result.evaluations,
+        result.valid_evaluations,
+        result.pruned,
+        result.elapsed_s,
+        result.stop_reason,
+    )
+    return result
+
+
+def add_command(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    """Register ``python -m dcoc.accel map`` (the command lives in :mod:`map_command`)."""
+    from dcoc.accel.map_command import add_map_command
+
+    add_map_command(subparsers)
