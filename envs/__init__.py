@@ -2,4 +2,42 @@
 
 This package never imports ray: environments are plain Gymnasium code that RLlib (in
 ``dcoc.agents``) or any other RL library can drive.
+
+* :class:`~dcoc.envs.codesign.CoDesignEnv`: the three-agent co-design env (dict protocol;
+  factory ``dcoc.envs.codesign:make_codesign_env``). Not registered with Gymnasium, whose
+  ``make`` wrappers expect a single-agent env.
+* Single-agent views, registered as ``dcoc/HardwareDesign-v0`` (:class:`HardwareEnv`),
+  ``dcoc/Tiling-v0`` (:class:`TilingEnv`) and ``dcoc/LoopOrder-v0`` (:class:`OrderEnv`);
+  ``gymnasium.make(id, config={...})`` takes a :class:`CoDesignEnvConfig` or its dict.
 """
+
+import gymnasium
+from dcoc.envs.codesign import CoDesign, CoDesignEnv, make_codesign_env
+from dcoc.envs.codesign_config import CoDesignEnvConfig, Objective
+from dcoc.envs.protocol import INFO_KEY, TURN_ORDER, AgentId, ObsKey
+from dcoc.envs.single_agent import HardwareEnv, OrderEnv, TilingEnv
+
+ENV_IDS = {
+    "dcoc/HardwareDesign-v0": "dcoc.envs.single_agent:HardwareEnv",
+    "dcoc/Tiling-v0": "dcoc.envs.single_agent:TilingEnv",
+    "dcoc/LoopOrder-v0": "dcoc.envs.single_agent:OrderEnv",
+}
+for _env_id, _entry_point in ENV_IDS.items():
+    if _env_id not in gymnasium.registry:
+        gymnasium.register(id=_env_id, entry_point=_entry_point)
+
+__all__ = [
+    "ENV_IDS",
+    "INFO_KEY",
+    "TURN_ORDER",
+    "AgentId",
+    "CoDesign",
+    "CoDesignEnv",
+    "CoDesignEnvConfig",
+    "HardwareEnv",
+    "Objective",
+    "ObsKey",
+    "OrderEnv",
+    "TilingEnv",
+    "make_codesign_env",
+]

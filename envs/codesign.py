@@ -193,7 +193,19 @@ class CoDesignEnv:
 
     @property
     def hardware_context(self) -> HardwareContext | None:
+        """The chosen hardware (``None`` before ``hw`` acts)."""
         return self._ctx
+
+    @property
+    def layer_index(self) -> int:
+        """Index of the layer being mapped (``num_layers`` after the last one)."""
+        return self._layer
+
+    @property
+    def tile_factors(self) -> np.ndarray | None:
+        """Decoded factors ``[dims, slots]`` of the current round's tiling (``None`` before
+        ``sw_tile`` acts or when its action was masked out)."""
+        return self._factors
 
     @property
     def episode_design(self) -> CoDesign | None:
