@@ -226,42 +226,58 @@ def spec_from_dict(data: Mapping[str, Any]) -> OpSpec:
     return spec
 
 
+def _signature(problem: Problem) -> frozenset[object]:
+    """What the data spaces index, ignoring names and the order of data dimensions."""
+    return frozenset(
+        (
+            frozenset(
+                frozenset((t.dimension, t.coefficient) for t in terms) for terms in ds.projection
+            ),
+            ds.read_write,
+        )
+        for ds in problem.data_spaces
+    )
+
+
+_CONV_DIMENSIONS = (frozenset("CMRSNPQ"), frozenset("GRSNPQ"), frozenset("GCMRSNPQ"))
+
+
 def spec_from_problem(problem: Problem) -> OpSpec:
     """The unpadded op a Problem of a shape in :mod:`dcoc.workloads.shapes` computes.
 
-    The input size is the padded one Timeloop reads: ``(Q-1)*Hstride + (S-1)*Hdilation + 1``.
-    Raises :class:`SpecError` for shapes it does not know.
+    The shape is recognised by its dimensions and what its data spaces index, not by its name
+    (Timeloop's ``CNN-Layer`` and ``gemm_ABZ`` are recognised too). The input size is the
+    padded one Timeloop reads: ``(Q-1)*Hstride + (S-1)*Hdilation + 1``. Raises
+    :class:`SpecError` for other shapes.
     """
     b, c = problem.bounds, problem.coefficients
-    name = problem.name
-    if name == ShapeName.GEMM:
-        return MatmulSpec(m=b["M"], n=b["N"], k=b["K"])
-    if name == ShapeName.BATCHED_GEMM:
-        return MatmulSpec(m=b["M"], n=b["N"], k=b["K"], batch=b["B"])
-    if name not in (
-        ShapeName.CNN_LAYER,
-        ShapeName.DEPTHWISE_CNN_LAYER,
-        ShapeName.GROUPED_CNN_LAYER,
-    ):
+    dims = frozenset(problem.dimensions)
+    spec: OpSpec | None = None
+    if dims == frozenset("MNK"):
+        spec = MatmulSpec(m=b["M"], n=b["N"], k=b["K"])
+    elif dims == frozenset("BMNK"):
+        spec = MatmulSpec(m=b["M"], n=b["N"], k=b["K"], batch=b["B"])
+    elif dims in _CONV_DIMENSIONS:
+        groups = b.get("G", 1)
+        spec = Conv2dSpec(
+            batch=b["N"],
+            in_channels=groups * b.get("C", 1),
+            out_channels=groups * b.get("M", 1),
+            in_height=(b["Q"] - 1) * c.get("Hstride", 1) + (b["S"] - 1) * c.get("Hdilation", 1) + 1,
+            in_width=(b["P"] - 1) * c.get("Wstride", 1) + (b["R"] - 1) * c.get("Wdilation", 1) + 1,
+            kernel_height=b["S"],
+            kernel_width=b["R"],
+            stride_height=c.get("Hstride", 1),
+            stride_width=c.get("Wstride", 1),
+            dilation_height=c.get("Hdilation", 1),
+            dilation_width=c.get("Wdilation", 1),
+            groups=groups,
+        )
+    if spec is None or _signature(spec.to_problem()) != _signature(problem):
         raise SpecError(
             None,
-            ("problem", "shape", "name"),
-            f"no operator is known for shape {name!r}; known shapes: {[str(s) for s in ShapeName]}",
+            ("problem", "shape"),
+            f"shape {problem.name!r} (dimensions {list(problem.dimensions)}) is none of the "
+            f"operators dcoc knows: {[str(s) for s in ShapeName]} as in dcoc.workloads.shapes",
         )
-    groups = b.get("G", 1)
-    per_group_in = 1 if name == ShapeName.DEPTHWISE_CNN_LAYER else b["C"]
-    per_group_out = 1 if name == ShapeName.DEPTHWISE_CNN_LAYER else b["M"]
-    return Conv2dSpec(
-        batch=b["N"],
-        in_channels=groups * per_group_in,
-        out_channels=groups * per_group_out,
-        in_height=(b["Q"] - 1) * c["Hstride"] + (b["S"] - 1) * c["Hdilation"] + 1,
-        in_width=(b["P"] - 1) * c["Wstride"] + (b["R"] - 1) * c["Wdilation"] + 1,
-        kernel_height=b["S"],
-        kernel_width=b["R"],
-        stride_height=c["Hstride"],
-        stride_width=c["Wstride"],
-        dilation_height=c["Hdilation"],
-        dilation_width=c["Wdilation"],
-        groups=groups,
-    )
+    return spec

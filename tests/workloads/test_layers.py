@@ -181,12 +181,38 @@ def test_matmul_round_trips_through_its_problem(m: int, n: int, k: int, b: int) 
     assert spec_from_problem(spec.to_problem()) == spec
 
 
-def test_spec_from_problem_rejects_unknown_shapes() -> None:
+def test_spec_from_problem_recognises_shapes_not_names() -> None:
     from dcoc.workloads.problem import DataSpace, Problem, ProjectionTerm
 
-    p = Problem(
-        "Conv1D", ("R", "P"), (DataSpace("Weights", ((ProjectionTerm("R"),),)),), {"R": 3, "P": 4}
+    def axes(*dims: str) -> tuple[tuple[ProjectionTerm, ...], ...]:
+        return tuple((ProjectionTerm(d),) for d in dims)
+
+    # Timeloop's problem-shapes/gemm_ABZ.yaml: A[M, K], B[N, K], Z[M, N].
+    gemm_abz = Problem(
+        "gemm_ABZ",
+        ("M", "N", "K"),
+        (
+            DataSpace("A", axes("M", "K")),
+            DataSpace("B", axes("N", "K")),
+            DataSpace("Z", axes("M", "N"), read_write=True),
+        ),
+        {"M": 4, "N": 5, "K": 6},
     )
-    with pytest.raises(SpecError, match="no operator is known for shape 'Conv1D'"):
-        spec_from_problem(p)
+    assert spec_from_problem(gemm_abz) == MatmulSpec(4, 5, 6)
+    # Same dimensions, but the output is not indexed by N: not a GEMM.
+    not_gemm = Problem(
+        "GEMM",
+        ("M", "N", "K"),
+        (
+            DataSpace("Weights", axes("K", "N")),
+            DataSpace("Inputs", axes("M", "K")),
+            DataSpace("Outputs", axes("M"), read_write=True),
+        ),
+        {"M": 4, "N": 5, "K": 6},
+    )
+    with pytest.raises(SpecError, match="'GEMM' \\(dimensions \\['M', 'N', 'K'\\]\\) is none"):
+        spec_from_problem(not_gemm)
+    conv1d = Problem("Conv1D", ("R", "P"), (DataSpace("Weights", axes("R")),), {"R": 3, "P": 4})
+    with pytest.raises(SpecError, match="is none of the operators dcoc knows"):
+        spec_from_problem(conv1d)
     assert {str(s) for s in ShapeName} >= {"CNN_Layer", "GEMM"}
