@@ -202,3 +202,51 @@ def test_imported_mobilenetv2_equals_the_bundled_table() -> None:
         expected[layer.spec] = expected.get(layer.spec, 0) + layer.count
     assert _spec_counts(imported) == expected
     assert imported.total_macs == bundled.total_macs == 300_774_272
+
+
+class Bottleneck(nn.Module):
+    def __init__(self, c_in: int, width: int, stride: int) -> None:
+        super().__init__()
+        c_out = 4 * width
+        self.body = nn.Sequential(
+            nn.Conv2d(c_in, width, 1, bias=False), nn.BatchNorm2d(width), nn.ReLU(),
+            nn.Conv2d(width, width, 3, stride, 1, bias=False), nn.BatchNorm2d(width), nn.ReLU(),
+            nn.Conv2d(width, c_out, 1, bias=False), nn.BatchNorm2d(c_out),
+        )  # fmt: skip
+        self.downsample = (
+            nn.Sequential(nn.Conv2d(c_in, c_out, 1, stride, bias=False), nn.BatchNorm2d(c_out))
+            if stride != 1 or c_in != c_out
+            else nn.Identity()
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.relu(self.body(x) + self.downsample(x))
+
+
+class ResNet50(nn.Module):
+    """ResNet-50 v1.5 (stride on the 3x3 conv) as torchvision builds it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        layers: list[nn.Module] = [nn.Conv2d(3, 64, 7, 2, 3, bias=False), nn.MaxPool2d(3, 2, 1)]
+        c_in = 64
+        for width, blocks, stride in ((64, 3, 1), (128, 4, 2), (256, 6, 2), (512, 3, 2)):
+            for i in range(blocks):
+                layers.append(Bottleneck(c_in, width, stride if i == 0 else 1))
+                c_in = 4 * width
+        self.features = nn.Sequential(*layers)
+        self.fc = nn.Linear(2048, 1000)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = nn.functional.adaptive_avg_pool2d(self.features(x), 1)
+        return self.fc(torch.flatten(x, 1))
+
+
+@pytest.mark.slow
+def test_imported_resnet50_equals_the_bundled_table() -> None:
+    imported = from_torch(ResNet50(), (torch.randn(1, 3, 224, 224),), name="resnet50")
+    expected: dict[OpSpec, int] = {}
+    for layer in load_network("resnet50").layers:
+        expected[layer.spec] = expected.get(layer.spec, 0) + layer.count
+    assert _spec_counts(imported) == expected
+    assert imported.total_macs == 4_089_184_256
