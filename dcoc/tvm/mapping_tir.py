@@ -258,12 +258,27 @@ def mapping_tir_text(
     keep_unit_loops: bool = False,
     parallel: bool = False,
 ) -> str:
-    """The TVMScript text of :func:`emit_tir`'s program, for writing a mapping to a file."""
-    module = emit_tir(
-        problem,
-        loops,
-        architecture=architecture,
-        keep_unit_loops=keep_unit_loops,
-        parallel=parallel,
-    )
-    return module.script()
+    """The TVMScript text of :func:`emit_tir`'s program, for writing a mapping to a file.
+
+    A comment header lists the problem and the mapping level by level; the text parses back
+    (``tvm.script.parser.parse``) to the same module.
+    """
+    nest = as_mapped_loops(problem, loops, architecture=architecture)
+    module = emit_tir(problem, nest, keep_unit_loops=keep_unit_loops, parallel=parallel)
+    return _header(problem, nest) + module.script()
+
+
+def _header(problem: Problem, nest: Sequence[MappedLoop]) -> str:
+    bounds = " ".join(f"{d}={problem.bounds[d]}" for d in problem.dimensions)
+    lines = [
+        f"# dcoc mapping program of {problem.name}: {bounds}",
+        "# loops outer->inner per level (sX/sY: spatial along X/Y)",
+    ]
+    levels: dict[str, list[str]] = {}
+    for lp in nest:
+        entries = levels.setdefault(lp.level, [])
+        if lp.extent > 1:
+            spatial = "" if lp.kind is LoopKind.TEMPORAL else f" s{lp.kind.value}"
+            entries.append(f"{lp.dimension}={lp.extent}{spatial}")
+    lines += [f"#   {level}: {' '.join(entries) or '-'}" for level, entries in levels.items()]
+    return "\n".join(lines) + "\n"

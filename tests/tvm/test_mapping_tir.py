@@ -436,3 +436,20 @@ def test_spatial_reduction_loop_is_never_parallel() -> None:
     ]
     text = mapping_tir_text(problem, nest, parallel=True)
     assert "T.parallel" not in text and "PE_K_sX" in text
+
+
+def test_written_text_has_a_mapping_header_and_parses_back_to_the_program() -> None:
+    inputs = _case_inputs("04-conv1d+oc+ic-3levelspatial-kp")
+    text = mapping_tir_text(inputs.problem, inputs.mapping, architecture=inputs.architecture)
+    assert text.splitlines()[:6] == [
+        "# dcoc mapping program of Conv1D_OC: C=32 K=32 R=3 P=16",
+        "# loops outer->inner per level (sX/sY: spatial along X/Y)",
+        "#   MainMemory: -",
+        "#   inter_PE_spatial: K=16 sX",
+        "#   GlobalBuffer: C=32 K=2 R=3",
+        "#   RegisterFile: P=16",
+    ]
+    parsed = tvm.script.parser.parse(text)
+    tvm.ir.assert_structural_equal(
+        parsed, emit_tir(inputs.problem, inputs.mapping, architecture=inputs.architecture)
+    )
