@@ -250,3 +250,40 @@ def test_imported_resnet50_equals_the_bundled_table() -> None:
         expected[layer.spec] = expected.get(layer.spec, 0) + layer.count
     assert _spec_counts(imported) == expected
     assert imported.total_macs == 4_089_184_256
+
+
+class BertLayer(nn.Module):
+    """One BERT-base encoder layer with attention written out as matmuls."""
+
+    def __init__(self, hidden: int = 768, heads: int = 12, ffn: int = 3072) -> None:
+        super().__init__()
+        self.heads = heads
+        self.q, self.k, self.v = (nn.Linear(hidden, hidden) for _ in range(3))
+        self.out = nn.Linear(hidden, hidden)
+        self.ffn1, self.ffn2 = nn.Linear(hidden, ffn), nn.Linear(ffn, hidden)
+        self.norm1, self.norm2 = nn.LayerNorm(hidden), nn.LayerNorm(hidden)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, s, d = x.shape
+
+        def split(t: torch.Tensor) -> torch.Tensor:  # [b, s, d] -> [b, heads, s, d / heads]
+            return t.view(b, s, self.heads, d // self.heads).transpose(1, 2)
+
+        q, k, v = split(self.q(x)), split(self.k(x)), split(self.v(x))
+        scores = torch.softmax(q @ k.transpose(-1, -2) / (d // self.heads) ** 0.5, dim=-1)
+        context = (scores @ v).transpose(1, 2).reshape(b, s, d)
+        x = self.norm1(x + self.out(context))
+        return self.norm2(x + self.ffn2(torch.nn.functional.gelu(self.ffn1(x))))
+
+
+def test_imported_bert_layer_has_the_bundled_macs() -> None:
+    imported = from_torch(BertLayer(), (torch.randn(1, 128, 768),), name="bert_layer")
+    assert _spec_counts(imported) == {
+        MatmulSpec(m=128, n=768, k=768): 4,  # q, k, v, out
+        MatmulSpec(m=128, n=128, k=64, batch=12): 1,
+        MatmulSpec(m=128, n=64, k=128, batch=12): 1,
+        MatmulSpec(m=128, n=3072, k=768): 1,
+        MatmulSpec(m=128, n=768, k=3072): 1,
+    }
+    # The bundled table fuses q, k, v into one 768 -> 2304 product: same MACs per layer.
+    assert 12 * imported.total_macs == load_network("bert_base").total_macs
