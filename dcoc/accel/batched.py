@@ -195,7 +195,7 @@ class BatchEvaluator:
         replication = np.ones_like(fan_used)
         if nl > 1:
             replication[:, :-1] = np.cumprod(fan_used[:, ::-1], axis=1)[:, ::-1][:, 1:]
-        compute_cycles = t.reshape(nb, -1).prod(axis=1)
+        compute_cycles = t.reshape(nb, nl * nd).prod(axis=1)
         computes = ext[:, -1, :].prod(axis=1)
         utilized_macs = fan_used.prod(axis=1)
         has_spatial = fan_used > 1
@@ -415,7 +415,8 @@ class BatchEvaluator:
             factor = (ca[:, cur] * fan_used[:, outer]).astype(np.float64) / np.where(
                 scale, weighted, 1
             ).astype(np.float64)
-            scaled = (a.astype(np.float64) * factor[:, None]).astype(np.int64)
+            with np.errstate(invalid="ignore", over="ignore"):  # rows not scaled: unused
+                scaled = (a.astype(np.float64) * factor[:, None]).astype(np.int64)
             stats[outer] = np.where(scale[:, None] & (a != 0), scaled, a)
             ca[:, outer] = np.where(byp, stats[outer].sum(axis=1), ca[:, outer])
             alive[:, cur] &= ~byp
