@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from dcoc.errors import SpecError
@@ -167,6 +167,7 @@ conv_specs = st.builds(
 )
 
 
+@settings(deadline=None)  # CPU shared with other jobs: no per-example time limit
 @given(conv_specs)
 def test_unpadded_conv_round_trips_through_its_problem(spec: Conv2dSpec) -> None:
     problem = spec.to_problem()
@@ -174,6 +175,7 @@ def test_unpadded_conv_round_trips_through_its_problem(spec: Conv2dSpec) -> None
     assert spec_from_problem(problem) == spec
 
 
+@settings(deadline=None)
 @given(st.integers(1, 64), st.integers(1, 64), st.integers(1, 64), st.integers(1, 8))
 def test_matmul_round_trips_through_its_problem(m: int, n: int, k: int, b: int) -> None:
     spec = MatmulSpec(m, n, k, batch=b)
