@@ -2,7 +2,8 @@
 
     python -m dcoc.accel map ARCH.yaml PROBLEM.yaml [CONSTRAINTS.yaml] [MAPPER.yaml] [ERT/ART]
         [--workload NAME] [--search random-pruned|exhaustive] [--metric edp ...] [--budget N]
-        [--victory N] [--time-limit S] [--seed S] [--out DIR] [--json] [--legacy-translation]
+        [--victory N] [--time-limit S] [--seed S] [--evaluator batched|scalar] [--out DIR]
+        [--json] [--quiet] [--legacy-translation]
 
 Input files are merged by top-level key: ``architecture`` (required), ``problem`` (or
 ``--workload resnet18/C5``), ``mapspace_constraints``/``constraints`` (optional), ``mapper``
@@ -33,6 +34,7 @@ from dcoc.accel.mapper import (
     MapperResult,
     Metric,
     SearchAlgorithm,
+    batched_evaluator,
     model_evaluator,
     search_mapspace,
 )
@@ -194,7 +196,8 @@ def run_map(args: argparse.Namespace) -> int:
         ) from None
     config = config_from(args, doc)
     tables = tables_from_document(doc, arch)
-    evaluator = model_evaluator(arch, problem, tables, legacy_translation=args.legacy_translation)
+    make = batched_evaluator if args.evaluator == "batched" else model_evaluator
+    evaluator = make(arch, problem, tables, legacy_translation=args.legacy_translation)
     progress = None if args.quiet else _progress_printer(sys.stderr)
     result = search_mapspace(space, evaluator, config, progress=progress)
     out: dict[str, Any] = {
@@ -270,6 +273,12 @@ def add_map_command(subparsers: argparse._SubParsersAction) -> None:  # type: ig
     )
     p.add_argument("--time-limit", type=float, help="wall-clock limit in seconds")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--evaluator",
+        choices=["batched", "scalar"],
+        default="batched",
+        help="numpy-batched model (default) or the scalar model; both give identical numbers",
+    )
     p.add_argument("--out", default=".", help="directory for the mapping and stats files")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--quiet", action="store_true", help="no progress lines on stderr")

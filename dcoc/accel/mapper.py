@@ -32,7 +32,7 @@ from dcoc.accel.architecture import Architecture
 from dcoc.accel.mapping import Mapping
 from dcoc.accel.mapspace import MapPoint, MapSpace
 from dcoc.accel.model import evaluate
-from dcoc.accel.report import CostReport
+from dcoc.accel.report import CostReport, DataSpaceCost, LevelCost
 from dcoc.accel.tables import EnergyTables
 from dcoc.workloads.problem import Problem
 
@@ -132,6 +132,86 @@ def model_evaluator(
             evaluate(arch, problem, m, tables=tables, legacy_translation=legacy_translation)
             for m in mappings
         ]
+
+    return run
+
+
+def batched_evaluator(
+    arch: Architecture, problem: Problem, tables: EnergyTables, *, legacy_translation: bool = False
+) -> Evaluator:
+    """The vectorized model (:mod:`dcoc.accel.batched`, equal to :func:`evaluate` element by
+    element) as an evaluator: one numpy pass per batch, then one :class:`CostReport` each."""
+    from dcoc.accel.batch_inputs import HardwareBatch, MappingBatch
+    from dcoc.accel.batched import BatchEvaluator, BatchReport
+
+    engine = BatchEvaluator(arch, problem, legacy_translation=legacy_translation)
+    hardware = HardwareBatch.from_architecture(arch, tables)
+    shape = (len(arch.storage), len(problem.dimensions), len(problem.data_spaces))
+    names = [ds.name for ds in problem.data_spaces]
+
+    def run(mappings: Sequence[Mapping]) -> list[CostReport]:
+        if not mappings:
+            return []
+        r = engine.evaluate(MappingBatch.from_mappings(mappings, *shape), hardware)
+        return _reports(r, mappings)
+
+    def _reports(r: BatchReport, mappings: Sequence[Mapping]) -> list[CostReport]:
+        # plain Python numbers, converted once per batch
+        valid, mapping_valid = r.valid.tolist(), r.mapping_valid.tolist()
+        lv_e, lv_leak = r.level_energy_pj.tolist(), r.level_leakage_pj.tolist()
+        lv_area, lv_cycles = r.level_area_um2.tolist(), r.level_cycles.tolist()
+        reads, fills, updates = r.reads.tolist(), r.fills.tolist(), r.updates.tolist()
+        cap, part = r.utilized_capacity.tolist(), r.partition_size.tolist()
+        inst, ds_e = r.utilized_instances.tolist(), r.dataspace_energy_pj.tolist()
+        cycles, computes, util = r.cycles.tolist(), r.computes.tolist(), r.utilization.tolist()
+        energy, area = r.energy_pj.tolist(), r.area_um2.tolist()
+        mac_e, mac_a, macs = r.mac_energy_pj.tolist(), r.mac_area_um2.tolist(), r.utilized_macs
+        out = []
+        for b, mapping in enumerate(mappings):
+            if not valid[b]:
+                why = "tiles exceed a level's capacity" if mapping_valid[b] else "factors/fanout"
+                out.append(CostReport(valid=False, reasons=(f"invalid mapping ({why})",)))
+                continue
+            levels = tuple(
+                LevelCost(
+                    level.name,
+                    level.instances,
+                    lv_e[b][li],
+                    lv_leak[b][li],
+                    lv_area[b][li],
+                    lv_cycles[b][li],
+                    tuple(
+                        DataSpaceCost(
+                            name,
+                            mapping.levels[li].keep[ds],
+                            reads[b][li][ds],
+                            fills[b][li][ds],
+                            updates[b][li][ds],
+                            cap[b][li][ds],
+                            inst[b][li],
+                            part[b][li][ds],
+                            ds_e[b][li][ds],
+                        )
+                        for ds, name in enumerate(names)
+                    ),
+                )
+                for li, level in enumerate(arch.storage)
+            )
+            out.append(
+                CostReport(
+                    valid=True,
+                    cycles=cycles[b],
+                    computes=computes[b],
+                    utilization=util[b],
+                    energy_pj=energy[b],
+                    area_um2=area[b],
+                    mac_energy_pj=mac_e[b],
+                    mac_area_um2=mac_a[b],
+                    utilized_macs=int(macs[b]),
+                    levels=levels,
+                )
+            )
+        return out
 
     return run
 

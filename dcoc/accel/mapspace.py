@@ -145,6 +145,10 @@ class MapSpace:
             for ds in problem.data_spaces
         )
         self._slot_levels = np.array([s.level for s in self.slots])
+        self._spatial_orders = tuple(
+            (*lc.spatial.prefix, *(d for d in range(nd) if d not in lc.spatial.prefix))
+            for lc in self.constraints.levels
+        )
 
     # -- construction -----------------------------------------------------------------------
     def _slot_allows(self, slot: Slot, d: int, f: int, sibling_x: int) -> bool:
@@ -264,8 +268,8 @@ class MapSpace:
         return (*prefix, *_lehmer_decode(self.free_dims[level], index))
 
     def spatial_order(self, level: int) -> tuple[int, ...]:
-        prefix = self.constraints.levels[level].spatial.prefix
-        return (*prefix, *(d for d in range(len(self.dims)) if d not in prefix))
+        """Spatial loop order of ``level``: the constrained prefix, then problem order."""
+        return self._spatial_orders[level]
 
     def level_factors(self, point: MapPoint) -> np.ndarray:
         """Factors as an array ``[num_dims, num_slots]``."""

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from timeloop_cases import DATA, expected, input_files
 
-from dcoc.accel.mapper import Evaluator, model_evaluator
+from dcoc.accel.mapper import Evaluator, batched_evaluator, model_evaluator
 from dcoc.accel.mapspace import MapSpace
 from dcoc.accel.mapspace_constraints import build_constraints, constraint_document
 from dcoc.accel.spec import ModelInputs, model_inputs
@@ -36,6 +36,10 @@ class MapperCase:
     def evaluator(self) -> Evaluator:
         i = self.inputs
         return model_evaluator(i.architecture, i.problem, i.tables, legacy_translation=True)
+
+    def batched(self) -> Evaluator:
+        i = self.inputs
+        return batched_evaluator(i.architecture, i.problem, i.tables, legacy_translation=True)
 
 
 def load_case(name: str) -> MapperCase:

@@ -8,6 +8,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+import numpy as np
 import pytest
 from mapper_cases import EYERISS, FREEBYPASS, MAPPER_DATA, NULL, case_files, load_case
 from timeloop_cases import input_files
@@ -68,7 +69,7 @@ def test_random_pruned_eyeriss_is_close_to_timeloop(metric: Metric, factor: floa
     case = load_case(EYERISS)
     ref = case.evaluator()([case.inputs.mapping])[0]
     config = MapperConfig(metrics=(metric,), max_evaluations=1500, victory_condition=0, seed=0)
-    result = search_mapspace(case.space, case.evaluator(), config)
+    result = search_mapspace(case.space, case.batched(), config)
     assert result.best_report is not None and result.best_report.valid
     assert result.best_objective is not None
     assert result.best_objective[0] <= factor * metric_value(ref, metric)
@@ -95,6 +96,20 @@ def test_stopping_rules_and_progress() -> None:
         MapperConfig(max_evaluations=None, victory_condition=0, timeout_s=0.5),
     )
     assert "time limit" in timed.stop_reason and timed.elapsed_s < 5
+
+
+@pytest.mark.parametrize("name", [NULL, EYERISS, "ex-simba_like"])
+def test_batched_evaluator_gives_the_model_reports(name: str) -> None:
+    case = load_case(name)
+    rng = np.random.default_rng(4)
+    mappings = [case.space.mapping(case.space.sample(rng)) for _ in range(60)]
+    mappings.append(case.inputs.mapping)
+    scalar, batched = case.evaluator()(mappings), case.batched()(mappings)
+    assert [r.valid for r in scalar] == [r.valid for r in batched]
+    assert any(r.valid for r in scalar)
+    for s, b in zip(scalar, batched, strict=True):
+        if s.valid:
+            assert s == b  # every count, energy, cycle and level record
 
 
 def test_evaluator_is_a_parameter() -> None:
