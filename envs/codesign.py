@@ -179,6 +179,7 @@ class CoDesignEnv:
         self._layer, self._round = 0, 0
         self._tile: np.ndarray | None = None
         self._factors: np.ndarray | None = None
+        self._order_mask: np.ndarray | None = None
         self._tile_ok = False
         self._prev_tile = np.zeros((self.num_layers, len(self.space.tile_nvec)), np.int64)
         self._prev_reward = np.zeros(self.num_layers, np.float64)
@@ -240,9 +241,13 @@ class CoDesignEnv:
         assert self._ctx is not None
         if agent == SW_TILE:
             return sp.tile_mask(self._ctx, self._layer)
-        if self._factors is not None:
-            return sp.order_mask(self._ctx, self._layer, self._factors)
-        return self._first_only(sp.order_nvec)
+        if self._order_mask is None:
+            self._order_mask = (
+                sp.order_mask(self._ctx, self._layer, self._factors)
+                if self._factors is not None
+                else self._first_only(sp.order_nvec)
+            )
+        return self._order_mask
 
     @staticmethod
     def _first_only(nvec: tuple[int, ...]) -> np.ndarray:
@@ -402,6 +407,7 @@ class CoDesignEnv:
         if self._round == self.rounds:
             self._layer, self._round = self._layer + 1, 0
         self._tile, self._factors, self._tile_ok = None, None, False
+        self._order_mask = None
         if self._layer < self.num_layers:
             self._turn = SW_TILE
             info = self._info(area_um2=self._ctx.area_um2, layer=li, **metrics)

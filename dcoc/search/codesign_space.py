@@ -192,7 +192,7 @@ class CoDesignSpace:
         )
         self._cache: OrderedDict[tuple[int, ...], HardwareContext] = OrderedDict()
         self._cache_size = cache_size
-        self._perm_cache: dict[tuple[int, int, tuple[int, ...]], np.ndarray] = {}
+        self._perm_cache: dict[tuple[int, tuple[int, ...], tuple[int, ...]], np.ndarray] = {}
         dims = self.layers[0].problem.dimensions
         for layer in self.layers:
             if layer.problem.dimensions != dims:
@@ -417,7 +417,7 @@ class CoDesignSpace:
         parts = []
         for li in range(self.num_levels):
             nonunit = tuple(d for d in ms.free_dims[li] if temporal[li][d] > 1)
-            key = (layer, li, nonunit)
+            key = (li, ms.free_dims[li], nonunit)  # the classes depend on nothing else
             part = self._perm_cache.get(key)
             if part is None:
                 part = np.zeros(ms.permutation_counts[li], dtype=np.float32)
