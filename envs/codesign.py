@@ -125,15 +125,18 @@ class CoDesignEnv:
         space: CoDesignSpace | None = None,
         reference: Reference | None = None,
     ) -> None:
-        if not isinstance(config, CoDesignEnvConfig):
-            config = CoDesignEnvConfig.from_mapping(config)
-        self.config = config
-        self.space = space or build_space(config, evaluator)
-        self.reference = reference or build_reference(self.space, config)
-        self._objective = objective_function(config.objective)
+        cfg = (
+            config
+            if isinstance(config, CoDesignEnvConfig)
+            else CoDesignEnvConfig.from_mapping(config)
+        )
+        self.config = cfg
+        self.space = space or build_space(cfg, evaluator)
+        self.reference = reference or build_reference(self.space, cfg)
+        self._objective = objective_function(cfg.objective)
         sp = self.space
         self.num_layers = len(sp.layers)
-        self.rounds = config.rounds_per_layer
+        self.rounds = cfg.rounds_per_layer
         counts = np.array([layer.count for layer in sp.layers], dtype=np.float64)
         self.weights = counts / counts.sum()
         bounds = np.array(
@@ -166,7 +169,7 @@ class CoDesignEnv:
         self._nvecs = nvecs
         self.possible_agents = [a.value for a in TURN_ORDER]
         self.agents = list(self.possible_agents)
-        self.np_random = np.random.default_rng(config.seed)
+        self.np_random = np.random.default_rng(cfg.seed)
         self.best_design: CoDesign | None = None
         self._best_value = math.inf
         self._reset_state()

@@ -47,7 +47,7 @@ SingleObs = dict[str, np.ndarray]
 class _RoleEnv(gym.Env[SingleObs, np.ndarray]):
     """Shared machinery: drive the co-design env, let ``role`` act, play the others."""
 
-    metadata: ClassVar[dict[str, Any]] = {"render_modes": []}
+    metadata: dict[str, Any] = {"render_modes": []}  # noqa: RUF012 (gymnasium's own attribute)
     role: ClassVar[AgentId]
 
     def __init__(
@@ -66,6 +66,8 @@ class _RoleEnv(gym.Env[SingleObs, np.ndarray]):
                 ObsKey.ACTION_MASK.value: space[ObsKey.ACTION_MASK.value],
             }
         )
+        self._obs_size = space[ObsKey.OBSERVATIONS.value].shape
+        self._mask_size = space[ObsKey.ACTION_MASK.value].shape
         self.action_space = self.codesign.action_spaces[self.role.value]
         sp = self.codesign.space
         self.hw_action = tuple(hw_action) if hw_action is not None else sp.default_hw_action()
@@ -116,14 +118,10 @@ class _RoleEnv(gym.Env[SingleObs, np.ndarray]):
         obs = self._obs.get(self.role.value)
         if obs is None:  # ended before the role's turn came back
             obs = {
-                ObsKey.OBSERVATIONS.value: np.zeros(
-                    self.observation_space[ObsKey.OBSERVATIONS.value].shape, np.float32
-                ),
-                ObsKey.ACTION_MASK.value: np.ones(
-                    self.observation_space[ObsKey.ACTION_MASK.value].shape, np.float32
-                ),
+                ObsKey.OBSERVATIONS.value: np.zeros(self._obs_size, np.float32),
+                ObsKey.ACTION_MASK.value: np.ones(self._mask_size, np.float32),
             }
-        info = next(iter(infos.values()), {}) if infos else {}
+        info: Mapping[str, Any] = next(iter(infos.values()), {}) if infos else {}
         return self._single(obs), float(reward), done, False, dict(info)
 
     def action_masks(self) -> np.ndarray:

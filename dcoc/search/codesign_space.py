@@ -59,6 +59,9 @@ from dcoc.workloads.problem import Problem
 
 logger = logging.getLogger(__name__)
 
+Action = Sequence[int] | np.ndarray
+"""One integer per sub-action."""
+
 Evaluator = Callable[[Architecture, Problem, Mapping, EnergyTables], CostReport]
 """``evaluator(arch, problem, mapping, tables) -> CostReport``; must be exact and pure."""
 
@@ -112,7 +115,7 @@ def split_mask(mask: np.ndarray, nvec: Sequence[int]) -> list[np.ndarray]:
     return out
 
 
-def mask_allows(mask: np.ndarray, nvec: Sequence[int], action: Sequence[int]) -> bool:
+def mask_allows(mask: np.ndarray, nvec: Sequence[int], action: Action) -> bool:
     """Whether every sub-action of ``action`` is in range and unmasked."""
     if len(action) != len(nvec):
         return False
@@ -258,7 +261,7 @@ class CoDesignSpace:
         """``[sum(hw_nvec)]`` 0/1: knob values that can still lead to a design in budget."""
         return self._hw_mask.copy()
 
-    def hardware_context(self, hw_action: Sequence[int]) -> HardwareContext:
+    def hardware_context(self, hw_action: Action) -> HardwareContext:
         """The (cached) context of the configuration with knob indices ``hw_action``."""
         key = tuple(int(a) for a in hw_action)
         ctx = self._cache.get(key)
@@ -333,9 +336,7 @@ class CoDesignSpace:
     def tile_mask(self, ctx: HardwareContext, layer: int) -> np.ndarray:
         return self.layer_context(ctx, layer).tile_mask
 
-    def decode_tile(
-        self, ctx: HardwareContext, layer: int, tile_action: Sequence[int]
-    ) -> np.ndarray:
+    def decode_tile(self, ctx: HardwareContext, layer: int, tile_action: Action) -> np.ndarray:
         """Factors ``[num_dims, num_slots]`` of a (masked-in) tiling, mesh overflow repaired."""
         lc = self.layer_context(ctx, layer)
         f = np.stack([lc.vocab_to_slots[d][int(a)] for d, a in enumerate(tile_action)])
@@ -458,7 +459,7 @@ class CoDesignSpace:
 
     # -- mappings -------------------------------------------------------------------------
     def mapping(
-        self, ctx: HardwareContext, layer: int, factors: np.ndarray, order_action: Sequence[int]
+        self, ctx: HardwareContext, layer: int, factors: np.ndarray, order_action: Action
     ) -> Mapping:
         """The mapping of decoded tile factors and an order action (MapSpace semantics)."""
         ms = self.layer_context(ctx, layer).mapspace
@@ -493,8 +494,8 @@ class CoDesignSpace:
         self,
         ctx: HardwareContext,
         layer: int,
-        tile_action: Sequence[int],
-        order_action: Sequence[int],
+        tile_action: Action,
+        order_action: Action,
     ) -> Mapping:
         return self.mapping(ctx, layer, self.decode_tile(ctx, layer, tile_action), order_action)
 
@@ -502,8 +503,8 @@ class CoDesignSpace:
         self,
         ctx: HardwareContext,
         layer: int,
-        tile_action: Sequence[int],
-        order_action: Sequence[int],
+        tile_action: Action,
+        order_action: Action,
     ) -> LayerDesign:
         """Decode and evaluate one layer mapping (invalid mappings give ``valid=False``)."""
         mapping = self.decode(ctx, layer, tile_action, order_action)
