@@ -15,8 +15,9 @@ Values for PPO's GAE and value loss come from one of two places:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from typing import Any
+import dataclasses
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, cast
 
 import gymnasium as gym
 import torch
@@ -51,6 +52,15 @@ def build_mlp(in_size: int, hidden_sizes: Sequence[int], out_size: int) -> nn.Se
     return nn.Sequential(*layers)
 
 
+def model_config_dict(model_config: Any) -> dict[str, Any]:
+    """``model_config`` of an RLModule as a plain dict (dcoc passes dicts)."""
+    if model_config is None:
+        return {}
+    if isinstance(model_config, Mapping):
+        return dict(model_config)
+    return dict(dataclasses.asdict(model_config))
+
+
 def mask_logits(logits: torch.Tensor, action_mask: torch.Tensor) -> torch.Tensor:
     """Replace logits whose mask entry is 0 by ``FLOAT_MIN``.  # [B, sum(sizes)]"""
     return torch.where(action_mask > 0.5, logits, torch.full_like(logits, FLOAT_MIN))
@@ -71,9 +81,11 @@ class MaskedActorModule(TorchRLModule, ValueFunctionAPI):
                 f"MaskedActorModule needs a Dict observation space with keys "
                 f"{[k.value for k in ObsKey]}, got {obs_space}"
             )
-        config = dict(self.model_config or {})
+        config = model_config_dict(self.model_config)
         hidden = tuple(config.get("hidden_sizes", DEFAULT_HIDDEN_SIZES))
-        in_size = int(obs_space[ObsKey.OBSERVATIONS.value].shape[0])
+        obs_shape = obs_space[ObsKey.OBSERVATIONS.value].shape
+        assert obs_shape is not None
+        in_size = int(obs_shape[0])
         self._sub_action_sizes = sub_action_sizes(self.action_space)
         self._pi = build_mlp(in_size, hidden, sum(self._sub_action_sizes))
         self._vf: nn.Module | None = None
@@ -85,7 +97,10 @@ class MaskedActorModule(TorchRLModule, ValueFunctionAPI):
     def get_inference_action_dist_cls(self) -> type[Any]:
         if isinstance(self.action_space, gym.spaces.Discrete):
             return TorchCategorical
-        return TorchMultiCategorical.get_partial_dist_cls(input_lens=self._sub_action_sizes)
+        partial = TorchMultiCategorical.get_partial_dist_cls(  # type: ignore[misc]
+            input_lens=self._sub_action_sizes
+        )
+        return cast(type[Any], partial)
 
     def get_exploration_action_dist_cls(self) -> type[Any]:
         return self.get_inference_action_dist_cls()

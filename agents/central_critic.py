@@ -19,7 +19,12 @@ import functools
 from typing import Any
 
 import torch
-from dcoc.agents.actor_module import DEFAULT_HIDDEN_SIZES, MaskedActorModule, build_mlp
+from dcoc.agents.actor_module import (
+    DEFAULT_HIDDEN_SIZES,
+    MaskedActorModule,
+    build_mlp,
+    model_config_dict,
+)
 from dcoc.agents.contract import CRITIC_MODULE_ID, ObsKey
 from ray.rllib.core.columns import Columns
 from ray.rllib.core.rl_module.apis.value_function_api import ValueFunctionAPI
@@ -39,7 +44,7 @@ class CentralCriticModule(TorchRLModule, ValueFunctionAPI):
 
     def setup(self) -> None:
         super().setup()
-        config = dict(self.model_config or {})
+        config = model_config_dict(self.model_config)
         self.agent_ids: list[str] = [str(a) for a in config["agent_ids"]]
         hidden = tuple(config.get("hidden_sizes", DEFAULT_HIDDEN_SIZES))
         assert self.observation_space is not None and self.observation_space.shape is not None

@@ -139,7 +139,9 @@ def sample_candidates(
             dist = module.get_inference_action_dist_cls().from_logits(
                 logits.expand(num_candidates, -1)
             )
-            logp[agent] = dist.logp(sampled).numpy().astype(np.float64)
+            logp_t = dist.logp(sampled)
+            assert isinstance(logp_t, torch.Tensor)
+            logp[agent] = logp_t.numpy().astype(np.float64)
             entropy[agent] = float(dist.entropy()[0])
         actions[agent] = sampled.numpy().astype(np.int64)
     return Candidates(actions=actions, logp=logp, entropy=entropy)
@@ -184,7 +186,7 @@ def select_top(scores: np.ndarray, keep_fraction: float) -> np.ndarray:
     return order[:keep]
 
 
-def distinct_first(candidates: Candidates, order: Sequence[int]) -> np.ndarray:
+def distinct_first(candidates: Candidates, order: Sequence[int] | np.ndarray) -> np.ndarray:
     """``order`` without later repeats of an already listed joint action."""
     actions = list(candidates.actions.values())
     seen: set[bytes] = set()

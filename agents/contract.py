@@ -93,12 +93,15 @@ def check_agent_spaces(
             if not isinstance(space, gym.spaces.Box) or len(space.shape) != 1:
                 raise ValueError(f"agent {agent!r}: {key.value} must be a 1-D Box, got {space}")
         expected = mask_size(action_spaces[agent])
-        got = obs_space[ObsKey.ACTION_MASK.value].shape[0]
+        mask_shape = obs_space[ObsKey.ACTION_MASK.value].shape
+        global_shape = obs_space[ObsKey.GLOBAL_STATE.value].shape
+        assert mask_shape is not None and global_shape is not None
+        got = mask_shape[0]
         if got != expected:
             raise ValueError(
                 f"agent {agent!r}: action_mask has {got} entries, the action space "
                 f"{action_spaces[agent]} needs {expected}"
             )
-        global_shapes.add(obs_space[ObsKey.GLOBAL_STATE.value].shape)
+        global_shapes.add(global_shape)
     if len(global_shapes) > 1:
         raise ValueError(f"global_state must have one shape for all agents, got {global_shapes}")

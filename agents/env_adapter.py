@@ -51,8 +51,10 @@ class DcocRLlibEnv(MultiAgentEnv):
         self.agents = list(getattr(env, "agents", self.possible_agents))
         self.observation_spaces = dict(env.observation_spaces)
         self.action_spaces = dict(env.action_spaces)
-        self.observation_space = gym.spaces.Dict(self.observation_spaces)
-        self.action_space = gym.spaces.Dict(self.action_spaces)
+        self.observation_space = gym.spaces.Dict(
+            {str(a): s for a, s in self.observation_spaces.items()}
+        )
+        self.action_space = gym.spaces.Dict({str(a): s for a, s in self.action_spaces.items()})
         check_agent_spaces(self.observation_spaces, self.action_spaces)
 
     def reset(
@@ -62,7 +64,9 @@ class DcocRLlibEnv(MultiAgentEnv):
         self.agents = list(getattr(self.env, "agents", self.possible_agents))
         return obs, infos
 
-    def step(self, action_dict: dict[Any, Any]) -> tuple[dict[Any, Any], ...]:
+    def step(  # type: ignore[override]
+        self, action_dict: dict[Any, Any]
+    ) -> tuple[dict[Any, Any], dict[Any, Any], dict[Any, Any], dict[Any, Any], dict[Any, Any]]:
         result = self.env.step(action_dict)
         self.agents = list(getattr(self.env, "agents", self.possible_agents))
         return result  # type: ignore[no-any-return]
