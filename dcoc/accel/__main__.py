@@ -70,6 +70,7 @@ def _run_evaluate(args: argparse.Namespace) -> int:
         inputs.mapping,
         tables=inputs.tables,
         legacy_translation=args.legacy_translation,
+        link_transfers=not args.no_link_transfers,
     )
     if args.json:
         print(json.dumps(report.to_json()))
@@ -96,6 +97,12 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="use Timeloop's stride rule from before commit a12fff5 (Jan 2025), as in the "
         "May-2024 reference outputs",
+    )
+    ev.add_argument(
+        "--no-link-transfers",
+        action="store_true",
+        help="ignore neighbour-link transfers between spatial instances (timeloop-model uses "
+        "them by default where they cut parent accesses)",
     )
     ev.set_defaults(run=_run_evaluate)
     for name in _COMMAND_MODULES:

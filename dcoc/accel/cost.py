@@ -34,14 +34,18 @@ class FinalCounts:
 def final_counts(
     analysis: NestAnalysis, keep: tuple[tuple[bool, ...], ...], ds: int, read_write: bool
 ) -> list[FinalCounts]:
-    """Apply the keep masks of data space ``ds`` (inner to outer) and derive the counts."""
+    """Apply the keep masks of data space ``ds`` (inner to outer) and derive the counts
+    (``MaskTiles``, ``ProcessOuterMaskedLevels``, ``ComputePeerAccesses`` and
+    ``ComputeReadUpdateReductionAccesses_Legacy`` with first-read elision)."""
     n = len(analysis.levels)
     tiles = [lv.tiles[ds] for lv in analysis.levels]
     fanout = [lv.fanout for lv in analysis.levels]
+    replication = [lv.replication for lv in analysis.levels]
     size = [t.size for t in tiles]
     part = [t.partition_size for t in tiles]
     pas = [t.parent_access_share for t in tiles]
-    stats = [dict((m, a) for m, a in t.accesses) for t in tiles]
+    links = [t.link_transfers for t in tiles]
+    stats = [dict(t.accesses) for t in tiles]
     ca = [sum(s.values()) for s in stats]
     mask = [keep[li][ds] for li in range(n)]
     # MaskTiles
@@ -60,15 +64,21 @@ def final_counts(
             for m, a in stats[outer].items():
                 if a:
                     stats[outer][m] = int(float(a) * factor)
+                    links[outer] = 0
         ca[outer] = sum(stats[outer].values())
         size[cur] = part[cur] = ca[cur] = pas[cur] = 0
     # ProcessOuterMaskedLevels
     for cur in range(n - 1, -1, -1):
         if not mask[cur]:
-            size[cur] = part[cur] = ca[cur] = pas[cur] = 0
+            size[cur] = part[cur] = ca[cur] = pas[cur] = links[cur] = 0
         else:
             pas[cur] = 0
             break
+    # ComputePeerAccesses: a level's link transfers become its children's extra reads/fills
+    peer = [0] * n
+    for cur in range(n - 1, 0, -1):
+        if links[cur] and replication[cur - 1]:
+            peer[cur - 1] += links[cur] // replication[cur - 1]
     out = []
     for cur in range(n):
         if size[cur] == 0:
@@ -76,10 +86,13 @@ def final_counts(
             continue
         if read_write:
             outermost = all(size[lv] == 0 for lv in range(cur + 1, n))
-            fills = pas[cur] if outermost else pas[cur] - part[cur]
-            out.append(FinalCounts(size[cur], part[cur], ca[cur] - part[cur], fills, ca[cur]))
+            fills = pas[cur] + peer[cur] - (0 if outermost else part[cur])
+            reads = ca[cur] + peer[cur] - part[cur]
+            out.append(FinalCounts(size[cur], part[cur], reads, fills, ca[cur]))
         else:
-            out.append(FinalCounts(size[cur], part[cur], ca[cur], pas[cur], 0))
+            out.append(
+                FinalCounts(size[cur], part[cur], ca[cur] + peer[cur], pas[cur] + peer[cur], 0)
+            )
     return out
 
 

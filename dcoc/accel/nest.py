@@ -45,6 +45,9 @@ class LoopNest:
     boundaries: tuple[int, ...]
     keep: tuple[tuple[bool, ...], ...]
     num_dims: int
+    fanout_xy: tuple[tuple[int, int], ...] = ()
+    """Per storage level, the hardware's X and Y fanout (``Architecture.fanout_xy``); the
+    neighbour-link analysis needs the physical array shape. Empty: no link transfers."""
 
     @property
     def num_levels(self) -> int:
@@ -55,8 +58,11 @@ class LoopNest:
         return self.loops[start : self.boundaries[level] + 1]
 
 
-def lower(mapping: Mapping, num_dims: int) -> LoopNest:
-    """Lower ``mapping`` to its loop nest; ``num_dims`` is ``len(problem.dimensions)``."""
+def lower(
+    mapping: Mapping, num_dims: int, fanout_xy: tuple[tuple[int, int], ...] = ()
+) -> LoopNest:
+    """Lower ``mapping`` to its loop nest; ``num_dims`` is ``len(problem.dimensions)``,
+    ``fanout_xy`` the architecture's per-level X/Y fanouts (for link transfers)."""
     loops: list[Loop] = []
     boundaries: list[int] = []
     for li, lm in enumerate(mapping.levels):
@@ -75,5 +81,9 @@ def lower(mapping: Mapping, num_dims: int) -> LoopNest:
             loops.append(Loop(num_dims - 1, 1, LoopAxis.TEMPORAL, li))
         boundaries.append(len(loops) - 1)
     return LoopNest(
-        tuple(loops), tuple(boundaries), tuple(lm.keep for lm in mapping.levels), num_dims
+        tuple(loops),
+        tuple(boundaries),
+        tuple(lm.keep for lm in mapping.levels),
+        num_dims,
+        tuple(fanout_xy),
     )

@@ -15,6 +15,9 @@ cycles, energy and area. It corresponds to Timeloop's collapsed tile nest *befor
 * ``partition_size`` -- distinct elements one instance handles over the whole run;
 * ``parent_access_share`` -- the average words one instance receives from the next outer level:
   ``sum((a * m) // fanout(parent))`` over the parent's entries; 0 at the outermost level.
+* ``link_transfers`` -- words this level's children passed to each other over neighbour links
+  (per instance of this level) instead of reading them from this level; Timeloop uses them only
+  where they cut this level's accesses. ``accesses`` already excludes them.
 
 All counts are per instance and exact integers.
 """
@@ -30,6 +33,7 @@ class DataSpaceTile:
     accesses: tuple[tuple[int, int], ...]
     partition_size: int
     parent_access_share: int
+    link_transfers: int = 0
 
     @property
     def content_accesses(self) -> int:

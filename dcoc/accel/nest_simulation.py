@@ -55,18 +55,29 @@ def _round_half_away(num: int) -> int:
     return (num + 1) // 2 if num >= 0 else -((-num + 1) // 2)
 
 
-State = tuple[tuple[tuple[int, ...] | None, tuple[int, ...] | None], ...]
+Vec = tuple[int, ...]
+# per (loop, data space): last corner (relative), last translation, last delta mode, and for
+# master spatial loops the previous element-0 delta (corner, mode) used by link transfers
+State = tuple[tuple[object, ...], ...]
 Increments = dict[tuple[int, int, int], int]
+LINK = 0  # multicast key under which link-transfer words are counted
+
+_FULL = None  # delta mode: the whole working set was delivered
 
 
 class _Engine:
     """The recursion of ``NestAnalysis::ComputeDeltas``.
 
     ``run(l)`` returns the per-data-space delta sizes of loop ``l`` and the access counts it
-    charged, per unit of epochs, keyed ``(loop, data space, multicast)``. Because the engine is
-    translation invariant, a call's effect depends only on ``l`` and on the state of loops
-    ``0..l`` relative to the current transform; ``memoize`` caches on exactly that, which keeps
-    the result identical while avoiding the 2^loops blow-up.
+    charged, per unit of epochs, keyed ``(loop, data space, multicast)`` (multicast ``LINK`` =
+    words moved over neighbour links). Because the engine is translation invariant, a call's
+    effect depends only on ``l`` and on the state of loops ``0..l`` relative to the current
+    transform; ``memoize`` caches on exactly that, which keeps the result identical while
+    avoiding the 2^loops blow-up.
+
+    A delta is described by its working set's corner and its *mode*: ``_FULL`` (the whole set)
+    or the translation from the previous set (the set difference). Two deltas of equal-span
+    boxes are equal exactly when corner and mode are equal (or both are empty).
     """
 
     def __init__(self, nest: LoopNest, problem: Problem, legacy: bool, memoize: bool) -> None:
@@ -80,6 +91,12 @@ class _Engine:
         for b in nest.boundaries:
             boundary[b] = True
         self.boundary = boundary
+        owner = [0] * n
+        start = 0
+        for li, b in enumerate(nest.boundaries):
+            for k in range(start, b + 1):
+                owner[k] = li
+            start = b + 1
         # vector strides and per-loop extents (mold_high + 1)
         scale = [1] * ndims
         self.stride = [0] * n
@@ -111,62 +128,126 @@ class _Engine:
                 i = j
             else:
                 i -= 1
+        self.offsets: dict[int, list[list[Vec]]] = {}
         self.hist: dict[int, list[tuple[tuple[int, int], ...]]] = {}
+        self.links: dict[int, list[dict[Vec, frozenset[int]]]] = {}
         for i in range(n):
             if self.master[i]:
-                self.hist[i] = [self._multicast_histogram(i, p) for p in self.projs]
+                self.offsets[i] = [self._element_offsets(i, p) for p in self.projs]
+                self.hist[i] = [_histogram(offs) for offs in self.offsets[i]]
+                if nest.fanout_xy:
+                    self.links[i] = self._link_candidates(i, nest.fanout_xy[owner[i]])
         self.transform = [0] * ndims
-        self.last_lo: list[list[tuple[int, ...] | None]] = [[None] * self.nds for _ in range(n)]
-        self.last_tr: list[list[tuple[int, ...] | None]] = [[None] * self.nds for _ in range(n)]
+        nds = self.nds
+        self.last_lo: list[list[Vec | None]] = [[None] * nds for _ in range(n)]
+        self.last_tr: list[list[Vec | None]] = [[None] * nds for _ in range(n)]
+        self.last_mode: list[list[Vec | None]] = [[None] * nds for _ in range(n)]
+        self.prev_lo: list[list[Vec | None]] = [[None] * nds for _ in range(n)]
+        self.prev_mode: list[list[Vec | None]] = [[None] * nds for _ in range(n)]
         self.memo: dict[tuple[int, State], tuple[list[int], Increments, State]] | None = (
             {} if memoize else None
         )
 
-    def _multicast_histogram(self, master: int, proj: Projection) -> tuple[tuple[int, int], ...]:
-        """((group size m, number of groups with that size), ...) for one spatial group."""
-        members = range(master - self.group_len[master] + 1, master + 1)
+    # -- spatial groups ---------------------------------------------------------------------
+    def _element_offsets(self, master: int, proj: Projection) -> list[Vec]:
+        """Data-space offset of every element of a spatial group, in Timeloop's linear order
+        (the innermost spatial loop varies fastest)."""
+        members = list(range(master, master - self.group_len[master], -1))  # outer -> inner
         ranges = [range(self.loops[k].bound) for k in members]
         steps = [(self.loops[k].dim, self.stride[k]) for k in members]
-        offsets: Counter[tuple[int, ...]] = Counter()
-        for idx in iproduct(*ranges):
-            offsets[
-                tuple(
-                    sum(
-                        c * s * i
-                        for (d, s), i in zip(steps, idx, strict=True)
-                        for dd, c in terms
-                        if dd == d
-                    )
-                    for terms in proj
+        return [
+            tuple(
+                sum(
+                    c * s * i
+                    for (d, s), i in zip(steps, idx, strict=True)
+                    for dd, c in terms
+                    if dd == d
                 )
-            ] += 1
-        return tuple(sorted(Counter(offsets.values()).items()))
+                for terms in proj
+            )
+            for idx in iproduct(*ranges)
+        ]
 
-    def _projected_transform(self) -> list[tuple[int, ...]]:
+    def _link_candidates(
+        self, master: int, fanout_xy: tuple[int, int]
+    ) -> list[dict[Vec, frozenset[int]]]:
+        """Per data space: translation v -> elements e having a mesh neighbour e' whose
+        previous delta, moved by v, is e's current one (``ComputeNetworkLinkTransfers``)."""
+        h_size, v_size = fanout_xy
+        n_elems = len(self.offsets[master][0])
+        pairs: list[tuple[int, int]] = []
+
+        def index(h: int, v: int) -> int:
+            return v * h_size + h
+
+        if v_size > 1:
+            pairs += [
+                (index(h, v), index(h, v - 1)) for h in range(h_size) for v in range(1, v_size)
+            ]
+            pairs += [
+                (index(h, v), index(h, v + 1)) for h in range(h_size) for v in range(v_size - 1)
+            ]
+        if h_size > 1:
+            pairs += [
+                (index(h, v), index(h - 1, v)) for v in range(v_size) for h in range(1, h_size)
+            ]
+            pairs += [
+                (index(h, v), index(h + 1, v)) for v in range(v_size) for h in range(h_size - 1)
+            ]
+        pairs = [(c, p) for c, p in pairs if c < n_elems and p < n_elems]
+        out = []
+        for offs in self.offsets[master]:
+            by_shift: dict[Vec, set[int]] = {}
+            for cur, prev in pairs:
+                shift = tuple(a - b for a, b in zip(offs[prev], offs[cur], strict=True))
+                by_shift.setdefault(shift, set()).add(cur)
+            out.append({k: frozenset(v) for k, v in by_shift.items()})
+        return out
+
+    # -- memoization ------------------------------------------------------------------------
+    def _projected_transform(self) -> list[Vec]:
         t = self.transform
         return [tuple(sum(c * t[d] for d, c in terms) for terms in proj) for proj in self.projs]
 
-    def _relative_state(self, level: int, pt: list[tuple[int, ...]]) -> State:
-        out = []
+    def _relative_state(self, level: int, pt: list[Vec]) -> State:
+        out: list[tuple[object, ...]] = []
         for k in range(level + 1):
             for ds in range(self.nds):
+                base = pt[ds]
                 lo = self.last_lo[k][ds]
-                rel = None if lo is None else tuple(a - b for a, b in zip(lo, pt[ds], strict=True))
-                out.append((rel, self.last_tr[k][ds]))
+                plo = self.prev_lo[k][ds]
+                out.append(
+                    (
+                        None if lo is None else tuple(a - b for a, b in zip(lo, base, strict=True)),
+                        self.last_tr[k][ds],
+                        self.last_mode[k][ds],
+                        None
+                        if plo is None
+                        else tuple(a - b for a, b in zip(plo, base, strict=True)),
+                        self.prev_mode[k][ds],
+                    )
+                )
         return tuple(out)
 
-    def _restore(self, level: int, state: State, pt: list[tuple[int, ...]]) -> None:
+    def _restore(self, level: int, state: State, pt: list[Vec]) -> None:
         i = 0
         for k in range(level + 1):
             for ds in range(self.nds):
-                rel, tr = state[i]
+                rel, tr, mode, prel, pmode = state[i]
                 i += 1
+                base = pt[ds]
                 self.last_lo[k][ds] = (
-                    None if rel is None else tuple(a + b for a, b in zip(rel, pt[ds], strict=True))
+                    None if rel is None else tuple(a + b for a, b in zip(rel, base, strict=True))  # type: ignore[arg-type]
                 )
-                self.last_tr[k][ds] = tr
+                self.last_tr[k][ds] = tr  # type: ignore[assignment]
+                self.last_mode[k][ds] = mode  # type: ignore[assignment]
+                self.prev_lo[k][ds] = (
+                    None if prel is None else tuple(a + b for a, b in zip(prel, base, strict=True))  # type: ignore[arg-type]
+                )
+                self.prev_mode[k][ds] = pmode  # type: ignore[assignment]
 
-    def _delta(self, level: int, ds: int, lo: tuple[int, ...]) -> int:
+    # -- one working set --------------------------------------------------------------------
+    def _delta(self, level: int, ds: int, lo: Vec) -> int:
         """Delta size of loop ``level``'s working set at ``lo`` for ``ds``; updates state."""
         size = self.size[level][ds]
         last = self.last_lo[level][ds]
@@ -184,17 +265,21 @@ class _Engine:
                     inter = 0
                     break
                 inter *= overlap
-        last_tr = self.last_tr[level][ds]
-        if not self.legacy and (tr is None or not any(tr)):
+        subtract = True
+        if self.legacy or (tr is not None and any(tr)):
+            last_tr = self.last_tr[level][ds]
+            if last_tr is None:
+                self.last_tr[level][ds] = tr
+            elif tr != last_tr:
+                self.last_tr[level][ds] = None
+                subtract = False
+        if subtract and inter:
+            self.last_mode[level][ds] = tr
             return size - inter
-        if last_tr is None:
-            self.last_tr[level][ds] = tr
-            return size - inter
-        if tr == last_tr:
-            return size - inter
-        self.last_tr[level][ds] = None
+        self.last_mode[level][ds] = _FULL
         return size
 
+    # -- the recursion ----------------------------------------------------------------------
     def run(self, level: int) -> tuple[list[int], Increments]:
         memo = self.memo
         if memo is not None:
@@ -209,22 +294,43 @@ class _Engine:
             memo[key] = (deltas, inc, self._relative_state(level, pt))
         return deltas, inc
 
+    def _spatial(self, level: int) -> tuple[list[int], Increments]:
+        nds = self.nds
+        inner = level - self.group_len[level]
+        inc: Increments
+        if inner < 0:
+            d0, inc = [1] * nds, {}
+        else:
+            d0, inc0 = self.run(inner)
+            inc = dict(inc0)
+        for ds in range(nds):
+            hist = self.hist[level][ds]
+            if inner >= 0 and level in self.links:
+                lo, mode = self.last_lo[inner][ds], self.last_mode[inner][ds]
+                plo, pmode = self.prev_lo[level][ds], self.prev_mode[level][ds]
+                self.prev_lo[level][ds], self.prev_mode[level][ds] = lo, mode
+                if d0[ds] > 0 and plo is not None and lo is not None and mode == pmode:
+                    shift = tuple(a - b for a, b in zip(lo, plo, strict=True))
+                    reused = self.links[level][ds].get(shift)
+                    if reused:
+                        offs = self.offsets[level][ds]
+                        rest = _histogram([o for e, o in enumerate(offs) if e not in reused])
+                        if sum(g for _, g in rest) < sum(g for _, g in hist):
+                            hist = rest
+                            key = (level, ds, LINK)
+                            inc[key] = inc.get(key, 0) + d0[ds] * len(reused)
+            if d0[ds] > 0:
+                for m, groups in hist:
+                    key = (level, ds, m)
+                    inc[key] = inc.get(key, 0) + d0[ds] * groups
+        return d0, inc
+
     def _run(self, level: int) -> tuple[list[int], Increments]:
         loop = self.loops[level]
         nds = self.nds
         inc: Increments
         if loop.axis.is_spatial:
-            inner = level - self.group_len[level]
-            if inner < 0:
-                d0, inc = [1] * nds, {}
-            else:
-                d0, inc0 = self.run(inner)
-                inc = dict(inc0)
-            for ds in range(nds):
-                if d0[ds] > 0:
-                    for m, groups in self.hist[level][ds]:
-                        key = (level, ds, m)
-                        inc[key] = inc.get(key, 0) + d0[ds] * groups
+            _, inc = self._spatial(level)
         elif level == 0:
             inc = {(0, ds, 1): loop.bound for ds in range(nds)}
         else:
@@ -248,6 +354,12 @@ class _Engine:
         return [self._delta(level, ds, pt[ds]) for ds in range(nds)], inc
 
 
+def _histogram(offsets: list[Vec]) -> tuple[tuple[int, int], ...]:
+    """((group size m, number of groups of that size), ...): elements with equal offsets
+    receive identical deltas and form one multicast group."""
+    return tuple(sorted(Counter(Counter(offsets).values()).items()))
+
+
 def simulate(
     nest: LoopNest, problem: Problem, *, legacy_translation: bool = False, memoize: bool = True
 ) -> NestAnalysis:
@@ -258,8 +370,12 @@ def simulate(
     loops = nest.loops
     _, increments = eng.run(len(loops) - 1)
     acc: list[list[dict[int, int]]] = [[{} for _ in range(eng.nds)] for _ in loops]
+    links = [[0] * eng.nds for _ in loops]
     for (k, ds, m), value in increments.items():
-        acc[k][ds][m] = value
+        if m == LINK:
+            links[k][ds] = value
+        else:
+            acc[k][ds][m] = value
     nds = eng.nds
     levels_info = []
     start = 0
@@ -284,7 +400,7 @@ def simulate(
         accesses = [
             tuple(sorted((m, a) for m, a in acc[innermost][ds].items() if a)) for ds in range(nds)
         ]
-        levels_info.append((fanout, replication, sizes, spatial_sizes, accesses))
+        levels_info.append((fanout, replication, sizes, spatial_sizes, accesses, links[innermost]))
         start = b + 1
     n_levels = len(levels_info)
     partitions = [[0] * nds for _ in range(n_levels)]
@@ -306,7 +422,9 @@ def simulate(
             fanout=info[0],
             replication=info[1],
             tiles=tuple(
-                DataSpaceTile(info[2][ds], info[4][ds], partitions[li][ds], pas[li][ds])
+                DataSpaceTile(
+                    info[2][ds], info[4][ds], partitions[li][ds], pas[li][ds], info[5][ds]
+                )
                 for ds in range(nds)
             ),
         )
