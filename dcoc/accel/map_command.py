@@ -21,110 +21,24 @@ import argparse
 import json
 import sys
 import time
-from collections.abc import Mapping as MappingABC
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from dcoc.accel.architecture import parse_architecture
 from dcoc.accel.mapper import (
     MapperConfig,
     MapperProgress,
     MapperResult,
     Metric,
-    SearchAlgorithm,
-    batched_evaluator,
-    model_evaluator,
     search_mapspace,
 )
+from dcoc.accel.mapper_inputs import ALGORITHMS, MapperOverrides, load_mapper_inputs
 from dcoc.accel.mapping import mapping_to_yaml
 from dcoc.accel.mapspace import MapSpace
-from dcoc.accel.mapspace_constraints import build_constraints, constraint_document
-from dcoc.accel.spec import tables_from_document
-from dcoc.accel.yaml_loader import SpecDocument, load_spec
-from dcoc.errors import SpecError
-from dcoc.workloads.problem import Problem
-from dcoc.workloads.problem_yaml import parse_problem
 
 EXIT_FOUND, EXIT_NONE, EXIT_SPEC = 0, 1, 2
 MAP_FILE, STATS_FILE = "timeloop-mapper.map.yaml", "timeloop-mapper.stats.txt"
-_ALGORITHMS = {
-    "random-pruned": SearchAlgorithm.RANDOM_PRUNED,
-    "random_pruned": SearchAlgorithm.RANDOM_PRUNED,
-    "random": SearchAlgorithm.RANDOM_PRUNED,
-    "exhaustive": SearchAlgorithm.EXHAUSTIVE,
-    "linear_pruned": SearchAlgorithm.EXHAUSTIVE,
-    "linear-pruned": SearchAlgorithm.EXHAUSTIVE,
-}
-
-
-def _int_setting(mapper: MappingABC[str, Any], key: str, file: str) -> int | None:
-    v = mapper.get(key)
-    if v is None:
-        return None
-    if not isinstance(v, int) or isinstance(v, bool) or v < 0:
-        raise SpecError(file, ("mapper", key), f"must be a non-negative integer, got {v!r}")
-    return v
-
-
-def config_from(args: argparse.Namespace, doc: SpecDocument) -> MapperConfig:
-    """Timeloop ``mapper:`` settings, overridden by command-line flags."""
-    raw = doc.get("mapper") or {}
-    file = doc.file_of("mapper")
-    if not isinstance(raw, MappingABC):
-        raise SpecError(file, ("mapper",), "must be a mapping of mapper settings")
-    metrics_raw = args.metric or raw.get("optimization_metrics") or raw.get("optimization_metric")
-    if isinstance(metrics_raw, str):
-        metrics_raw = [metrics_raw]
-    metrics: list[Metric] = []
-    for i, m in enumerate(metrics_raw or ["edp"]):
-        try:
-            metrics.append(Metric(str(m)))
-        except ValueError:
-            raise SpecError(
-                file if not args.metric else "<command line>",
-                ("mapper", "optimization_metrics", i),
-                f"unknown metric {m!r}; use {', '.join(x.value for x in Metric)}",
-            ) from None
-    algo_name = args.search or str(raw.get("algorithm", "random-pruned"))
-    if algo_name not in _ALGORITHMS:
-        raise SpecError(
-            file,
-            ("mapper", "algorithm"),
-            f"unknown algorithm {algo_name!r}; use random-pruned or exhaustive",
-        )
-    victory = (
-        args.victory if args.victory is not None else _int_setting(raw, "victory_condition", file)
-    )
-    budget = args.budget if args.budget is not None else _int_setting(raw, "search_size", file)
-    rejections = _int_setting(raw, "timeout", file)
-    perms = _int_setting(raw, "max_permutations_per_if_visit", file)
-    return MapperConfig(
-        algorithm=_ALGORITHMS[algo_name],
-        metrics=tuple(metrics),
-        max_evaluations=budget or None,
-        victory_condition=100 if victory is None else victory,
-        timeout_s=args.time_limit,
-        max_consecutive_rejections=rejections or 10_000,
-        max_permutations_per_if_visit=perms or 16,
-        seed=args.seed,
-    )
-
-
-def _problem(args: argparse.Namespace, doc: SpecDocument) -> Problem:
-    if args.workload:
-        if "problem" in doc:
-            raise SpecError(
-                doc.file_of("problem"), ("problem",), "give either a problem file or --workload"
-            )
-        from dcoc.workloads.catalog import resolve_workload
-
-        return resolve_workload(args.workload).problem
-    if "problem" not in doc:
-        files = ", ".join(dict.fromkeys(doc.sources.values()))
-        raise SpecError(files, ("problem",), "no problem given; add a problem file or --workload")
-    return parse_problem(doc.get("problem"), doc.file_of("problem"))
 
 
 def stats_text(result: MapperResult, space: MapSpace, config: MapperConfig) -> str:
@@ -168,36 +82,19 @@ def _progress_printer(stream: Any) -> Any:
 
 
 def run_map(args: argparse.Namespace) -> int:
-    doc = load_spec(args.files)
-    if "mapping" in doc:
-        raise SpecError(
-            doc.file_of("mapping"),
-            ("mapping",),
-            "map searches for a mapping; drop the mapping file (or use 'evaluate')",
-        )
-    if "architecture" not in doc:
-        files = ", ".join(dict.fromkeys(doc.sources.values()))
-        raise SpecError(files, ("architecture",), "no architecture file given")
-    arch = parse_architecture(doc.get("architecture"), doc.file_of("architecture"))
-    problem = _problem(args, doc)
-    raw_c, key = constraint_document(doc.values)
-    constraints = build_constraints(
-        arch,
-        problem,
-        raw_architecture=doc.get("architecture"),
-        constraint_targets=raw_c,
-        constraints_file=doc.file_of(key) if key else None,
+    overrides = MapperOverrides(
+        algorithm=args.search,
+        metrics=tuple(args.metric) if args.metric else None,
+        max_evaluations=args.budget,
+        victory_condition=args.victory,
+        timeout_s=args.time_limit,
+        seed=args.seed,
     )
-    try:
-        space = MapSpace(arch, problem, constraints)
-    except ValueError as exc:
-        raise SpecError(
-            doc.file_of(key) if key else None, (key or "constraints",), str(exc)
-        ) from None
-    config = config_from(args, doc)
-    tables = tables_from_document(doc, arch)
-    make = batched_evaluator if args.evaluator == "batched" else model_evaluator
-    evaluator = make(arch, problem, tables, legacy_translation=args.legacy_translation)
+    inputs = load_mapper_inputs(args.files, workload=args.workload, overrides=overrides)
+    arch, problem, space, config = inputs.architecture, inputs.problem, inputs.space, inputs.config
+    evaluator = inputs.evaluator(
+        batched=args.evaluator == "batched", legacy_translation=args.legacy_translation
+    )
     progress = None if args.quiet else _progress_printer(sys.stderr)
     result = search_mapspace(space, evaluator, config, progress=progress)
     out: dict[str, Any] = {
@@ -258,7 +155,7 @@ def add_map_command(subparsers: argparse._SubParsersAction) -> None:  # type: ig
     )
     p.add_argument("files", nargs="+", metavar="FILE", help="Timeloop YAML input files")
     p.add_argument("--workload", help="a named layer instead of a problem file (resnet18/C5)")
-    p.add_argument("--search", choices=sorted(_ALGORITHMS), help="default: random-pruned")
+    p.add_argument("--search", choices=sorted(ALGORITHMS), help="default: random-pruned")
     p.add_argument(
         "--metric",
         action="append",

@@ -253,3 +253,24 @@ def test_cli_bad_inputs_exit_2_on_one_line(tmp_path: Path, extra: str, message: 
 def test_cli_refuses_a_mapping_file(tmp_path: Path) -> None:
     proc = run_cli(*input_files(NULL), "--out", tmp_path)  # includes the reference mapping
     assert proc.returncode == 2 and "drop the mapping file" in proc.stderr
+
+
+def test_load_mapper_inputs_reads_timeloop_mapper_settings() -> None:
+    from dcoc.accel.mapper_inputs import MapperOverrides, load_mapper_inputs
+
+    files = [*case_files(EYERISS), MAPPER_DATA / "eyeriss.mapper.yaml"]
+    inputs = load_mapper_inputs(files)
+    c = inputs.config
+    assert c.algorithm == SearchAlgorithm.RANDOM_PRUNED
+    assert c.metrics == DELAY_ENERGY
+    assert (c.victory_condition, c.max_consecutive_rejections) == (500, 15000)
+    assert c.max_permutations_per_if_visit == 16 and c.max_evaluations is None
+    assert inputs.space.size == load_case(EYERISS).space.size
+    over = load_mapper_inputs(
+        files, overrides=MapperOverrides(algorithm="exhaustive", metrics=("edp",), seed=7)
+    )
+    assert over.config.algorithm == SearchAlgorithm.EXHAUSTIVE
+    assert (over.config.metrics, over.config.seed) == ((Metric.EDP,), 7)
+    null = load_mapper_inputs([*case_files(NULL), MAPPER_DATA / "exhaustive.mapper.yaml"])
+    assert null.config.algorithm == SearchAlgorithm.EXHAUSTIVE  # Timeloop's linear_pruned
+    assert null.config.victory_condition == 0
