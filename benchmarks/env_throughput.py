@@ -14,7 +14,7 @@ import numpy as np
 from dcoc.envs import CoDesignEnv
 from dcoc.envs.codesign_config import DEFAULT_SPACE
 
-from dcoc.search.codesign_space import sample_masked
+from dcoc.search.action_masks import sample_masked
 
 
 def measure(workload: str, space: str, seconds: float, seed: int) -> dict[str, float]:

@@ -75,13 +75,8 @@ from dcoc.envs.protocol import ALL_DONE, INFO_KEY, TURN_ORDER, AgentId, ObsKey
 
 from dcoc.accel.design_space import HardwareConfig
 from dcoc.accel.report import CostReport
-from dcoc.search.codesign_space import (
-    CoDesignSpace,
-    Evaluator,
-    HardwareContext,
-    LayerDesign,
-    mask_allows,
-)
+from dcoc.search.action_masks import mask_allows
+from dcoc.search.codesign_space import CoDesignSpace, Evaluator, HardwareContext, LayerDesign
 
 FEATURE_LIMIT = 10.0
 HW, SW_TILE, SW_ORDER = AgentId.HW, AgentId.SW_TILE, AgentId.SW_ORDER

@@ -49,9 +49,11 @@ class CoDesignEnvConfig:
     """Energy per inference (sum over layers of count x energy) the design may not exceed."""
     rounds_per_layer: int = 1
     """Tile/order attempts per layer; the design keeps each layer's best valid mapping."""
-    invalid_reward: float = -5.0
+    invalid_reward: float = -8.0
     """Reward (before the layer weight) of an invalid mapping, a masked action or a design
-    over budget."""
+    over budget. The default lies below the worst valid masked random mapping measured on
+    eyeriss_like x ResNet-18 C2-C11 (log improvement -7.1; median -3.4), so an invalid
+    mapping never pays better than a valid one there."""
     reference_samples: int = 48
     """Masked random mappings per layer on the template hardware; the best is the reference."""
     reference_seed: int = 0

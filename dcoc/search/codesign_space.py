@@ -21,7 +21,8 @@ Three roles choose a design point (envs, MCTS and baselines share this vocabular
   largest divisor that fits and the rest moves to the temporal loop of the nearest non-dummy
   level at or above it that allows it. Every masked-in tiling therefore decodes to factors that
   multiply to the bounds and respect every fanout; buffer capacity is not masked (the model
-  reports it).
+  reports it). The X/Y split of a dimension's spatial factor at a level with both mesh axes is
+  part of its factorization (one slot per axis).
 * **sw_order** -- per storage level a loop-permutation index (MapSpace's Lehmer index of the
   free loops above the constrained innermost prefix), then one keep bit per (level, data space)
   pair the constraints leave free. Given the tiling, the mask keeps one permutation per
@@ -54,13 +55,11 @@ from dcoc.accel.nest import LoopAxis
 from dcoc.accel.report import CostReport
 from dcoc.accel.tables import EnergyTables
 from dcoc.errors import SpecError
+from dcoc.search.action_masks import Action, concat_blocks, mask_allows, sample_masked, split_mask
 from dcoc.workloads.network import Layer
 from dcoc.workloads.problem import Problem
 
 logger = logging.getLogger(__name__)
-
-Action = Sequence[int] | np.ndarray
-"""One integer per sub-action."""
 
 Evaluator = Callable[[Architecture, Problem, Mapping, EnergyTables], CostReport]
 """``evaluator(arch, problem, mapping, tables) -> CostReport``; must be exact and pure."""
@@ -95,44 +94,6 @@ def _slots(arch: Architecture) -> tuple[Slot, ...]:
             out.append(Slot(li, LoopAxis.SPATIAL_Y))
         out.append(Slot(li, LoopAxis.TEMPORAL))
     return tuple(out)
-
-
-def _blocks(mask_parts: Sequence[np.ndarray], nvec: Sequence[int]) -> np.ndarray:
-    out = np.zeros(int(sum(nvec)), dtype=np.float32)
-    start = 0
-    for part, n in zip(mask_parts, nvec, strict=True):
-        out[start : start + len(part)] = part
-        start += n
-    return out
-
-
-def split_mask(mask: np.ndarray, nvec: Sequence[int]) -> list[np.ndarray]:
-    """The per-sub-action blocks of a concatenated mask."""
-    out, start = [], 0
-    for n in nvec:
-        out.append(mask[start : start + n])
-        start += n
-    return out
-
-
-def mask_allows(mask: np.ndarray, nvec: Sequence[int], action: Action) -> bool:
-    """Whether every sub-action of ``action`` is in range and unmasked."""
-    if len(action) != len(nvec):
-        return False
-    start = 0
-    for a, n in zip(action, nvec, strict=True):
-        if not 0 <= int(a) < n or mask[start + int(a)] <= 0:
-            return False
-        start += n
-    return True
-
-
-def sample_masked(mask: np.ndarray, nvec: Sequence[int], rng: np.random.Generator) -> np.ndarray:
-    """A uniformly random unmasked choice per sub-action."""
-    out = np.zeros(len(nvec), dtype=np.int64)
-    for i, block in enumerate(split_mask(mask, nvec)):
-        out[i] = int(rng.choice(np.flatnonzero(block)))
-    return out
 
 
 @dataclass(frozen=True)
@@ -255,7 +216,7 @@ class CoDesignSpace:
             if not part.any():
                 raise SpecError(space.file, ("design_space", "area_budget"), "no value fits")
             parts.append(part)
-        return _blocks(parts, self.hw_nvec)
+        return concat_blocks(parts, self.hw_nvec)
 
     def hw_mask(self) -> np.ndarray:
         """``[sum(hw_nvec)]`` 0/1: knob values that can still lead to a design in budget."""
@@ -329,7 +290,7 @@ class CoDesignSpace:
             for d in range(len(self.dims))
             if any(lv.spatial.factors[d].exact not in (None, 1) for lv in ms.constraints.levels)
         )
-        lc = LayerContext(ms, _blocks(parts, self.tile_nvec), tuple(vocab_slots), exact)
+        lc = LayerContext(ms, concat_blocks(parts, self.tile_nvec), tuple(vocab_slots), exact)
         ctx.layers[layer] = lc
         return lc
 
@@ -433,7 +394,7 @@ class CoDesignSpace:
             )
             fits = cap is None or forced + int(tiles[li, ds]) <= cap
             parts.append(np.array([1.0, 1.0 if fits else 0.0], dtype=np.float32))
-        return _blocks(parts, self.order_nvec)
+        return concat_blocks(parts, self.order_nvec)
 
     def default_order_action(
         self, ctx: HardwareContext, layer: int, factors: np.ndarray
@@ -516,6 +477,45 @@ class CoDesignSpace:
             tuple(int(a) for a in tile_action),
             tuple(int(a) for a in order_action),
         )
+
+    def actions_of(
+        self, ctx: HardwareContext, layer: int, mapping: Mapping, *, canonical: bool = True
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The (tile, order) actions that decode to ``mapping`` (e.g. a mapper's result, to
+        seed a search). With ``canonical`` each permutation is replaced by its class
+        representative, which the order mask admits and which costs the same. ``ValueError``
+        if the mapping is outside this configuration's masked vocabulary."""
+        lc = self.layer_context(ctx, layer)
+        ms = lc.mapspace
+        lookup = self._vocab_lookup(layer)
+        tile = []
+        for d in range(len(self.dims)):
+            row = []
+            for slot in self._max_spaces[layer].slots:
+                lm = mapping.levels[slot.level]
+                src = {
+                    LoopAxis.TEMPORAL: lm.temporal,
+                    LoopAxis.SPATIAL_X: lm.spatial_x,
+                    LoopAxis.SPATIAL_Y: lm.spatial_y,
+                }[slot.axis]
+                row.append(int(src[d]))
+            index = lookup[d].get(tuple(row))
+            if index is None:
+                raise ValueError(f"the factors of {self.dims[d]} {row} are not in the vocabulary")
+            tile.append(index)
+        tile_action = np.array(tile, dtype=np.int64)
+        if not mask_allows(lc.tile_mask, self.tile_nvec, tile_action):
+            raise ValueError("the tiling does not fit this hardware configuration")
+        point = ms.point_of(mapping)
+        perms = list(point.permutations)
+        if canonical:
+            temporal = [list(lm.temporal) for lm in mapping.levels]
+            perms = [ms.canonical_permutation(li, p, temporal[li]) for li, p in enumerate(perms)]
+        order = np.array([*perms, *(int(b) for b in point.bypass)], dtype=np.int64)
+        return tile_action, order
+
+    def _vocab_lookup(self, layer: int) -> list[dict[tuple[int, ...], int]]:
+        return [{v: i for i, v in enumerate(vocab)} for vocab in self.vocab[layer]]
 
     def sample_layer_actions(
         self, ctx: HardwareContext, layer: int, rng: np.random.Generator

@@ -15,7 +15,7 @@ import pytest
 from dcoc.agents import contract
 from dcoc.envs import CoDesignEnv, CoDesignEnvConfig, make_codesign_env, protocol
 
-from dcoc.search.codesign_space import sample_masked, split_mask
+from dcoc.search.action_masks import sample_masked, split_mask
 
 SMALL = {"workload": ("resnet18/C4", "resnet18/C5"), "reference_samples": 8, "rounds_per_layer": 2}
 

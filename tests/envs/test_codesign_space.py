@@ -12,10 +12,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from dcoc.accel import evaluate, load_model_inputs
 from dcoc.accel.design_space import load_design_space
 from dcoc.accel.mapspace import MapSpace
 from dcoc.accel.model import mapping_violations
-from dcoc.search.codesign_space import CoDesignSpace, sample_masked, split_mask
+from dcoc.search.action_masks import mask_allows, sample_masked, split_mask
+from dcoc.search.codesign_space import CoDesignSpace
+from dcoc.search.design_files import design_files
 from dcoc.workloads.catalog import load_network, resolve_workload
 
 SPACE = Path(__file__).resolve().parents[2] / "accel_specs" / "eyeriss_like.space.yaml"
@@ -145,3 +148,46 @@ def test_default_order_action_fits_capacity_when_tiles_fit() -> None:
         assert space.evaluate(ctx, 0, tile, heuristic).report.valid
         checked += 1
     assert checked > 5
+
+
+@settings(max_examples=10, deadline=None)
+@given(st.integers(0, 2**32 - 1))
+def test_actions_of_inverts_decode_for_legal_mappings(seed: int) -> None:
+    space = _space()
+    rng = np.random.default_rng(seed)
+    ctx = space.hardware_context(sample_masked(space.hw_mask(), space.hw_nvec, rng))
+    for li, layer in enumerate(space.layers):
+        own = MapSpace(ctx.arch, layer.problem)
+        point = own.sample_legal(rng, max_tries=2000)
+        if point is None:
+            continue
+        mapping = own.mapping(point)
+        tile, order = space.actions_of(ctx, li, mapping, canonical=False)
+        assert space.decode(ctx, li, tile, order) == mapping
+        tile_c, order_c = space.actions_of(ctx, li, mapping)
+        assert (tile_c == tile).all()
+        factors = space.decode_tile(ctx, li, tile_c)
+        mask = space.order_mask(ctx, li, factors)
+        assert mask_allows(mask, space.order_nvec, order_c)
+        exact = space.evaluator(ctx.arch, layer.problem, mapping, ctx.tables)
+        assert space.evaluate(ctx, li, tile_c, order_c).report == exact
+
+
+def test_design_files_evaluate_to_the_same_report(tmp_path: Path) -> None:
+    space = _space()
+    hw = list(space.default_hw_action())
+    hw[0] = 1  # not the template: the knobs must reach the architecture file
+    ctx = space.hardware_context(hw)
+    design = space.random_search(ctx, 2, np.random.default_rng(0), 16, lambda r: r.edp)
+    assert design is not None
+    files = design_files(space, ctx, [None, None, design])
+    assert sorted(files) == sorted(
+        ["architecture.yaml", f"{design.layer}.problem.yaml", f"{design.layer}.mapping.yaml"]
+    )
+    paths = []
+    for name, text in files.items():
+        (tmp_path / name).write_text(text)
+        paths.append(tmp_path / name)
+    inputs = load_model_inputs(paths)
+    report = evaluate(inputs.architecture, inputs.problem, inputs.mapping, tables=inputs.tables)
+    assert report == design.report

@@ -9,7 +9,7 @@ import pytest
 from dcoc.envs import ENV_IDS, HardwareEnv, OrderEnv, TilingEnv
 from gymnasium.utils.env_checker import check_env
 
-from dcoc.search.codesign_space import sample_masked
+from dcoc.search.action_masks import sample_masked
 
 CONFIG = {"workload": ("resnet18/C4", "resnet18/C7"), "reference_samples": 6}
 

@@ -1,0 +1,81 @@
+"""Configuration of the CPU-schedule environments (:mod:`dcoc.envs.cpu_schedule`)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from typing import Any
+
+from dcoc.tvm.measure import MeasureSettings
+
+
+@dataclass(frozen=True)
+class CpuScheduleEnvConfig:
+    """Everything a CPU-schedule env needs; build it from a plain dict with
+    :meth:`from_mapping` (unknown keys raise ``ValueError``)."""
+
+    workload: str = "matmul:64,64,64"
+    """``NET/LAYER`` (e.g. ``resnet18/C5``) or an inline shape (``matmul:M,N,K``)."""
+    candidates_per_episode: int = 8
+    """Candidates (one ``sw_tile`` and one ``sw_order`` action each) per episode."""
+    records_path: str | None = None
+    """SQLite records database every candidate is written to (``None``: not recorded)."""
+    run_name: str = "cpu_schedule"
+    """Name of the run the records belong to."""
+    invalid_reward: float = -5.0
+    """Reward of a candidate that fails (masked action, rejected schedule, build or run error,
+    timeout, crash, wrong result). ``log(ref / latency) = -5`` is a schedule 148x slower than
+    the reference."""
+    reference_latency_s: float | None = None
+    """Latency the reward compares against; ``None``: measure the reference schedule (the first
+    sketch with its own decisions) once per env."""
+    design_space_seed: int = 1
+    """Seed of MetaSchedule's sketch generation (fixes the sketches' own decisions)."""
+    num_cores: int | None = None
+    """Cores of the target (``None``: all of this machine's)."""
+    workers: int = 1
+    """Measurement worker processes (each builds and runs one candidate at a time)."""
+    number: int = 1
+    repeat: int = 3
+    min_repeat_ms: int = 10
+    warmup_runs: int = 1
+    build_timeout_s: float = 60.0
+    run_timeout_s: float = 30.0
+    rtol: float = 1e-4
+    """Relative tolerance of the check against numpy."""
+    num_threads: int = 1
+    """Threads of the measured program (``TVM_NUM_THREADS`` of the worker)."""
+    seed: int | None = None
+    """Seed of the env's generator (:meth:`CpuScheduleEnv.sample_action`) when ``reset`` is
+    given none."""
+
+    def __post_init__(self) -> None:
+        if self.candidates_per_episode < 1:
+            raise ValueError("candidates_per_episode must be at least 1")
+        if self.workers < 1:
+            raise ValueError("workers must be at least 1")
+        if self.reference_latency_s is not None and not self.reference_latency_s > 0:
+            raise ValueError("reference_latency_s must be positive")
+
+    @classmethod
+    def from_mapping(cls, values: Mapping[str, Any] | None) -> CpuScheduleEnvConfig:
+        """Config from ``env_config``-style dicts; unknown keys raise ``ValueError``."""
+        values = dict(values or {})
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ValueError(f"unknown env config keys {unknown}; known: {sorted(known)}")
+        return cls(**values)
+
+    def measure_settings(self) -> MeasureSettings:
+        """The measurement settings of :mod:`dcoc.tvm.measure` this config describes."""
+        return MeasureSettings(
+            number=self.number,
+            repeat=self.repeat,
+            min_repeat_ms=self.min_repeat_ms,
+            warmup_runs=self.warmup_runs,
+            build_timeout_s=self.build_timeout_s,
+            run_timeout_s=self.run_timeout_s,
+            rtol=self.rtol,
+            num_threads=self.num_threads,
+        )
