@@ -19,6 +19,8 @@ import numpy as np
 
 # Per data dimension: ((problem dim, coefficient), ...).
 Projection = tuple[tuple[tuple[int, int], ...], ...]
+# A per-element integer: the same for every element (int) or one per element ([B] array).
+Vec = int | np.ndarray
 
 
 def _histogram(spatial: tuple[int, ...], alphas: tuple[tuple[int, ...], ...]) -> dict[int, int]:
@@ -30,13 +32,97 @@ def _histogram(spatial: tuple[int, ...], alphas: tuple[tuple[int, ...], ...]) ->
     return dict(Counter(offsets.values()))
 
 
+def _pair_histogram(key: tuple[int, ...]) -> dict[int, int]:
+    """Histogram of ``prod over pairs (A, B, alpha, beta)`` of ``alpha*a + beta*b``."""
+    offsets: Counter[tuple[int, ...]] = Counter()
+    pairs = [key[i : i + 4] for i in range(0, len(key), 4)]
+    for idx in iproduct(*(iproduct(range(max(p[0], 1)), range(max(p[1], 1))) for p in pairs)):
+        offsets[tuple(p[2] * a + p[3] * b for p, (a, b) in zip(pairs, idx, strict=True))] += 1
+    return dict(Counter(offsets.values()))
+
+
 class SlidingHistograms:
-    """Memoized multicast histograms of one sliding-window data space."""
+    """Memoized multicast histograms of one sliding-window data space.
+
+    Fast path (convolutions): every data dimension has one or two terms and no problem
+    dimension appears twice. Then unused dimensions multiply every group's size, single-term
+    dimensions multiply the number of groups, and a two-term dimension ``alpha*a + beta*b``
+    (``a < A``, ``b < B``) only collides when, with ``alpha, beta`` divided by their gcd,
+    ``beta < A`` and ``alpha < B``; the colliding pairs ``(A, B, alpha, beta)`` form a small
+    integer key whose histogram is memoized.
+    """
 
     def __init__(self, proj: Projection, num_dims: int) -> None:
         self.proj = proj
         self.num_dims = num_dims
         self.cache: dict[bytes, dict[int, int]] = {}
+        dims = [d for terms in proj for d, _ in terms]
+        self.fast = len(dims) == len(set(dims)) and all(len(t) <= 2 for t in proj)
+        self.pairs = [tuple(x for term in t for x in term) for t in proj if len(t) == 2]
+        self.single = [t[0][0] for t in proj if len(t) == 1 and t[0][1] != 0]
+        used = {d for t in proj for d, c in t if c != 0}
+        self.unused = [d for d in range(num_dims) if d not in used]
+        self.known: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+
+    def entries(
+        self, spatial: list[Vec], below: list[Vec], max_fanout: int, base: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Multicast entries (m [K, B] or [K, 1], accesses [K, B]) of accesses ``base`` [B].
+
+        ``spatial``/``below``: per problem dim the level's spatial factor and the tile extent
+        under the fanout, each an int (same for every element) or a [B] array.
+        """
+        n = base.shape[0]
+        f = max_fanout
+        if not self.fast:
+            table = self.group_counts(
+                np.stack([np.broadcast_to(x, (n,)) for x in spatial], axis=1),
+                np.stack([np.broadcast_to(x, (n,)) for x in below], axis=1),
+                f,
+            )
+            return np.arange(f + 1)[:, None], base[None, :] * table.T
+        members: Vec = 1
+        for d in self.unused:
+            members = members * spatial[d]
+        groups: Vec = base
+        for d in self.single:
+            groups = groups * spatial[d]
+        key: Vec = 0
+        for da, ca, db, cb in self.pairs:
+            a_n, b_n = spatial[da], spatial[db]
+            if isinstance(a_n, int) and isinstance(b_n, int) and (a_n == 1 or b_n == 1):
+                groups = groups * (a_n * b_n)
+                key = key * (f + 1) ** 4
+                continue
+            alpha = np.asarray(ca * below[da], np.int64)
+            beta = np.asarray(cb * below[db], np.int64)
+            g = np.maximum(np.gcd(alpha, beta), 1)
+            alpha = alpha // g
+            beta = beta // g
+            collide = (a_n > 1) & (b_n > 1) & (beta < a_n) & (alpha < b_n)
+            groups = groups * np.where(collide, 1, a_n * b_n)
+            for part in (a_n, b_n, alpha, beta):
+                key = key * (f + 1) + np.where(collide, np.minimum(part, f), 0)
+        key_arr = np.broadcast_to(np.asarray(key, np.int64), (n,))
+        known = self.known.get(f)
+        if known is None or not np.isin(key_arr, known[0]).all():
+            new = np.unique(key_arr if known is None else np.concatenate([known[0], key_arr]))
+            rows = np.zeros((len(new), f + 1), np.int64)
+            for i, k in enumerate(new.tolist()):
+                parts = []
+                for _ in range(4 * len(self.pairs)):
+                    parts.append(k % (f + 1))
+                    k //= f + 1
+                parts.reverse()
+                keyt = tuple(parts)
+                for m, cnt in _pair_histogram(keyt).items():
+                    if m <= f:
+                        rows[i, m] = cnt
+            known = (new, np.ascontiguousarray(rows.T))
+            self.known[f] = known
+        table = known[1][:, np.searchsorted(known[0], key_arr)]  # [F+1, B]
+        m = np.arange(f + 1)[:, None] * members
+        return np.atleast_2d(m), groups * table
 
     def group_counts(self, spatial: np.ndarray, below: np.ndarray, max_fanout: int) -> np.ndarray:
         """[B, max_fanout + 1] number of groups of each size m (column m).

@@ -3,14 +3,17 @@
 ``evaluate_batch(arch, problem, batch, tables=...)`` returns a :class:`BatchReport` whose every
 element equals what :func:`dcoc.accel.model.evaluate` reports for that mapping: validity, counts
 exactly, cycles, utilization, area, energy (the same floating-point operations in the same
-order). It vectorizes the closed form of :mod:`dcoc.accel.closed_form` with numpy:
+order). It vectorizes the closed form of :mod:`dcoc.accel.closed_form` over the batch:
 
-* tile extents are cumulative products of the factors over levels; loop slots are the levels'
-  dimensions sorted by permutation rank, trivial loops last, and only slots that some element
-  uses are kept (bound-1 loops are transparent);
-* data spaces without sliding windows take the classic product ``|tile| x prod(bounds from
-  the innermost relevant loop outward)``; sliding windows compare each transition's
-  translation with the reference transition's through an integer key per slot;
+* every (level, dimension) loop slot is one int64 vector over the batch, or the Python int 1
+  when no element of the batch uses it (bound-1 loops are transparent), so the work grows with
+  the loops a batch actually uses, not with levels x dimensions;
+* tile extents are running products of the factors; data spaces without sliding windows take
+  the classic product ``|tile| x prod(bounds from the innermost relevant loop outward)``;
+* sliding windows compare each transition's translation with the reference transition's
+  through one integer per slot: a translation vector encoded in a balanced mixed radix, which
+  is linear, so the encoded translation of a transition is its own encoded move minus the
+  encoded moves of the loops below it (a running sum);
 * multicast histograms come from :mod:`dcoc.accel.batch_histogram`;
 * bypass masking, reads/fills/updates, bandwidth cycles, energy and area follow
   :mod:`dcoc.accel.cost` step by step.
@@ -21,71 +24,46 @@ sliding-window histograms.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 
 from dcoc.accel.architecture import Architecture
-from dcoc.accel.batch_histogram import SlidingHistograms
+from dcoc.accel.batch_histogram import SlidingHistograms, Vec
 from dcoc.accel.batch_inputs import UNBOUNDED, HardwareBatch, MappingBatch
+from dcoc.accel.batch_report import BatchReport
 from dcoc.accel.nest_simulation import projections
 from dcoc.accel.tables import EnergyTables
 from dcoc.workloads.problem import Problem
 
-
-@dataclass(frozen=True)
-class BatchReport:
-    """Per element what :class:`~dcoc.accel.report.CostReport` holds (counts per instance)."""
-
-    valid: np.ndarray
-    """[B] bool."""
-    mapping_valid: np.ndarray
-    """[B] bool: factors, fanout and keep checks pass (else every number below is 0)."""
-    capacity_valid: np.ndarray
-    """[B] bool: every level's tiles fit its capacity."""
-    cycles: np.ndarray
-    """[B] int64."""
-    computes: np.ndarray
-    """[B] int64 MACs."""
-    utilized_macs: np.ndarray
-    """[B] int64."""
-    utilization: np.ndarray
-    """[B] float64."""
-    energy_pj: np.ndarray
-    """[B] float64."""
-    area_um2: np.ndarray
-    """[B] float64."""
-    mac_energy_pj: np.ndarray
-    mac_area_um2: np.ndarray
-    level_energy_pj: np.ndarray
-    """[B, L] float64, all instances, with leakage."""
-    level_leakage_pj: np.ndarray
-    level_area_um2: np.ndarray
-    level_cycles: np.ndarray
-    """[B, L] int64."""
-    reads: np.ndarray
-    """[B, L, S] int64."""
-    fills: np.ndarray
-    updates: np.ndarray
-    utilized_capacity: np.ndarray
-    partition_size: np.ndarray
-    utilized_instances: np.ndarray
-    """[B, L] int64."""
-    dataspace_energy_pj: np.ndarray
-    """[B, L, S] float64."""
-
-    @property
-    def edp(self) -> np.ndarray:
-        """[B] energy x cycles (pJ x cycles)."""
-        return self.energy_pj * self.cycles
+__all__ = ["BatchEvaluator", "BatchReport", "evaluate_batch"]
 
 
-def _suffix_products(x: np.ndarray) -> np.ndarray:
-    """[B, P] -> [B, P+1]: column p is the product of x[:, p:] (last column 1)."""
-    out = np.ones((x.shape[0], x.shape[1] + 1), np.int64)
-    if x.shape[1]:
-        out[:, :-1] = np.cumprod(x[:, ::-1], axis=1)[:, ::-1]
+def _prod(values: Iterable[Vec]) -> Vec:
+    out: Vec = 1
+    for v in values:
+        if not (isinstance(v, int) and v == 1):
+            out = out * v
     return out
+
+
+def _slots(flat: np.ndarray) -> tuple[list[Vec], np.ndarray | bool]:
+    """Per column of ``flat`` [B, N]: a contiguous [B] vector, or 1 if every element has 1.
+
+    Also whether every element's factors are positive (factors below 1 are read as 1)."""
+    n = flat.shape[1]
+    cols = np.flatnonzero((flat != 1).any(axis=0))
+    out: list[Vec] = [1] * n
+    if not len(cols):
+        return out, True
+    sub = flat[:, cols].T.copy()
+    positive: np.ndarray | bool = True
+    if (sub < 1).any():
+        positive = (sub >= 1).all(axis=0)
+        sub = np.maximum(sub, 1)
+    for i, c in enumerate(cols):
+        out[int(c)] = sub[i]
+    return out, positive
 
 
 class BatchEvaluator:
@@ -98,62 +76,61 @@ class BatchEvaluator:
         self.problem = problem
         self.legacy = legacy_translation
         self.projs = projections(problem)
-        self.num_levels = len(arch.storage)
-        self.num_dims = len(problem.dimensions)
+        self.num_levels = nl = len(arch.storage)
+        self.num_dims = nd = len(problem.dimensions)
         self.num_ds = len(problem.data_spaces)
-        self.bounds = np.array([problem.bounds[d] for d in problem.dimensions], np.int64)
-        self.fanout_x = np.array([arch.fanout_xy(li)[0] for li in range(self.num_levels)])
-        self.fanout_y = np.array([arch.fanout_xy(li)[1] for li in range(self.num_levels)])
-        self.fanout = np.array([arch.fanout(li) for li in range(self.num_levels)])
+        self.bounds = [int(problem.bounds[d]) for d in problem.dimensions]
+        self.fanout_x = [arch.fanout_xy(li)[0] for li in range(nl)]
+        self.fanout_y = [arch.fanout_xy(li)[1] for li in range(nl)]
+        self.fanout = [arch.fanout(li) for li in range(nl)]
         self.read_write = [ds.read_write for ds in problem.data_spaces]
         self.relevant = [
-            np.array(
-                [
-                    any(d == dd and c != 0 for terms in p for dd, c in terms)
-                    for d in range(self.num_dims)
-                ]
-            )
+            [any(dd == d and c != 0 for terms in p for dd, c in terms) for d in range(nd)]
             for p in self.projs
         ]
         self.sliding = [any(len(terms) > 1 for terms in p) for p in self.projs]
         self.histograms = [
-            SlidingHistograms(p, self.num_dims) if s else None
+            SlidingHistograms(p, nd) if s else None
             for p, s in zip(self.projs, self.sliding, strict=True)
         ]
-        # translation keys: per data dim an offset and a radix covering every translation
-        self.key_radix: list[list[tuple[int, int]]] = []
+        # balanced mixed radix per data space: translation vector -> one integer (linear)
+        self.kappa: list[list[int]] = []
         for p in self.projs:
-            radices = []
+            mult = 1
+            kappa = [0] * nd
             for terms in p:
-                r = sum(abs(c) * 2 * int(self.bounds[d]) for d, c in terms) + 1
-                radices.append((r, 2 * r + 1))
-            total = 1
-            for _, base in radices:
-                total *= base
-            if total >= 2**62:
+                bound = sum(abs(c) * 2 * self.bounds[d] for d, c in terms) + 1
+                for d, c in terms:
+                    kappa[d] += c * mult
+                mult *= 2 * bound + 1
+            if mult >= 2**62:
                 raise ValueError("problem too large for the batched translation keys")
-            self.key_radix.append(radices)
-        self.instances = np.array([lv.instances for lv in arch.storage], np.int64)
-        self.cluster = np.array([lv.cluster_size for lv in arch.storage], np.int64)
+            self.kappa.append(kappa)
+        self.instances = [lv.instances for lv in arch.storage]
+        self.cluster = [lv.cluster_size for lv in arch.storage]
         self.mac_instances = arch.arithmetic.instances
-        self.level_instances_f = self.instances.astype(np.float64)
 
-    # -- helpers -------------------------------------------------------------------------
-    def _box(self, ds: int, extents: np.ndarray) -> np.ndarray:
-        """Bounding-box size of data space ``ds`` for operation-space extents [..., D]."""
-        out = None
+    def _box(self, ds: int, extents: Sequence[Vec]) -> Vec:
+        out: Vec = 1
         for terms in self.projs[ds]:
-            span = np.ones(extents.shape[:-1], np.int64)
+            span: Vec = 1
             for d, c in terms:
-                span = span + c * (extents[..., d] - 1)
-            out = span if out is None else out * span
-        return out if out is not None else np.ones(extents.shape[:-1], np.int64)
+                e = extents[d]
+                if not (isinstance(e, int) and e == 1):
+                    span = span + c * (e - 1)
+            out = out * span if not (isinstance(span, int) and span == 1) else out
+        return out
 
-    def _key(self, ds: int, vec: list[np.ndarray]) -> np.ndarray:
-        key = np.zeros_like(vec[0])
-        for (off, base), v in zip(self.key_radix[ds], vec, strict=True):
-            key = key * base + (v + off)
-        return key
+    def _spans(self, ds: int, extents: Sequence[Vec]) -> list[Vec]:
+        out = []
+        for terms in self.projs[ds]:
+            span: Vec = 1
+            for d, c in terms:
+                e = extents[d]
+                if not (isinstance(e, int) and e == 1):
+                    span = span + c * (e - 1)
+            out.append(span)
+        return out
 
     # -- main ----------------------------------------------------------------------------
     def evaluate(self, batch: MappingBatch, hardware: HardwareBatch) -> BatchReport:
@@ -166,280 +143,394 @@ class BatchEvaluator:
             )
         if hardware.size not in (1, nb):
             raise ValueError(f"hardware batch has {hardware.size} elements, mappings {nb}")
-        t_raw, sx_raw, sy_raw = batch.temporal, batch.spatial_x, batch.spatial_y
-        positive = (
-            (t_raw >= 1).all(axis=(1, 2))
-            & (sx_raw >= 1).all(axis=(1, 2))
-            & (sy_raw >= 1).all(axis=(1, 2))
-        )
-        t = np.maximum(t_raw, 1)
-        sx = np.maximum(sx_raw, 1)
-        sy = np.maximum(sy_raw, 1)
-        s = sx * sy  # [B, L, D]
-        ext = np.cumprod(t * s, axis=1)  # boundary extents [B, L, D]
-        below = np.ones_like(ext)
-        below[:, 1:] = ext[:, :-1]
-        master = below * s
-        ux = sx.prod(axis=2)
-        uy = sy.prod(axis=2)
-        fan_used = ux * uy  # [B, L]
-        mapping_ok = (
-            positive
-            & ~batch.conflicts
-            & (ext[:, -1, :] == self.bounds).all(axis=1)
-            & (ux <= self.fanout_x).all(axis=1)
-            & (uy <= self.fanout_y).all(axis=1)
-            & (fan_used <= self.fanout).all(axis=1)
-            & batch.keep.any(axis=1).all(axis=1)
-        )
-        replication = np.ones_like(fan_used)
-        if nl > 1:
-            replication[:, :-1] = np.cumprod(fan_used[:, ::-1], axis=1)[:, ::-1][:, 1:]
-        compute_cycles = t.reshape(nb, nl * nd).prod(axis=1)
-        computes = ext[:, -1, :].prod(axis=1)
-        utilized_macs = fan_used.prod(axis=1)
-        has_spatial = fan_used > 1
 
-        # temporal loop slots: dims by rank, trivial loops last, unused slots dropped
-        trivial = t == 1
-        order = np.argsort(batch.permutation_rank + nd * trivial, axis=2, kind="stable")
-        tb = np.take_along_axis(t, order, axis=2)
-        step = np.take_along_axis(master, order, axis=2)
-        used = (tb > 1).any(axis=0)  # [L, D]
-        counts = [int(c) for c in used.sum(axis=1)]  # nontrivial slots are a prefix
-        start = np.concatenate([[0], np.cumsum(counts)]).astype(int)
-        pos_tb = np.concatenate([tb[:, li, : counts[li]] for li in range(nl)], axis=1)
-        pos_dim = np.concatenate([order[:, li, : counts[li]] for li in range(nl)], axis=1)
-        pos_step = np.concatenate([step[:, li, : counts[li]] for li in range(nl)], axis=1)
-        npos = pos_tb.shape[1]
-        suffix = _suffix_products(pos_tb)  # [B, P+1]
-        weight = (pos_tb - 1) * suffix[:, 1:]  # [B, P]
-        nontrivial = pos_tb > 1
+        def vec(x: Vec) -> np.ndarray:
+            return np.broadcast_to(np.asarray(x, np.int64), (nb,))
 
-        sizes = np.stack([self._box(ds, ext) for ds in range(nds)], axis=2)  # [B, L, S]
-        spatial_sizes = np.stack([self._box(ds, master) for ds in range(nds)], axis=2)
+        ld = nl * nd
+        t_flat, pos_t = _slots(batch.temporal.reshape(nb, ld))
+        x_flat, pos_x = _slots(batch.spatial_x.reshape(nb, ld))
+        y_flat, pos_y = _slots(batch.spatial_y.reshape(nb, ld))
+        tt = [t_flat[li * nd : (li + 1) * nd] for li in range(nl)]
+        sx = [x_flat[li * nd : (li + 1) * nd] for li in range(nl)]
+        sy = [y_flat[li * nd : (li + 1) * nd] for li in range(nl)]
+        ok = np.ones(nb, bool)
+        ok &= pos_t
+        ok &= pos_x
+        ok &= pos_y
+        ok &= ~batch.conflicts
+        # extents
+        ss: list[list[Vec]] = []
+        ext: list[list[Vec]] = []
+        below: list[list[Vec]] = []
+        master: list[list[Vec]] = []
+        prev: list[Vec] = [1] * nd
+        fan: list[Vec] = []
+        for li in range(nl):
+            s_l = [
+                a
+                if isinstance(b, int) and b == 1
+                else (b if isinstance(a, int) and a == 1 else a * b)
+                for a, b in zip(sx[li], sy[li], strict=True)
+            ]
+            ss.append(s_l)
+            m_l = [
+                p if isinstance(s, int) and s == 1 else p * s
+                for p, s in zip(prev, s_l, strict=True)
+            ]
+            e_l = [
+                m if isinstance(t, int) and t == 1 else m * t
+                for m, t in zip(m_l, tt[li], strict=True)
+            ]
+            below.append(prev)
+            master.append(m_l)
+            ext.append(e_l)
+            prev = e_l
+            ux, uy = _prod(sx[li]), _prod(sy[li])
+            fan.append(_prod([ux, uy]))
+            ok &= ux <= self.fanout_x[li]
+            ok &= uy <= self.fanout_y[li]
+            ok &= fan[li] <= self.fanout[li]
+        for d in range(nd):
+            ok &= ext[-1][d] == self.bounds[d]
+        keep_rows = batch.keep.reshape(nb, nl * nds).T.copy()  # [L*S, B]
+        keep = [[keep_rows[li * nds + s] for s in range(nds)] for li in range(nl)]
+        for s in range(nds):
+            anywhere = np.zeros(nb, bool)
+            for li in range(nl):
+                anywhere |= keep[li][s]
+            ok &= anywhere
+        replication: list[Vec] = [1] * nl
+        for li in range(nl - 2, -1, -1):
+            replication[li] = _prod([replication[li + 1], fan[li + 1]])
+        compute_cycles = vec(_prod(t_flat))
+        computes = vec(_prod(ext[-1]))
+        utilized_macs = vec(_prod(fan))
+
+        # tile sizes (cached when a level does not change a data space's extents)
+        cache: dict[tuple[object, ...], Vec] = {}
+        keepalive: list[object] = []
+
+        def box(ds: int, extents: list[Vec]) -> Vec:
+            key = (ds, *(id(e) if isinstance(e, np.ndarray) else ("i", e) for e in extents))
+            got = cache.get(key)
+            if got is None:
+                got = self._box(ds, extents)
+                cache[key] = got
+                keepalive.append(extents)
+            return got
+
+        sizes = [[box(s, ext[li]) for s in range(nds)] for li in range(nl)]
+        spatial_sizes = [
+            [box(s, master[li]) for s in range(nds)] if self.fanout[li] > 1 else None
+            for li in range(nl)
+        ]
+
+        # temporal loops: per level the used dims, their ranks and weights
+        rank_flat = batch.permutation_rank.reshape(nb, ld)
+        active = [[d for d in range(nd) if isinstance(tt[li][d], np.ndarray)] for li in range(nl)]
+        ranks: list[dict[int, np.ndarray]] = []
+        for li in range(nl):
+            if len(active[li]) >= 2:
+                cols = [li * nd + d for d in active[li]]
+                sub = rank_flat[:, cols].T.copy()
+                ranks.append({d: sub[i] for i, d in enumerate(active[li])})
+            else:
+                ranks.append({})
+        nt = [{d: tt[li][d] > 1 for d in active[li]} for li in range(nl)]
+        lower: list[dict[tuple[int, int], np.ndarray]] = []  # (d', d): d' runs inside d
+        for li in range(nl):
+            r = ranks[li]
+            lower.append({(a, b): r[a] < r[b] for a in active[li] for b in active[li] if a != b})
+        n_above: list[Vec] = [1] * (nl + 1)
+        for li in range(nl - 1, -1, -1):
+            n_above[li] = _prod([n_above[li + 1], *(tt[li][d] for d in active[li])])
+        weight: list[dict[int, Vec]] = []
+        for li in range(nl):
+            w: dict[int, Vec] = {}
+            for d in active[li]:
+                inside = _prod(
+                    np.where(lower[li][(d, o)], tt[li][o], 1) for o in active[li] if o != d
+                )
+                w[d] = (tt[li][d] - 1) * _prod([inside, n_above[li + 1]])
+            weight.append(w)
+        first_used = [next((k for k in range(li, nl) if active[k]), None) for li in range(nl + 1)]
 
         # content accesses charged at each level's innermost loop, before multicast
-        base = np.zeros((nb, nl, nds), np.int64)
-        base[:, 0, :] = compute_cycles[:, None]
-        cols = np.arange(npos + 1)
-        for ds in range(nds):
-            rel = self.relevant[ds][pos_dim] & nontrivial  # [B, P]
-            if not self.sliding[ds]:
-                nxt = np.where(rel, cols[None, :npos], npos)
-                if npos:
-                    nxt = np.minimum.accumulate(nxt[:, ::-1], axis=1)[:, ::-1]
-                nxt = np.concatenate([nxt, np.full((nb, 1), npos)], axis=1)
-                for li in range(1, nl):
-                    r = nxt[:, start[li]]
-                    base[:, li, ds] = (
-                        sizes[:, li - 1, ds] * np.take_along_axis(suffix, r[:, None], axis=1)[:, 0]
-                    )
+        base: list[list[np.ndarray]] = [[vec(compute_cycles)] * nds]
+        base += [[compute_cycles] * nds for _ in range(nl - 1)]
+        for s in range(nds):
+            if self.sliding[s]:
+                self._sliding(
+                    s,
+                    base,
+                    sizes,
+                    ext,
+                    master,
+                    tt,
+                    active,
+                    ranks,
+                    nt,
+                    lower,
+                    weight,
+                    n_above,
+                    first_used,
+                    nb,
+                )
                 continue
-            self._sliding_accesses(
-                ds, base, sizes, ext, pos_dim, pos_step, nontrivial, weight, suffix, start
-            )
-
-        # multicast entries per (level, data space): m [B, K] and accesses [B, K]
-        entries_m: list[list[np.ndarray]] = []
-        entries_a: list[list[np.ndarray]] = []
-        for li in range(nl):
-            row_m, row_a = [], []
-            for ds in range(nds):
-                b_ = base[:, li, ds]
-                if self.fanout[li] <= 1:
-                    row_m.append(np.ones((nb, 1), np.int64))
-                    row_a.append(b_[:, None].copy())
-                    continue
-                hist = self.histograms[ds]
-                if hist is None:
-                    rel = self.relevant[ds]
-                    groups = s[:, li, :][:, rel].prod(axis=1)
-                    members = s[:, li, :][:, ~rel].prod(axis=1)
-                    row_m.append(members[:, None])
-                    row_a.append((b_ * groups)[:, None])
+            rel = self.relevant[s]
+            pre: Vec = 1
+            for li in range(nl - 1, 0, -1):
+                acts = active[li]
+                rel_a = [d for d in acts if rel[d]]
+                irr_a = [d for d in acts if not rel[d]]
+                if not acts:
+                    pass
+                elif not rel_a:
+                    pre = _prod([*(tt[li][d] for d in acts), pre])
+                elif len(acts) == 1:
+                    pre = np.where(nt[li][rel_a[0]], 1, pre)
                 else:
-                    fmax = int(self.fanout[li])
-                    table = hist.group_counts(s[:, li, :], below[:, li, :], fmax)
-                    row_m.append(np.broadcast_to(np.arange(fmax + 1), (nb, fmax + 1)))
-                    row_a.append(b_[:, None] * table)
-            entries_m.append(row_m)
-            entries_a.append(row_a)
+                    r = ranks[li]
+                    minrank: Vec = nd
+                    for d in rel_a:
+                        minrank = np.minimum(minrank, np.where(nt[li][d], r[d], nd))
+                    lead = _prod(np.where(r[d] < minrank, tt[li][d], 1) for d in irr_a)
+                    pre = lead * np.where(minrank < nd, 1, pre)
+                base[li][s] = vec(sizes[li - 1][s] * n_above[li] // pre)
 
-        reads = np.zeros((nb, nl, nds), np.int64)
-        fills = np.zeros_like(reads)
-        updates = np.zeros_like(reads)
-        cap_used = np.zeros_like(reads)
-        partition_out = np.zeros_like(reads)
-        keep = batch.keep
-        for ds in range(nds):
+        # multicast entries per (level, data space): m [K, B] or [K, 1] or int, accesses [K, B]
+        ent_m: list[list[Vec]] = []
+        ent_a: list[list[np.ndarray]] = []
+        for li in range(nl):
+            row_m: list[Vec] = []
+            row_a: list[np.ndarray] = []
+            for s in range(nds):
+                b_ = base[li][s]
+                hist = self.histograms[s]
+                if self.fanout[li] <= 1:
+                    row_m.append(1)
+                    row_a.append(b_[None, :])
+                elif hist is None:
+                    rel = self.relevant[s]
+                    groups = _prod(ss[li][d] for d in range(nd) if rel[d])
+                    members = _prod(ss[li][d] for d in range(nd) if not rel[d])
+                    row_m.append(members if isinstance(members, int) else members[None, :])
+                    row_a.append((b_ * groups)[None, :])
+                else:
+                    m_, a_ = hist.entries(ss[li], below[li], self.fanout[li], b_)
+                    row_m.append(m_)
+                    row_a.append(a_)
+            ent_m.append(row_m)
+            ent_a.append(row_a)
+
+        counts = [
             self._final_counts(
-                ds,
-                keep[:, :, ds],
-                sizes[:, :, ds],
-                spatial_sizes[:, :, ds],
-                has_spatial,
-                fan_used,
-                [entries_m[li][ds] for li in range(nl)],
-                [entries_a[li][ds] for li in range(nl)],
-                reads[:, :, ds],
-                fills[:, :, ds],
-                updates[:, :, ds],
-                cap_used[:, :, ds],
-                partition_out[:, :, ds],
+                s,
+                [keep[li][s] for li in range(nl)],
+                [vec(sizes[li][s]) for li in range(nl)],
+                spatial_sizes,
+                fan,
+                [ent_m[li][s] for li in range(nl)],
+                [ent_a[li][s] for li in range(nl)],
+                nb,
             )
+            for s in range(nds)
+        ]
         return self._cost(
-            hardware,
-            mapping_ok,
-            compute_cycles,
-            computes,
-            utilized_macs,
-            replication,
-            reads,
-            fills,
-            updates,
-            cap_used,
-            partition_out,
+            hardware, ok, compute_cycles, computes, utilized_macs, replication, counts, nb
         )
 
-    def _sliding_accesses(
+    def _sliding(
         self,
-        ds: int,
-        base: np.ndarray,
-        sizes: np.ndarray,
-        ext: np.ndarray,
-        pos_dim: np.ndarray,
-        pos_step: np.ndarray,
-        nontrivial: np.ndarray,
-        weight: np.ndarray,
-        suffix: np.ndarray,
-        start: np.ndarray,
+        s: int,
+        base: list[list[np.ndarray]],
+        sizes: list[list[Vec]],
+        ext: list[list[Vec]],
+        master: list[list[Vec]],
+        tt: list[list[Vec]],
+        active: list[list[int]],
+        ranks: list[dict[int, np.ndarray]],
+        nt: list[dict[int, np.ndarray]],
+        lower: list[dict[tuple[int, int], np.ndarray]],
+        weight: list[dict[int, Vec]],
+        n_above: list[Vec],
+        first_used: list[int | None],
+        nb: int,
     ) -> None:
         """Content accesses of a sliding-window data space (see closed_form's docstring)."""
-        nb, npos = pos_dim.shape
-        proj = self.projs[ds]
-        # per data dim: v_p (the slot's own move), q_p (moves of the nontrivial slots below p)
-        v_dd = []
-        q_dd = []
-        for terms in proj:
-            v = np.zeros((nb, npos), np.int64)
-            for d, c in terms:
-                v = v + np.where(pos_dim == d, c * pos_step, 0)
-            v = np.where(nontrivial, v, 0)
-            q = np.zeros((nb, npos + 1), np.int64)
-            if npos:
-                q[:, 1:] = np.cumsum(v, axis=1)
-            v_dd.append(v)
-            q_dd.append(q)
-        u_key = self._key(ds, [v - q[:, :-1] for v, q in zip(v_dd, q_dd, strict=True)])
-        rows = np.arange(nb)
-        for li in range(1, self.num_levels):
-            st = int(start[li])
+        nl, nd = self.num_levels, self.num_dims
+        kappa = self.kappa[s]
+        proj = self.projs[s]
+        # encoded own move V and encoded translation key K = V - (moves below) per slot
+        move: list[dict[int, Vec]] = []
+        key: list[dict[int, Vec]] = []
+        start_sum: list[Vec] = []
+        running: Vec = 0
+        for li in range(nl):
+            v_l: dict[int, Vec] = {
+                d: (np.where(nt[li][d], kappa[d] * master[li][d], 0) if kappa[d] else 0)
+                for d in active[li]
+            }
+            k_l: dict[int, Vec] = {}
+            for d in active[li]:
+                inside: Vec = running
+                for o in active[li]:
+                    if o != d and not (isinstance(v_l[o], int) and v_l[o] == 0):
+                        inside = inside + np.where(lower[li][(o, d)], v_l[o], 0)
+                k_l[d] = v_l[d] - inside
+            start_sum.append(running)
+            for d in active[li]:
+                running = running + v_l[d]
+            move.append(v_l)
+            key.append(k_l)
+        start_sum.append(running)
+        groups: dict[int, dict[str, object]] = {}
+        for li in range(1, nl):
             c = li - 1
-            size = sizes[:, c, ds]
-            # tile extents of the child per data dim
-            span = []
-            for terms in proj:
-                e = np.ones(nb, np.int64)
-                for d, co in terms:
-                    e = e + co * (ext[:, c, d] - 1)
-                span.append(e)
-            n_above = suffix[:, st]
-            if st >= npos:
-                base[:, li, ds] = size
+            g = first_used[li]
+            size = sizes[c][s]
+            if g is None:
+                base[li][s] = np.broadcast_to(np.asarray(size, np.int64), (nb,))
                 continue
-            active = nontrivial[:, st:]
+            if g not in groups:
+                groups[g] = self._reference(
+                    s, g, key, master, active, ranks, nt, weight, start_sum, nb
+                )
+            grp = groups[g]
+            ref_amount = grp["amount"]
+            assert isinstance(ref_amount, list)
+            inter: Vec = 1
+            for span, amount in zip(self._spans(s, ext[c]), ref_amount, strict=True):
+                inter = inter * np.maximum(span - amount, 0)
+            e_sum = grp["e_sum"]
             if self.legacy:
-                candidate = active
+                ca = size * n_above[g] - inter * e_sum
             else:
-                zero_key = self._key(ds, [-q[:, st] for q in q_dd])
-                is_zero = u_key[:, st:] == zero_key[:, None]
-                candidate = active & ~is_zero
-            found = candidate.any(axis=1)
-            ref = st + np.argmax(candidate, axis=1)
-            ref_key = u_key[rows, ref]
-            inter = np.ones(nb, np.int64)
-            for k, (v, q) in enumerate(zip(v_dd, q_dd, strict=True)):
-                tr = v[rows, ref] - q[rows, ref] + q[:, st]
-                inter = inter * np.maximum(span[k] - np.abs(tr), 0)
-            same = (u_key[:, st:] == ref_key[:, None]) & active
-            e_sum = np.where(same, weight[:, st:], 0).sum(axis=1)
-            if self.legacy:
-                ca = size * n_above - inter * e_sum
+                ca = np.where(
+                    grp["found"], size * (n_above[g] - grp["z_sum"]) - inter * e_sum, size
+                )
+            base[li][s] = np.broadcast_to(np.asarray(ca, np.int64), (nb,))
+        del proj, nd
+
+    def _reference(
+        self,
+        s: int,
+        g: int,
+        key: list[dict[int, Vec]],
+        master: list[list[Vec]],
+        active: list[list[int]],
+        ranks: list[dict[int, np.ndarray]],
+        nt: list[dict[int, np.ndarray]],
+        weight: list[dict[int, Vec]],
+        start_sum: list[Vec],
+        nb: int,
+    ) -> dict[str, object]:
+        """The reference transition above level ``g - 1`` and the weights that match it."""
+        nl, nd = self.num_levels, self.num_dims
+        kappa = self.kappa[s]
+        proj = self.projs[s]
+        none_before: np.ndarray = np.ones(nb, bool)
+        ref_key: Vec = 0
+        amount: list[Vec] = [0] * len(proj)
+        for li in range(g, nl):
+            acts = active[li]
+            if not acts:
+                continue
+            cand = {d: nt[li][d] if (self.legacy or kappa[d]) else np.zeros(nb, bool) for d in acts}
+            if len(acts) == 1:
+                is_min = cand
             else:
-                z_sum = np.where(is_zero & active, weight[:, st:], 0).sum(axis=1)
-                ca = size * (n_above - z_sum) - inter * e_sum
-            base[:, li, ds] = np.where(found, ca, size)
+                r = ranks[li]
+                minrank: Vec = nd
+                for d in acts:
+                    minrank = np.minimum(minrank, np.where(cand[d], r[d], nd))
+                is_min = {d: cand[d] & (r[d] == minrank) for d in acts}
+            has = np.zeros(nb, bool)
+            for d in acts:
+                sel = is_min[d] & none_before
+                has |= cand[d]
+                ref_key = ref_key + np.where(sel, key[li][d], 0)
+                for k, terms in enumerate(proj):
+                    c = sum(abs(co) for dd, co in terms if dd == d)
+                    if c:
+                        amount[k] = amount[k] + np.where(sel, c * master[li][d], 0)
+            none_before = none_before & ~has
+        e_sum: Vec = 0
+        z_sum: Vec = 0
+        zero_key = -start_sum[g]
+        for li in range(g, nl):
+            for d in active[li]:
+                w = weight[li][d]
+                e_sum = e_sum + np.where((key[li][d] == ref_key) & nt[li][d], w, 0)
+                if not self.legacy:
+                    z_sum = z_sum + np.where((key[li][d] == zero_key) & nt[li][d], w, 0)
+        return {"found": ~none_before, "amount": amount, "e_sum": e_sum, "z_sum": z_sum}
 
     def _final_counts(
         self,
-        ds: int,
-        mask: np.ndarray,
-        size_in: np.ndarray,
-        spatial_size: np.ndarray,
-        has_spatial: np.ndarray,
-        fan_used: np.ndarray,
-        ent_m: list[np.ndarray],
+        s: int,
+        mask: list[np.ndarray],
+        size: list[np.ndarray],
+        spatial_sizes: list[list[Vec] | None],
+        fan: list[Vec],
+        ent_m: list[Vec],
         ent_a: list[np.ndarray],
-        reads: np.ndarray,
-        fills: np.ndarray,
-        updates: np.ndarray,
-        cap_used: np.ndarray,
-        partition_out: np.ndarray,
-    ) -> None:
+        nb: int,
+    ) -> tuple[list[np.ndarray], ...]:
+        """reads, fills, updates, utilized capacity, partition size per level (cost.py)."""
         nl = self.num_levels
-        nb = size_in.shape[0]
-        size = size_in.copy()
-        # partition sizes, outer to inner
-        part = np.zeros_like(size)
-        part[:, -1] = size[:, -1]
+        part: list[np.ndarray] = [size[-1]] * nl
         for li in range(nl - 2, -1, -1):
-            denom = np.where(has_spatial[:, li + 1], spatial_size[:, li + 1], size[:, li])
-            part[:, li] = part[:, li + 1] * size[:, li] // denom
-        # parent access share, before masking
-        pas = np.zeros_like(size)
+            sp = spatial_sizes[li + 1]
+            denom = size[li] if sp is None else np.where(fan[li + 1] > 1, sp[s], size[li])
+            part[li] = part[li + 1] * size[li] // denom
+        pas: list[np.ndarray] = []
         for li in range(nl - 1):
-            pas[:, li] = ((ent_a[li + 1] * ent_m[li + 1]) // fan_used[:, li + 1, None]).sum(axis=1)
-        ca = np.stack([a.sum(axis=1) for a in ent_a], axis=1)
-        stats = [a.copy() for a in ent_a]
-        # MaskTiles: a bypassed level's children read from the next level out
-        alive = np.ones((nb, nl), bool)
+            a = ent_a[li + 1]
+            pas.append(((a * ent_m[li + 1]) // fan[li + 1]).sum(axis=0))
+        pas.append(np.zeros(nb, np.int64))
+        ca = [a.sum(axis=0) for a in ent_a]
+        stats = list(ent_a)
+        alive = [np.ones(nb, bool) for _ in range(nl)]
         for cur in range(nl - 1):
-            byp = ~mask[:, cur]
+            byp = ~mask[cur]
             if not byp.any():
                 continue
             outer = cur + 1
             a = stats[outer]
-            weighted = (a * ent_m[outer]).sum(axis=1)
+            weighted = (a * ent_m[outer]).sum(axis=0)
             scale = byp & (weighted != 0)
-            factor = (ca[:, cur] * fan_used[:, outer]).astype(np.float64) / np.where(
+            factor = (ca[cur] * fan[outer]).astype(np.float64) / np.where(
                 scale, weighted, 1
             ).astype(np.float64)
             with np.errstate(invalid="ignore", over="ignore"):  # rows not scaled: unused
-                scaled = (a.astype(np.float64) * factor[:, None]).astype(np.int64)
-            stats[outer] = np.where(scale[:, None] & (a != 0), scaled, a)
-            ca[:, outer] = np.where(byp, stats[outer].sum(axis=1), ca[:, outer])
-            alive[:, cur] &= ~byp
-        alive[:, -1] &= mask[:, -1]
-        # ProcessOuterMaskedLevels: levels above the outermost keeping level hold nothing
-        kept_idx = np.where(mask, np.arange(nl), -1).max(axis=1)  # [B]
-        above = np.arange(nl)[None, :] > kept_idx[:, None]
-        alive &= ~above
-        pas = np.where(np.arange(nl)[None, :] == kept_idx[:, None], 0, pas)
-        size = np.where(alive, size, 0)
-        part = np.where(alive, part, 0)
-        ca = np.where(alive, ca, 0)
-        pas = np.where(alive, pas, 0)
-        outermost = np.arange(nl)[None, :] == kept_idx[:, None]
-        if self.read_write[ds]:
-            reads[...] = np.where(alive, ca - part, 0)
-            fills[...] = np.where(alive, np.where(outermost, pas, pas - part), 0)
-            updates[...] = ca
-        else:
-            reads[...] = ca
-            fills[...] = pas
-        cap_used[...] = size
-        partition_out[...] = part
+                scaled = (a.astype(np.float64) * factor).astype(np.int64)
+            stats[outer] = np.where(scale & (a != 0), scaled, a)
+            ca[outer] = np.where(byp, stats[outer].sum(axis=0), ca[outer])
+            alive[cur] = alive[cur] & ~byp
+        alive[-1] = alive[-1] & mask[-1]
+        kept_idx = np.full(nb, -1)
+        for li in range(nl):
+            kept_idx = np.where(mask[li], li, kept_idx)
+        reads, fills, updates, used, parts = [], [], [], [], []
+        for li in range(nl):
+            live = alive[li] & (kept_idx >= li)
+            outermost = kept_idx == li
+            p_l = np.where(live, part[li], 0)
+            c_l = np.where(live, ca[li], 0)
+            pas_l = np.where(live & ~outermost, pas[li], 0)
+            used.append(np.where(live, size[li], 0))
+            parts.append(p_l)
+            if self.read_write[s]:
+                reads.append(c_l - p_l)
+                fills.append(np.where(outermost, pas_l, pas_l - p_l))
+                updates.append(c_l)
+            else:
+                reads.append(c_l)
+                fills.append(pas_l)
+                updates.append(np.zeros(nb, np.int64))
+        return reads, fills, updates, used, parts
 
     def _cost(
         self,
@@ -448,92 +539,118 @@ class BatchEvaluator:
         compute_cycles: np.ndarray,
         computes: np.ndarray,
         utilized_macs: np.ndarray,
-        replication: np.ndarray,
-        reads: np.ndarray,
-        fills: np.ndarray,
-        updates: np.ndarray,
-        cap_used: np.ndarray,
-        partition: np.ndarray,
+        replication: list[Vec],
+        counts: list[tuple[list[np.ndarray], ...]],
+        nb: int,
     ) -> BatchReport:
         nl, nds = self.num_levels, self.num_ds
-        nb = reads.shape[0]
-        used = cap_used.sum(axis=2)  # [B, L]
-        cap = hw.capacity_words
-        capacity_ok = ((cap == UNBOUNDED) | (used <= cap)).all(axis=1)
         cc_f = compute_cycles.astype(np.float64)
-        level_reads = reads.sum(axis=2).astype(np.float64)
-        level_writes = (fills + updates).sum(axis=2).astype(np.float64)
-        slowdown = np.ones((nb, nl), np.float64)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            for bw, demand in (
-                (hw.read_bandwidth, level_reads),
-                (hw.write_bandwidth, level_writes),
-                (hw.shared_bandwidth, level_reads + level_writes),
-            ):
-                limit = bw * cc_f[:, None] / demand
-                ok = ~np.isnan(bw) & (demand > 0)
-                slowdown = np.where(ok, np.minimum(slowdown, limit), slowdown)
-            throttled = np.ceil(cc_f[:, None] / slowdown).astype(np.int64)
-        level_cycles = np.where(slowdown < 1.0, throttled, compute_cycles[:, None])
-        cycles = np.maximum(compute_cycles, level_cycles.max(axis=1))
-        inst = replication
-        clusters = self.level_instances_f / self.cluster
-        inst_f = inst.astype(np.float64)
-        cu = np.where(self.cluster > 1, inst_f / np.minimum(inst_f, clusters), 1.0)
-        block = hw.block_size
-        dyn = np.zeros((nb, nl), np.float64)
-        ds_energy = np.zeros((nb, nl, nds), np.float64)
-        for ds in range(nds):
-            per_instance = (
-                np.ceil(reads[:, :, ds] / block) * hw.read_energy_pj
-                + np.ceil(fills[:, :, ds] / block) * hw.fill_energy_pj
-                + np.ceil(updates[:, :, ds] / block) * hw.update_energy_pj
-            ) / cu
-            e = per_instance * inst
-            ds_energy[:, :, ds] = e
-            dyn = dyn + e
-        leak = hw.leak_energy_pj * cycles[:, None] * np.maximum(1, inst)
-        level_energy = dyn + leak
-        level_area = np.broadcast_to(hw.area_um2 * self.instances, (nb, nl))
-        mac_energy = computes * hw.mac_energy_pj
-        mac_area = np.broadcast_to(hw.mac_area_um2 * self.mac_instances, (nb,))
+        capacity_ok = np.ones(nb, bool)
+        level_cycles = []
+        for li in range(nl):
+            used = sum(counts[s][3][li] for s in range(nds))
+            cap = hw.capacity_words[:, li]
+            capacity_ok &= (cap == UNBOUNDED) | (used <= cap)
+            reads = sum(counts[s][0][li] for s in range(nds)).astype(np.float64)
+            writes = sum(counts[s][1][li] + counts[s][2][li] for s in range(nds)).astype(np.float64)
+            slowdown = np.ones(nb, np.float64)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                for bw, demand in (
+                    (hw.read_bandwidth[:, li], reads),
+                    (hw.write_bandwidth[:, li], writes),
+                    (hw.shared_bandwidth[:, li], reads + writes),
+                ):
+                    if np.isnan(bw).all():
+                        continue
+                    limit = bw * cc_f / demand
+                    slowdown = np.where(
+                        ~np.isnan(bw) & (demand > 0), np.minimum(slowdown, limit), slowdown
+                    )
+                throttled = np.ceil(cc_f / slowdown)
+            level_cycles.append(
+                np.where(slowdown < 1.0, throttled.astype(np.int64), compute_cycles)
+            )
+        cycles = compute_cycles
+        for lc in level_cycles:
+            cycles = np.maximum(cycles, lc)
+        level_energy, level_leak, level_area, ds_energy, inst_rows = [], [], [], [], []
         total_energy = np.zeros(nb, np.float64)
         total_area = np.zeros(nb, np.float64)
         for li in range(nl):
-            total_energy = total_energy + level_energy[:, li]
-            total_area = total_area + level_area[:, li]
+            inst = np.broadcast_to(np.asarray(replication[li], np.int64), (nb,))
+            inst_rows.append(inst)
+            if self.cluster[li] > 1:
+                inst_f = inst.astype(np.float64)
+                clusters = self.instances[li] / self.cluster[li]
+                cu: np.ndarray | float = inst_f / np.minimum(inst_f, clusters)
+            else:
+                cu = 1.0
+            block = hw.block_size[:, li]
+            dyn: np.ndarray | float = 0.0
+            row = []
+            for s in range(nds):
+                r, f, u = counts[s][0][li], counts[s][1][li], counts[s][2][li]
+                per_instance = (
+                    np.ceil(r / block) * hw.read_energy_pj[:, li]
+                    + np.ceil(f / block) * hw.fill_energy_pj[:, li]
+                    + np.ceil(u / block) * hw.update_energy_pj[:, li]
+                ) / cu
+                e = per_instance * inst
+                row.append(e)
+                dyn = dyn + e
+            leak = hw.leak_energy_pj[:, li] * cycles * np.maximum(1, inst)
+            energy = dyn + leak
+            area = np.broadcast_to(hw.area_um2[:, li] * self.instances[li], (nb,))
+            total_energy = total_energy + energy
+            total_area = total_area + area
+            level_energy.append(energy)
+            level_leak.append(np.broadcast_to(leak, (nb,)))
+            level_area.append(area)
+            ds_energy.append(np.stack(row, axis=-1) if row else np.zeros((nb, 0)))
+        mac_energy = computes * hw.mac_energy_pj
+        mac_area = np.broadcast_to(hw.mac_area_um2 * self.mac_instances, (nb,))
         energy = mac_energy + total_energy
         area = mac_area + total_area
         utilization = computes.astype(np.float64) / (self.mac_instances * cycles).astype(np.float64)
-        ok = mapping_ok
-        z = ~ok
 
-        def zi(x: np.ndarray) -> np.ndarray:
-            return np.where(z.reshape((-1,) + (1,) * (x.ndim - 1)), np.zeros((), x.dtype), x)
+        def per_level(rows: list[np.ndarray]) -> np.ndarray:
+            return np.stack(rows, axis=-1) if rows else np.zeros((nb, 0))
 
+        def per_ds(k: int) -> np.ndarray:
+            return np.stack([np.stack(counts[s][k], axis=-1) for s in range(nds)], axis=-1)
+
+        out = {
+            "cycles": cycles,
+            "computes": computes,
+            "utilized_macs": utilized_macs,
+            "utilization": utilization,
+            "energy_pj": energy,
+            "area_um2": area,
+            "mac_energy_pj": mac_energy,
+            "mac_area_um2": mac_area,
+            "level_energy_pj": per_level(level_energy),
+            "level_leakage_pj": per_level(level_leak),
+            "level_area_um2": per_level(level_area),
+            "level_cycles": per_level(level_cycles),
+            "reads": per_ds(0),
+            "fills": per_ds(1),
+            "updates": per_ds(2),
+            "utilized_capacity": per_ds(3),
+            "partition_size": per_ds(4),
+            "utilized_instances": per_level(inst_rows),
+            "dataspace_energy_pj": np.stack(ds_energy, axis=1),
+        }
+        bad = ~mapping_ok
+        if bad.any():
+            for k, x in out.items():
+                out[k] = np.where(
+                    bad.reshape((-1,) + (1,) * (x.ndim - 1)), np.zeros((), x.dtype), x
+                )
         return BatchReport(
-            valid=ok & capacity_ok,
-            mapping_valid=ok,
-            capacity_valid=capacity_ok | z,
-            cycles=zi(cycles),
-            computes=zi(computes),
-            utilized_macs=zi(utilized_macs),
-            utilization=zi(utilization),
-            energy_pj=zi(energy),
-            area_um2=zi(area),
-            mac_energy_pj=zi(mac_energy),
-            mac_area_um2=zi(mac_area),
-            level_energy_pj=zi(level_energy),
-            level_leakage_pj=zi(leak),
-            level_area_um2=zi(level_area),
-            level_cycles=zi(level_cycles),
-            reads=zi(reads),
-            fills=zi(fills),
-            updates=zi(updates),
-            utilized_capacity=zi(cap_used),
-            partition_size=zi(partition),
-            utilized_instances=zi(inst),
-            dataspace_energy_pj=zi(ds_energy),
+            valid=mapping_ok & capacity_ok,
+            mapping_valid=mapping_ok,
+            capacity_valid=capacity_ok | bad,
+            **out,
         )
 
 
