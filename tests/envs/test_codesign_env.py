@@ -206,3 +206,46 @@ def test_rllib_adapter_accepts_the_env() -> None:
     check_multiagent_environments(env)
     obs, _ = env.reset(seed=0)
     assert list(obs) == ["hw"]
+
+
+def _replay_reference(env: CoDesignEnv) -> tuple[list[dict[str, float]], dict[str, Any]]:
+    """Play the template hardware and every layer's reference mapping (canonical orders)."""
+    sp = env.space
+    env.reset(seed=0)
+    env.step({"hw": np.asarray(sp.default_hw_action())})
+    ctx = env.hardware_context
+    assert ctx is not None
+    rewards, infos = [], {}
+    for li, ref in enumerate(env.reference.designs):
+        for _ in range(env.rounds):
+            tile, order = sp.actions_of(ctx, li, ref.mapping)
+            env.step({"sw_tile": tile})
+            _, rew, _, _, infos = env.step({"sw_order": order})
+            rewards.append(rew)
+    return rewards, infos
+
+
+@pytest.mark.parametrize("objective", ["edp", "latency", "energy"])
+def test_replaying_the_reference_scores_zero_and_reports_network_totals(objective: str) -> None:
+    env = CoDesignEnv({**SMALL, "objective": objective, "rounds_per_layer": 1})
+    rewards, infos = _replay_reference(env)
+    assert all(r["hw"] == pytest.approx(0.0, abs=1e-12) for r in rewards)
+    metrics = infos["hw"]["dcoc"]
+    ref = env.reference.cost
+    assert metrics["cycles"] == ref.cycles and metrics["energy_pj"] == pytest.approx(ref.energy_pj)
+    assert metrics["objective"] == pytest.approx(ref.objective(env.config.objective))
+    assert metrics["best_so_far"] == metrics["objective"]
+    counts = [layer.count for layer in env.space.layers]
+    reports = [d.report for d in env.reference.designs]
+    assert ref.cycles == sum(c * r.cycles for c, r in zip(counts, reports, strict=True))
+    design = env.best_design
+    assert design is not None and design.valid
+    assert [d.mapping for d in design.layers if d] == [d.mapping for d in env.reference.designs]
+
+
+def test_energy_budget_violation_adds_the_penalty_at_the_end() -> None:
+    env = CoDesignEnv({**SMALL, "rounds_per_layer": 1, "energy_budget_pj": 1.0})
+    rewards, infos = _replay_reference(env)
+    assert rewards[-1]["hw"] == pytest.approx(env.config.invalid_reward)
+    assert infos["hw"]["dcoc"]["valid"] == 0.0
+    assert env.best_design is None
