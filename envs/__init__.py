@@ -26,6 +26,14 @@ for _env_id, _entry_point in ENV_IDS.items():
     if _env_id not in gymnasium.registry:
         gymnasium.register(id=_env_id, entry_point=_entry_point)
 
+# The CPU-schedule tiling env (imports TVM when made, not here); measured latencies vary.
+if "dcoc/CpuSchedule-v0" not in gymnasium.registry:
+    gymnasium.register(
+        id="dcoc/CpuSchedule-v0",
+        entry_point="dcoc.envs.cpu_schedule_single:CpuTilingEnv",
+        nondeterministic=True,
+    )
+
 __all__ = [
     "ENV_IDS",
     "INFO_KEY",

@@ -20,9 +20,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-
 from dcoc.envs.cpu_schedule_config import CpuScheduleEnvConfig
 from dcoc.envs.cpu_schedule_space import CpuScheduleSpace
+
 from dcoc.records import CandidateRecord, RecordsDB, TargetKind
 from dcoc.tvm.compute import einsum_spec
 from dcoc.tvm.design_space import (
@@ -31,7 +31,7 @@ from dcoc.tvm.design_space import (
     PostprocRejectedError,
     generate_design_space,
 )
-from dcoc.tvm.measure import ErrorKind, MeasureInput, MeasureResult, Measurer
+from dcoc.tvm.measure import ErrorKind, MeasureInput, Measurer, MeasureResult
 from dcoc.tvm.target import host_target, host_target_config
 from dcoc.tvm.traces import trace_to_json
 from dcoc.workloads.catalog import resolve_workload
@@ -70,8 +70,12 @@ class ScheduleEvaluator:
 
     Use as a context manager or call :meth:`close` (stops the worker processes)."""
 
-    def __init__(self, config: CpuScheduleEnvConfig | Mapping[str, Any] | None = None,
-                 *, method: str = "cpu_schedule_env") -> None:
+    def __init__(
+        self,
+        config: CpuScheduleEnvConfig | Mapping[str, Any] | None = None,
+        *,
+        method: str = "cpu_schedule_env",
+    ) -> None:
         if not isinstance(config, CpuScheduleEnvConfig):
             config = CpuScheduleEnvConfig.from_mapping(config)
         self.config = config
@@ -80,16 +84,22 @@ class ScheduleEvaluator:
         self.spec = einsum_spec(self.layer.problem)
         self.target_config = host_target_config(config.num_cores)
         self.design_space = generate_design_space(
-            self.spec, host_target(config.num_cores), seed=config.design_space_seed)
+            self.spec, host_target(config.num_cores), seed=config.design_space_seed
+        )
         self.space = CpuScheduleSpace(self.design_space)
         self.settings = config.measure_settings()
         self.records: RecordsDB | None = None
         if config.records_path is not None:
             self.records = RecordsDB.open(config.records_path)
-            self.records.add_workload(config.workload, {
-                "layer": self.layer.name, "op": self.layer.spec.to_dict(),
-                "dimensions": list(self.spec.dimensions), "bounds": list(self.spec.bounds),
-            })
+            self.records.add_workload(
+                config.workload,
+                {
+                    "layer": self.layer.name,
+                    "op": self.layer.spec.to_dict(),
+                    "dimensions": list(self.spec.dimensions),
+                    "bounds": list(self.spec.bounds),
+                },
+            )
         self._measurer: Measurer | None = None
         self.trials = 0
         """Candidates measured so far (the next record's ``trial``)."""
@@ -101,8 +111,9 @@ class ScheduleEvaluator:
     def measurer(self) -> Measurer:
         """The worker pool, started on first use."""
         if self._measurer is None:
-            self._measurer = Measurer(self.target_config, self.settings,
-                                      workers=self.config.workers)
+            self._measurer = Measurer(
+                self.target_config, self.settings, workers=self.config.workers
+            )
         return self._measurer
 
     def decode(self, candidate: Candidate) -> DesignPoint:
@@ -112,9 +123,9 @@ class ScheduleEvaluator:
         tile, order = candidate
         return self.space.decode(np.asarray(tile), np.asarray(order))
 
-    def measure_candidates(self, candidates: Sequence[Candidate],
-                           metrics: Sequence[Mapping[str, Any]] | None = None
-                           ) -> list[CandidateResult]:
+    def measure_candidates(
+        self, candidates: Sequence[Candidate], metrics: Sequence[Mapping[str, Any]] | None = None
+    ) -> list[CandidateResult]:
         """Measure ``candidates`` (all workers at once) and record each; results in order.
 
         ``metrics``: extra JSON-able values stored with each candidate's record. The first
@@ -133,8 +144,13 @@ class ScheduleEvaluator:
                 points[i] = self.decode(candidate)
                 schedules[i] = self.design_space.apply(points[i])  # type: ignore[arg-type]
             except (IllegalDecisionError, PostprocRejectedError) as error:
-                results[i] = CandidateResult(points[i], None, 0.0, ErrorKind.SCHEDULE_ERROR,
-                                             f"{type(error).__name__}: {error}")
+                results[i] = CandidateResult(
+                    points[i],
+                    None,
+                    0.0,
+                    ErrorKind.SCHEDULE_ERROR,
+                    f"{type(error).__name__}: {error}",
+                )
         measuring = [i for i in range(n) if schedules[i] is not None]
         with_reference = bool(measuring) and self._needs_reference()
         if with_reference:
@@ -146,8 +162,10 @@ class ScheduleEvaluator:
             schedules.insert(0, self.design_space.apply(point))
             measuring = [0, *(i + 1 for i in measuring)]
         if measuring:
-            inputs = [MeasureInput.from_schedule(schedules[i], self.spec)  # type: ignore[arg-type]
-                      for i in measuring]
+            inputs = [
+                MeasureInput.from_schedule(schedules[i], self.spec)  # type: ignore[arg-type]
+                for i in measuring
+            ]
             for i, measured in zip(measuring, self.measurer.measure(inputs), strict=True):
                 results[i] = self._result(points[i], measured)
         out = []
@@ -159,21 +177,28 @@ class ScheduleEvaluator:
         if with_reference:
             self._reference = out.pop(0)
             if not self._reference.valid:
-                logger.warning("%s: the reference schedule failed (%s: %s)", self.config.workload,
-                               self._reference.error_kind, self._reference.error)
+                logger.warning(
+                    "%s: the reference schedule failed (%s: %s)",
+                    self.config.workload,
+                    self._reference.error_kind,
+                    self._reference.error,
+                )
         return out
 
     def _result(self, point: DesignPoint | None, measured: MeasureResult) -> CandidateResult:
         if measured.valid:
             assert measured.latency_s is not None
             gflops = self.spec.flops / measured.latency_s / 1e9
-            return CandidateResult(point, measured.latency_s, gflops, build_s=measured.build_s,
-                                   run_s=measured.run_s)
-        return CandidateResult(point, None, 0.0, measured.error_kind, measured.error,
-                               measured.build_s, measured.run_s)
+            return CandidateResult(
+                point, measured.latency_s, gflops, build_s=measured.build_s, run_s=measured.run_s
+            )
+        return CandidateResult(
+            point, None, 0.0, measured.error_kind, measured.error, measured.build_s, measured.run_s
+        )
 
-    def _record(self, candidate: Candidate, result: CandidateResult, trace: Any,
-                extra: dict[str, Any]) -> CandidateResult:
+    def _record(
+        self, candidate: Candidate, result: CandidateResult, trace: Any, extra: dict[str, Any]
+    ) -> CandidateResult:
         trial = self.trials
         self.trials += 1
         if self.records is None:
@@ -182,20 +207,43 @@ class ScheduleEvaluator:
             design: dict[str, Any] = result.point.to_json()
         else:
             tile, order = candidate  # type: ignore[misc]
-            design = {"tile_action": np.asarray(tile).tolist(),
-                      "order_action": np.asarray(order).tolist()}
+            design = {
+                "tile_action": np.asarray(tile).tolist(),
+                "order_action": np.asarray(order).tolist(),
+            }
         error = None if result.error_kind is None else f"{result.error_kind}: {result.error}"
-        metrics = {"gflops": result.gflops,
-                   "error_kind": None if result.error_kind is None else str(result.error_kind),
-                   **extra}
-        record_id = self.records.add(CandidateRecord(
-            target=TargetKind.CPU, workload=self.config.workload, method=self.method,
-            trial=trial, design=design, valid=result.valid, verified=result.valid, error=error,
-            trace=trace, latency_s=result.latency_s, build_s=result.build_s,
-            run_s=result.run_s, metrics=metrics,
-        ))
-        return CandidateResult(result.point, result.latency_s, result.gflops, result.error_kind,
-                               result.error, result.build_s, result.run_s, record_id)
+        metrics = {
+            "gflops": result.gflops,
+            "error_kind": None if result.error_kind is None else str(result.error_kind),
+            **extra,
+        }
+        record_id = self.records.add(
+            CandidateRecord(
+                target=TargetKind.CPU,
+                workload=self.config.workload,
+                method=self.method,
+                trial=trial,
+                design=design,
+                valid=result.valid,
+                verified=result.valid,
+                error=error,
+                trace=trace,
+                latency_s=result.latency_s,
+                build_s=result.build_s,
+                run_s=result.run_s,
+                metrics=metrics,
+            )
+        )
+        return CandidateResult(
+            result.point,
+            result.latency_s,
+            result.gflops,
+            result.error_kind,
+            result.error,
+            result.build_s,
+            result.run_s,
+            record_id,
+        )
 
     # -- the reference ------------------------------------------------------------------------
     def reference_point(self) -> DesignPoint:
