@@ -58,7 +58,8 @@ def _round_half_away(num: int) -> int:
 Vec = tuple[int, ...]
 # per (loop, data space): last corner (relative), last translation, last delta mode, and for
 # master spatial loops the previous element-0 delta (corner, mode) used by link transfers
-State = tuple[tuple[object, ...], ...]
+Entry = tuple[Vec | None, Vec | None, Vec | None, Vec | None, Vec | None]
+State = tuple[Entry, ...]
 Increments = dict[tuple[int, int, int], int]
 LINK = 0  # multicast key under which link-transfer words are counted
 
@@ -210,7 +211,7 @@ class _Engine:
         return [tuple(sum(c * t[d] for d, c in terms) for terms in proj) for proj in self.projs]
 
     def _relative_state(self, level: int, pt: list[Vec]) -> State:
-        out: list[tuple[object, ...]] = []
+        out: list[Entry] = []
         for k in range(level + 1):
             for ds in range(self.nds):
                 base = pt[ds]
@@ -237,14 +238,14 @@ class _Engine:
                 i += 1
                 base = pt[ds]
                 self.last_lo[k][ds] = (
-                    None if rel is None else tuple(a + b for a, b in zip(rel, base, strict=True))  # type: ignore[arg-type]
+                    None if rel is None else tuple(a + b for a, b in zip(rel, base, strict=True))
                 )
-                self.last_tr[k][ds] = tr  # type: ignore[assignment]
-                self.last_mode[k][ds] = mode  # type: ignore[assignment]
+                self.last_tr[k][ds] = tr
+                self.last_mode[k][ds] = mode
                 self.prev_lo[k][ds] = (
-                    None if prel is None else tuple(a + b for a, b in zip(prel, base, strict=True))  # type: ignore[arg-type]
+                    None if prel is None else tuple(a + b for a, b in zip(prel, base, strict=True))
                 )
-                self.prev_mode[k][ds] = pmode  # type: ignore[assignment]
+                self.prev_mode[k][ds] = pmode
 
     # -- one working set --------------------------------------------------------------------
     def _delta(self, level: int, ds: int, lo: Vec) -> int:
