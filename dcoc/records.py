@@ -1,0 +1,321 @@
+"""The records database: every evaluated candidate of a run, in one SQLite file.
+
+One file per run directory (``records.sqlite``), WAL journal, one commit per record, so
+nothing evaluated is lost if the run dies later. Standard library only; the export of TVM
+records to MetaSchedule's JSON database lives in :mod:`dcoc.tvm.ms_database`.
+
+Tables (schema version :data:`SCHEMA_VERSION`, kept in ``meta``):
+
+* ``workloads``: ``key`` (``"resnet18/C5"``, ``"matmul:512,512,512"``) and a JSON
+  description of the layer.
+* ``candidates``: one row per evaluation: target kind (``cpu`` | ``accel``), workload key,
+  method, trial index, the design (decisions, hardware config) as JSON, the TVM trace as JSON,
+  ``valid``, ``verified``, ``error``, and metrics: ``latency_s``, ``build_s``, ``run_s``
+  (CPU); ``cycles``, ``energy_pj``, ``area_um2``, ``edp`` (accelerator); anything else in
+  ``metrics`` JSON.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+SCHEMA_VERSION = 1
+RECORDS_FILE = "records.sqlite"
+
+
+class TargetKind(StrEnum):
+    CPU = "cpu"
+    ACCEL = "accel"
+
+
+class Metric(StrEnum):
+    """Columns a candidate can be ranked by (lower is better)."""
+
+    LATENCY_S = "latency_s"
+    CYCLES = "cycles"
+    ENERGY_PJ = "energy_pj"
+    EDP = "edp"
+    AREA_UM2 = "area_um2"
+
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS workloads (
+    key TEXT PRIMARY KEY,
+    description TEXT NOT NULL,
+    created_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS candidates (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    target TEXT NOT NULL CHECK (target IN ('cpu', 'accel')),
+    workload TEXT NOT NULL REFERENCES workloads(key),
+    method TEXT NOT NULL,
+    trial INTEGER NOT NULL,
+    design TEXT NOT NULL,
+    trace TEXT,
+    valid INTEGER NOT NULL,
+    verified INTEGER NOT NULL,
+    error TEXT,
+    latency_s REAL,
+    build_s REAL,
+    run_s REAL,
+    cycles INTEGER,
+    energy_pj REAL,
+    area_um2 REAL,
+    edp REAL,
+    metrics TEXT NOT NULL,
+    timestamp REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS candidates_by_workload ON candidates (workload, target, valid);
+"""
+
+_COLUMNS = (
+    "target",
+    "workload",
+    "method",
+    "trial",
+    "design",
+    "trace",
+    "valid",
+    "verified",
+    "error",
+    "latency_s",
+    "build_s",
+    "run_s",
+    "cycles",
+    "energy_pj",
+    "area_um2",
+    "edp",
+    "metrics",
+    "timestamp",
+)
+
+
+class RecordsSchemaError(RuntimeError):
+    """The file was written by an incompatible version of dcoc."""
+
+
+def _frozen(value: Mapping[str, Any]) -> Mapping[str, Any]:
+    return MappingProxyType(dict(value))
+
+
+@dataclass(frozen=True)
+class CandidateRecord:
+    """One evaluated candidate. ``id`` is set once stored."""
+
+    target: TargetKind
+    workload: str
+    method: str
+    trial: int
+    design: Mapping[str, Any]
+    valid: bool
+    verified: bool = False
+    error: str | None = None
+    trace: Any = None  # JSON-able TVM trace (cpu)
+    latency_s: float | None = None
+    build_s: float | None = None
+    run_s: float | None = None
+    cycles: int | None = None
+    energy_pj: float | None = None
+    area_um2: float | None = None
+    edp: float | None = None
+    metrics: Mapping[str, Any] = field(default_factory=dict)
+    timestamp: float = field(default_factory=time.time)
+    id: int | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "target", TargetKind(self.target))
+        object.__setattr__(self, "design", _frozen(self.design))
+        object.__setattr__(self, "metrics", _frozen(self.metrics))
+
+
+class RecordsDB:
+    """The records of one run. Open with :meth:`open`; use as a context manager."""
+
+    def __init__(self, connection: sqlite3.Connection, path: Path) -> None:
+        self._db = connection
+        self.path = path
+
+    @staticmethod
+    def open(path: str | Path) -> RecordsDB:
+        """Open (creating if needed) ``path``; a directory means ``path/records.sqlite``."""
+        path = Path(path)
+        if path.is_dir() or path.suffix == "":
+            path.mkdir(parents=True, exist_ok=True)
+            path = path / RECORDS_FILE
+        else:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        db = sqlite3.connect(path, timeout=30.0, isolation_level=None, check_same_thread=False)
+        db.row_factory = sqlite3.Row
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=NORMAL")
+        db.execute("PRAGMA foreign_keys=ON")
+        with db:
+            db.executescript(_SCHEMA)
+            row = db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+            if row is None:
+                db.execute("INSERT INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+            elif int(row["value"]) != SCHEMA_VERSION:
+                db.close()
+                raise RecordsSchemaError(
+                    f"{path}: records schema version {row['value']}, this dcoc reads "
+                    f"version {SCHEMA_VERSION}; use a new run directory"
+                )
+        return RecordsDB(db, path)
+
+    def close(self) -> None:
+        self._db.close()
+
+    def __enter__(self) -> RecordsDB:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- writing ---------------------------------------------------------------------------
+    def add_workload(self, key: str, description: Mapping[str, Any]) -> None:
+        """Register a workload (idempotent; the first description is kept)."""
+        self._db.execute(
+            "INSERT OR IGNORE INTO workloads VALUES (?, ?, ?)",
+            (key, json.dumps(description, sort_keys=True), time.time()),
+        )
+
+    def add(self, record: CandidateRecord) -> int:
+        """Store ``record`` (committed before returning); return its id."""
+        values = (
+            str(record.target),
+            record.workload,
+            record.method,
+            record.trial,
+            json.dumps(dict(record.design), sort_keys=True),
+            None if record.trace is None else json.dumps(record.trace),
+            int(record.valid),
+            int(record.verified),
+            record.error,
+            record.latency_s,
+            record.build_s,
+            record.run_s,
+            record.cycles,
+            record.energy_pj,
+            record.area_um2,
+            record.edp,
+            json.dumps(dict(record.metrics), sort_keys=True),
+            record.timestamp,
+        )
+        placeholders = ", ".join("?" for _ in _COLUMNS)
+        cursor = self._db.execute(
+            f"INSERT INTO candidates ({', '.join(_COLUMNS)}) VALUES ({placeholders})", values
+        )
+        assert cursor.lastrowid is not None
+        return int(cursor.lastrowid)
+
+    # -- reading ---------------------------------------------------------------------------
+    def workload(self, key: str) -> dict[str, Any]:
+        row = self._db.execute("SELECT description FROM workloads WHERE key=?", (key,)).fetchone()
+        if row is None:
+            raise KeyError(key)
+        return dict(json.loads(row["description"]))
+
+    def workloads(self) -> list[str]:
+        return [r["key"] for r in self._db.execute("SELECT key FROM workloads ORDER BY key")]
+
+    @staticmethod
+    def _where(
+        workload: str | None, method: str | None, target: TargetKind | str | None
+    ) -> tuple[str, list[Any]]:
+        clauses, params = ["1=1"], []
+        for column, value in (("workload", workload), ("method", method), ("target", target)):
+            if value is not None:
+                clauses.append(f"{column}=?")
+                params.append(str(value))
+        return " AND ".join(clauses), params
+
+    def count(
+        self,
+        workload: str | None = None,
+        method: str | None = None,
+        target: TargetKind | str | None = None,
+    ) -> int:
+        where, params = self._where(workload, method, target)
+        return int(
+            self._db.execute(f"SELECT COUNT(*) FROM candidates WHERE {where}", params).fetchone()[0]
+        )
+
+    def failed_count(
+        self,
+        workload: str | None = None,
+        method: str | None = None,
+        target: TargetKind | str | None = None,
+    ) -> int:
+        where, params = self._where(workload, method, target)
+        return int(
+            self._db.execute(
+                f"SELECT COUNT(*) FROM candidates WHERE {where} AND valid=0", params
+            ).fetchone()[0]
+        )
+
+    def best(
+        self,
+        workload: str,
+        k: int = 1,
+        metric: Metric | str = Metric.LATENCY_S,
+        method: str | None = None,
+        target: TargetKind | str | None = None,
+        verified_only: bool = False,
+    ) -> list[CandidateRecord]:
+        """The ``k`` valid candidates with the lowest ``metric`` (ties: earliest first)."""
+        column = Metric(metric).value
+        where, params = self._where(workload, method, target)
+        if verified_only:
+            where += " AND verified=1"
+        rows = self._db.execute(
+            f"SELECT * FROM candidates WHERE {where} AND valid=1 AND {column} IS NOT NULL "
+            f"ORDER BY {column} ASC, id ASC LIMIT ?",
+            [*params, k],
+        )
+        return [_record(r) for r in rows]
+
+    def iterate(
+        self,
+        workload: str | None = None,
+        method: str | None = None,
+        target: TargetKind | str | None = None,
+    ) -> Iterator[CandidateRecord]:
+        """All candidates in insertion order."""
+        where, params = self._where(workload, method, target)
+        for row in self._db.execute(
+            f"SELECT * FROM candidates WHERE {where} ORDER BY id", params
+        ).fetchall():
+            yield _record(row)
+
+
+def _record(row: sqlite3.Row) -> CandidateRecord:
+    return CandidateRecord(
+        id=int(row["id"]),
+        target=TargetKind(row["target"]),
+        workload=row["workload"],
+        method=row["method"],
+        trial=int(row["trial"]),
+        design=json.loads(row["design"]),
+        trace=None if row["trace"] is None else json.loads(row["trace"]),
+        valid=bool(row["valid"]),
+        verified=bool(row["verified"]),
+        error=row["error"],
+        latency_s=row["latency_s"],
+        build_s=row["build_s"],
+        run_s=row["run_s"],
+        cycles=row["cycles"],
+        energy_pj=row["energy_pj"],
+        area_um2=row["area_um2"],
+        edp=row["edp"],
+        metrics=json.loads(row["metrics"]),
+        timestamp=float(row["timestamp"]),
+    )
