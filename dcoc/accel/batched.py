@@ -477,59 +477,73 @@ class BatchEvaluator:
         ent_m: list[Vec],
         ent_a: list[np.ndarray],
         nb: int,
-    ) -> tuple[list[np.ndarray], ...]:
-        """reads, fills, updates, utilized capacity, partition size per level (cost.py)."""
+    ) -> tuple[list[Vec], ...]:
+        """reads, fills, updates, utilized capacity, partition size per level (cost.py).
+
+        A level keeps a data space after masking exactly where its keep mask says so
+        (``MaskTiles`` zeroes bypassed levels, ``ProcessOuterMaskedLevels`` the levels above
+        the outermost keeping one); levels no element keeps are the int 0."""
         nl = self.num_levels
-        part: list[np.ndarray] = [size[-1]] * nl
+        full = [bool(m.all()) for m in mask]
+        empty = [not bool(m.any()) for m in mask]
+        part: list[Vec] = [size[-1]] * nl
         for li in range(nl - 2, -1, -1):
             sp = spatial_sizes[li + 1]
             denom = size[li] if sp is None else np.where(fan[li + 1] > 1, sp[s], size[li])
             part[li] = part[li + 1] * size[li] // denom
-        pas: list[np.ndarray] = []
-        for li in range(nl - 1):
-            a = ent_a[li + 1]
-            pas.append(((a * ent_m[li + 1]) // fan[li + 1]).sum(axis=0))
-        pas.append(np.zeros(nb, np.int64))
-        ca = [a.sum(axis=0) for a in ent_a]
+        ca = [a[0] if a.shape[0] == 1 else a.sum(axis=0) for a in ent_a]
         stats = list(ent_a)
-        alive = [np.ones(nb, bool) for _ in range(nl)]
-        for cur in range(nl - 1):
-            byp = ~mask[cur]
-            if not byp.any():
+        for cur in range(nl - 1):  # MaskTiles: children of a bypassed level read the next out
+            if full[cur]:
                 continue
             outer = cur + 1
             a = stats[outer]
-            weighted = (a * ent_m[outer]).sum(axis=0)
-            scale = byp & (weighted != 0)
+            wa = a * ent_m[outer]
+            weighted = wa[0] if wa.shape[0] == 1 else wa.sum(axis=0)
+            scale = (weighted != 0) if empty[cur] else ~mask[cur] & (weighted != 0)
             factor = (ca[cur] * fan[outer]).astype(np.float64) / np.where(
                 scale, weighted, 1
             ).astype(np.float64)
             with np.errstate(invalid="ignore", over="ignore"):  # rows not scaled: unused
                 scaled = (a.astype(np.float64) * factor).astype(np.int64)
             stats[outer] = np.where(scale & (a != 0), scaled, a)
-            ca[outer] = np.where(byp, stats[outer].sum(axis=0), ca[outer])
-            alive[cur] = alive[cur] & ~byp
-        alive[-1] = alive[-1] & mask[-1]
-        kept_idx = np.full(nb, -1)
+            total = stats[outer][0] if a.shape[0] == 1 else stats[outer].sum(axis=0)
+            ca[outer] = total if empty[cur] else np.where(mask[cur], ca[outer], total)
+        kept_idx: Vec
+        if all(f or e for f, e in zip(full, empty, strict=True)):
+            kept_idx = max((li for li in range(nl) if full[li]), default=-1)
+        else:
+            kept_idx = np.full(nb, -1)
+            for li in range(nl):
+                kept_idx = np.where(mask[li], li, kept_idx)
+        reads: list[Vec] = []
+        fills: list[Vec] = []
+        updates: list[Vec] = []
+        used: list[Vec] = []
+        parts: list[Vec] = []
         for li in range(nl):
-            kept_idx = np.where(mask[li], li, kept_idx)
-        reads, fills, updates, used, parts = [], [], [], [], []
-        for li in range(nl):
-            live = alive[li] & (kept_idx >= li)
+            if empty[li]:
+                for out in (reads, fills, updates, used, parts):
+                    out.append(0)
+                continue
+            live = True if full[li] else mask[li]
             outermost = kept_idx == li
-            p_l = np.where(live, part[li], 0)
-            c_l = np.where(live, ca[li], 0)
-            pas_l = np.where(live & ~outermost, pas[li], 0)
-            used.append(np.where(live, size[li], 0))
+            pas: Vec = 0
+            if li < nl - 1:
+                pa = ent_a[li + 1] * ent_m[li + 1] // fan[li + 1]
+                pas = np.where(live & ~outermost, pa[0] if pa.shape[0] == 1 else pa.sum(axis=0), 0)
+            p_l = part[li] if full[li] else np.where(live, part[li], 0)
+            c_l = ca[li] if full[li] else np.where(live, ca[li], 0)
+            used.append(size[li] if full[li] else np.where(live, size[li], 0))
             parts.append(p_l)
             if self.read_write[s]:
                 reads.append(c_l - p_l)
-                fills.append(np.where(outermost, pas_l, pas_l - p_l))
+                fills.append(np.where(outermost, pas, pas - p_l))
                 updates.append(c_l)
             else:
                 reads.append(c_l)
-                fills.append(pas_l)
-                updates.append(np.zeros(nb, np.int64))
+                fills.append(pas)
+                updates.append(0)
         return reads, fills, updates, used, parts
 
     def _cost(
@@ -548,11 +562,13 @@ class BatchEvaluator:
         capacity_ok = np.ones(nb, bool)
         level_cycles = []
         for li in range(nl):
-            used = sum(counts[s][3][li] for s in range(nds))
+            used: Vec = sum(counts[s][3][li] for s in range(nds))
             cap = hw.capacity_words[:, li]
             capacity_ok &= (cap == UNBOUNDED) | (used <= cap)
-            reads = sum(counts[s][0][li] for s in range(nds)).astype(np.float64)
-            writes = sum(counts[s][1][li] + counts[s][2][li] for s in range(nds)).astype(np.float64)
+            reads = np.asarray(sum(counts[s][0][li] for s in range(nds)), np.float64)
+            writes = np.asarray(
+                sum(counts[s][1][li] + counts[s][2][li] for s in range(nds)), np.float64
+            )
             slowdown = np.ones(nb, np.float64)
             with np.errstate(divide="ignore", invalid="ignore"):
                 for bw, demand in (
@@ -590,6 +606,11 @@ class BatchEvaluator:
             row = []
             for s in range(nds):
                 r, f, u = counts[s][0][li], counts[s][1][li], counts[s][2][li]
+                if isinstance(r, int) and isinstance(f, int) and isinstance(u, int):
+                    e = np.zeros(nb)  # bypassed by every element: no accesses
+                    row.append(e)
+                    dyn = dyn + e
+                    continue
                 per_instance = (
                     np.ceil(r / block) * hw.read_energy_pj[:, li]
                     + np.ceil(f / block) * hw.fill_energy_pj[:, li]
@@ -606,18 +627,23 @@ class BatchEvaluator:
             level_energy.append(energy)
             level_leak.append(np.broadcast_to(leak, (nb,)))
             level_area.append(area)
-            ds_energy.append(np.stack(row, axis=-1) if row else np.zeros((nb, 0)))
+            ds_energy.append(np.stack(row) if row else np.zeros((0, nb)))
         mac_energy = computes * hw.mac_energy_pj
         mac_area = np.broadcast_to(hw.mac_area_um2 * self.mac_instances, (nb,))
         energy = mac_energy + total_energy
         area = mac_area + total_area
         utilization = computes.astype(np.float64) / (self.mac_instances * cycles).astype(np.float64)
 
-        def per_level(rows: list[np.ndarray]) -> np.ndarray:
-            return np.stack(rows, axis=-1) if rows else np.zeros((nb, 0))
+        def per_level(rows: list[np.ndarray]) -> np.ndarray:  # [B, L] view of [L, B]
+            return np.stack(rows).T if rows else np.zeros((nb, 0))
 
-        def per_ds(k: int) -> np.ndarray:
-            return np.stack([np.stack(counts[s][k], axis=-1) for s in range(nds)], axis=-1)
+        def per_ds(k: int) -> np.ndarray:  # [B, L, S] view of [S, L, B]
+            out = np.zeros((nds, nl, nb), np.int64)
+            for s in range(nds):
+                for li, x in enumerate(counts[s][k]):
+                    if not (isinstance(x, int) and x == 0):
+                        out[s, li] = x
+            return out.transpose(2, 1, 0)
 
         out = {
             "cycles": cycles,
@@ -638,7 +664,7 @@ class BatchEvaluator:
             "utilized_capacity": per_ds(3),
             "partition_size": per_ds(4),
             "utilized_instances": per_level(inst_rows),
-            "dataspace_energy_pj": np.stack(ds_energy, axis=1),
+            "dataspace_energy_pj": np.stack(ds_energy).transpose(2, 0, 1),
         }
         bad = ~mapping_ok
         if bad.any():
