@@ -4,8 +4,9 @@ The env follows the multi-agent dict protocol of RLlib (``possible_agents``, ``a
 ``observation_spaces``, ``action_spaces``, ``reset(*, seed, options)``, ``step(action_dict)``
 with ``"__all__"`` in the done dicts) by duck typing: it never imports ray.
 ``dcoc.agents.env_adapter.DcocRLlibEnv`` wraps it for RLlib; ``make_codesign_env(env_config)``
-is the factory to give it. No PettingZoo ``ParallelEnv`` view is provided: agents act in turns,
-which ``ParallelEnv`` cannot express without fake no-op actions.
+is the factory to give it. Agents act in turns, which PettingZoo's ``ParallelEnv`` cannot express
+without fake no-op actions; :class:`dcoc.envs.codesign_aec.CoDesignAECEnv` is the PettingZoo
+view (the turn-based AEC API).
 
 Action Space
     The vocabulary of :mod:`dcoc.search.codesign_space`:
@@ -301,13 +302,19 @@ class CoDesignEnv:
             turn[TURN_ORDER.index(self._turn)] = 1.0
         return np.concatenate([*(feats[a] for a in TURN_ORDER), turn]).astype(np.float32)
 
+    def observe(self, agent: str) -> dict[str, np.ndarray]:
+        """The Dict observation of any agent now (for turn-based views such as PettingZoo's
+        AEC API); an agent whose turn it is not gets an all-ones mask."""
+        return self._observe([AgentId(agent)])[agent]
+
     def _observe(self, agents: list[AgentId], *, final: bool = False) -> dict[str, Any]:
         hw, progress = self._hw_features(), self._progress()
         feats = {a: self._features(a, hw, progress) for a in TURN_ORDER}
         state = self._global_state(feats)
         out = {}
         for a in agents:
-            mask = np.ones(int(sum(self._nvecs[a])), np.float32) if final else self.action_mask(a)
+            idle = final or a != self._turn
+            mask = np.ones(int(sum(self._nvecs[a])), np.float32) if idle else self.action_mask(a)
             out[a.value] = {
                 ObsKey.OBSERVATIONS.value: feats[a],
                 ObsKey.ACTION_MASK.value: mask,
