@@ -6,6 +6,8 @@ This package never imports ray: environments are plain Gymnasium code that RLlib
 * :class:`~dcoc.envs.codesign.CoDesignEnv`: the three-agent co-design env (dict protocol;
   factory ``dcoc.envs.codesign:make_codesign_env``). Not registered with Gymnasium, whose
   ``make`` wrappers expect a single-agent env.
+* :class:`dcoc.envs.codesign_aec.CoDesignAECEnv`: the same env under PettingZoo's turn-based
+  AEC API (import it from its module; it needs ``pettingzoo``).
 * Single-agent views, registered as ``dcoc/HardwareDesign-v0`` (:class:`HardwareEnv`),
   ``dcoc/Tiling-v0`` (:class:`TilingEnv`) and ``dcoc/LoopOrder-v0`` (:class:`OrderEnv`);
   ``gymnasium.make(id, config={...})`` takes a :class:`CoDesignEnvConfig` or its dict.

@@ -61,6 +61,18 @@ from dcoc.workloads.problem import Problem
 
 logger = logging.getLogger(__name__)
 
+__all__ = [
+    "CoDesignSpace",
+    "Evaluator",
+    "HardwareContext",
+    "LayerContext",
+    "LayerDesign",
+    "mask_allows",  # re-exported from dcoc.search.action_masks
+    "model_evaluator",
+    "sample_masked",
+    "split_mask",
+]
+
 Evaluator = Callable[[Architecture, Problem, Mapping, EnergyTables], CostReport]
 """``evaluator(arch, problem, mapping, tables) -> CostReport``; must be exact and pure."""
 
