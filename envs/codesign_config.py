@@ -59,7 +59,9 @@ class CoDesignEnvConfig:
     reference_seed: int = 0
     legacy_translation: bool = False
     seed: int | None = None
-    """Seed of the first ``reset`` when none is given."""
+    """Seed of the env's generator until a ``reset(seed=...)`` reseeds it. The co-design env
+    itself is deterministic given the actions; the generator drives the fixed random-search
+    policies of the single-agent views."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "objective", Objective(self.objective))

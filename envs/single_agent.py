@@ -20,7 +20,8 @@ Fixed policies
     * hardware (``TilingEnv``, ``OrderEnv``): the knob indices ``hw_action`` (default: the
       template's own configuration);
     * software (``HardwareEnv``): per layer the best of ``software_samples`` masked random
-      (tile, order) actions on the chosen hardware, drawn from the env's seeded generator;
+      (tile, order) actions on the chosen hardware, drawn from the co-design env's generator
+      (``config.seed``, reseeded by ``reset(seed=...)``);
     * ordering (``TilingEnv``): :meth:`CoDesignSpace.default_order_action` (first distinct
       permutation per level, keep free pairs greedily while they fit);
     * tiling (``OrderEnv``): per layer the tiling of the best of ``software_samples`` masked
@@ -143,12 +144,12 @@ class HardwareEnv(_RoleEnv):
             best = env.space.random_search(
                 ctx,
                 li,
-                self.np_random,
+                env.np_random,
                 self.software_samples,
                 objective_function(env.config.objective),
             )
             if best is None:
-                tile, order = env.space.sample_layer_actions(ctx, li, self.np_random)
+                tile, order = env.space.sample_layer_actions(ctx, li, env.np_random)
                 self._pending_order = order
                 return tile
             self._pending_order = np.asarray(best.order_action)
