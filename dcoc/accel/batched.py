@@ -402,7 +402,10 @@ class BatchEvaluator:
             assert isinstance(ref_amount, list)
             inter: Vec = 1
             for span, amount in zip(self._spans(s, ext[c]), ref_amount, strict=True):
-                inter = inter * np.maximum(span - amount, 0)
+                if isinstance(amount, int) and amount == 0:
+                    inter = span if isinstance(inter, int) and inter == 1 else inter * span
+                else:
+                    inter = inter * np.maximum(span - amount, 0)
             e_sum = grp["e_sum"]
             if self.legacy:
                 ca = size * n_above[g] - inter * e_sum
@@ -462,9 +465,9 @@ class BatchEvaluator:
         for li in range(g, nl):
             for d in active[li]:
                 w = weight[li][d]
-                e_sum = e_sum + np.where((key[li][d] == ref_key) & nt[li][d], w, 0)
+                e_sum = e_sum + np.where(key[li][d] == ref_key, w, 0)  # w = 0 if trivial
                 if not self.legacy:
-                    z_sum = z_sum + np.where((key[li][d] == zero_key) & nt[li][d], w, 0)
+                    z_sum = z_sum + np.where(key[li][d] == zero_key, w, 0)
         return {"found": ~none_before, "amount": amount, "e_sum": e_sum, "z_sum": z_sum}
 
     def _final_counts(
@@ -489,7 +492,10 @@ class BatchEvaluator:
         part: list[Vec] = [size[-1]] * nl
         for li in range(nl - 2, -1, -1):
             sp = spatial_sizes[li + 1]
-            denom = size[li] if sp is None else np.where(fan[li + 1] > 1, sp[s], size[li])
+            if sp is None or (isinstance(fan[li + 1], int) and fan[li + 1] == 1):
+                part[li] = part[li + 1]  # (p * size) // size
+                continue
+            denom = np.where(fan[li + 1] > 1, sp[s], size[li])
             part[li] = part[li + 1] * size[li] // denom
         ca = [a[0] if a.shape[0] == 1 else a.sum(axis=0) for a in ent_a]
         stats = list(ent_a)
@@ -498,7 +504,7 @@ class BatchEvaluator:
                 continue
             outer = cur + 1
             a = stats[outer]
-            wa = a * ent_m[outer]
+            wa = a if isinstance(ent_m[outer], int) and ent_m[outer] == 1 else a * ent_m[outer]
             weighted = wa[0] if wa.shape[0] == 1 else wa.sum(axis=0)
             scale = (weighted != 0) if empty[cur] else ~mask[cur] & (weighted != 0)
             factor = (ca[cur] * fan[outer]).astype(np.float64) / np.where(
@@ -530,7 +536,11 @@ class BatchEvaluator:
             outermost = kept_idx == li
             pas: Vec = 0
             if li < nl - 1:
-                pa = ent_a[li + 1] * ent_m[li + 1] // fan[li + 1]
+                pa = ent_a[li + 1]
+                if not (isinstance(ent_m[li + 1], int) and ent_m[li + 1] == 1):
+                    pa = pa * ent_m[li + 1]
+                if not (isinstance(fan[li + 1], int) and fan[li + 1] == 1):
+                    pa = pa // fan[li + 1]
                 pas = np.where(live & ~outermost, pa[0] if pa.shape[0] == 1 else pa.sum(axis=0), 0)
             p_l = part[li] if full[li] else np.where(live, part[li], 0)
             c_l = ca[li] if full[li] else np.where(live, ca[li], 0)
@@ -611,12 +621,26 @@ class BatchEvaluator:
                     row.append(e)
                     dyn = dyn + e
                     continue
-                per_instance = (
-                    np.ceil(r / block) * hw.read_energy_pj[:, li]
-                    + np.ceil(f / block) * hw.fill_energy_pj[:, li]
-                    + np.ceil(u / block) * hw.update_energy_pj[:, li]
-                ) / cu
-                e = per_instance * inst
+                per_instance: Vec | np.ndarray = 0
+                for count, energy_row in (
+                    (r, hw.read_energy_pj),
+                    (f, hw.fill_energy_pj),
+                    (u, hw.update_energy_pj),
+                ):
+                    if not (isinstance(count, int) and count == 0):  # 0 words add 0.0
+                        term = np.ceil(count / block) * energy_row[:, li]
+                        per_instance = (
+                            term if isinstance(per_instance, int) else per_instance + term
+                        )
+                if isinstance(per_instance, int):
+                    per_instance = np.zeros(nb)
+                if not isinstance(cu, float):
+                    per_instance = per_instance / cu
+                e = (
+                    per_instance
+                    if isinstance(replication[li], int) and replication[li] == 1
+                    else per_instance * inst
+                )
                 row.append(e)
                 dyn = dyn + e
             leak = hw.leak_energy_pj[:, li] * cycles * np.maximum(1, inst)
