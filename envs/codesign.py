@@ -136,7 +136,7 @@ class CoDesignEnv:
         counts = np.array([layer.count for layer in sp.layers], dtype=np.float64)
         self.weights = counts / counts.sum()
         bounds = np.array(
-            [[layer.problem.bounds[d] for d in sp.dims] for layer in sp.layers], dtype=np.float64
+            [[problem.bounds[d] for d in sp.dims] for problem in sp.problems], dtype=np.float64
         )
         scale = max(1.0, float(np.log2(bounds.max())))
         self._layer_dims = (np.log2(bounds) / scale).astype(np.float32)  # [L, nd]

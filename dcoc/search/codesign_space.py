@@ -169,13 +169,15 @@ class CoDesignSpace:
         self._cache: OrderedDict[tuple[int, ...], HardwareContext] = OrderedDict()
         self._cache_size = cache_size
         self._perm_cache: dict[tuple[int, tuple[int, ...], tuple[int, ...]], np.ndarray] = {}
-        dims = self.layers[0].problem.dimensions
-        for layer in self.layers:
-            if layer.problem.dimensions != dims:
+        self.problems: tuple[Problem, ...] = tuple(layer.problem for layer in self.layers)
+        """Per layer its problem (``Layer.problem`` builds a new one on every access)."""
+        dims = self.problems[0].dimensions
+        for layer, problem in zip(self.layers, self.problems, strict=True):
+            if problem.dimensions != dims:
                 raise SpecError(
                     "<workload>",
                     (layer.name,),
-                    f"dimensions {layer.problem.dimensions} differ from {dims} of "
+                    f"dimensions {problem.dimensions} differ from {dims} of "
                     f"{self.layers[0].name}; one co-design run maps layers of one operator kind",
                 )
         self.dims: tuple[str, ...] = dims
@@ -184,7 +186,7 @@ class CoDesignSpace:
         largest = design_space.decode([n - 1 for n in self.hw_nvec])
         self.largest_arch = design_space.architecture(largest)
         self.num_levels = len(self.largest_arch.storage)
-        self._max_spaces = [self._mapspace(self.largest_arch, layer) for layer in self.layers]
+        self._max_spaces = [self._mapspace(self.largest_arch, li) for li in range(len(self.layers))]
         self.vocab: tuple[tuple[tuple[tuple[int, ...], ...], ...], ...] = tuple(
             ms.factorizations for ms in self._max_spaces
         )
@@ -210,11 +212,11 @@ class CoDesignSpace:
         )
 
     # -- hardware -------------------------------------------------------------------------
-    def _mapspace(self, arch: Architecture, layer: Layer) -> MapSpace:
+    def _mapspace(self, arch: Architecture, layer: int) -> MapSpace:
         try:
-            return MapSpace(arch, layer.problem)
+            return MapSpace(arch, self.problems[layer])
         except ValueError as error:
-            raise SpecError("<workload>", (layer.name,), str(error)) from None
+            raise SpecError("<workload>", (self.layers[layer].name,), str(error)) from None
 
     def _hardware_mask(self) -> np.ndarray:
         space = self.design_space
@@ -285,7 +287,7 @@ class CoDesignSpace:
                 parts.append(np.all(arr <= limits, axis=1).astype(np.float32))
                 vocab_slots.append(arr)
         else:
-            ms = self._mapspace(ctx.arch, self.layers[layer])
+            ms = self._mapspace(ctx.arch, layer)
             keep_cols = [i for i, s in enumerate(max_slots) if s in ms.slots]
             drop_cols = [i for i, s in enumerate(max_slots) if s not in ms.slots]
             for d in range(len(self.dims)):
@@ -481,7 +483,7 @@ class CoDesignSpace:
     ) -> LayerDesign:
         """Decode and evaluate one layer mapping (invalid mappings give ``valid=False``)."""
         mapping = self.decode(ctx, layer, tile_action, order_action)
-        report = self.evaluator(ctx.arch, self.layers[layer].problem, mapping, ctx.tables)
+        report = self.evaluator(ctx.arch, self.problems[layer], mapping, ctx.tables)
         return LayerDesign(
             self.layers[layer].name,
             mapping,
