@@ -77,7 +77,8 @@ class CpuScheduleEnv:
     """Tiling agent and ordering agent in turns on one layer (see the module docstring).
 
     ``evaluator``: share a :class:`ScheduleEvaluator` (design space, workers, records) between
-    envs or with a batch caller; the env then does not close it."""
+    envs or with a batch caller; its config then replaces ``config`` and the env does not
+    close it."""
 
     metadata: ClassVar[dict[str, Any]] = {"render_modes": []}
 
@@ -87,11 +88,9 @@ class CpuScheduleEnv:
         *,
         evaluator: ScheduleEvaluator | None = None,
     ) -> None:
-        if not isinstance(config, CpuScheduleEnvConfig):
-            config = CpuScheduleEnvConfig.from_mapping(config)
         self._owns_evaluator = evaluator is None
-        self.evaluator = evaluator or ScheduleEvaluator(config)
-        self.config = self.evaluator.config if evaluator is not None else config
+        self.evaluator = evaluator or ScheduleEvaluator(CpuScheduleEnvConfig.coerce(config))
+        cfg = self.config = self.evaluator.config
         self.space = self.evaluator.space
         sp, spec = self.space, self.evaluator.spec
         log_bounds = np.log2(np.asarray(spec.bounds, np.float64))
@@ -122,7 +121,7 @@ class CpuScheduleEnv:
         }
         self.possible_agents = [a.value for a in CPU_TURN_ORDER]
         self.agents = list(self.possible_agents)
-        self.np_random = np.random.default_rng(config.seed)
+        self.np_random = np.random.default_rng(cfg.seed)
         self.best_result: CandidateResult | None = None
         """The fastest valid candidate this env has measured."""
         self._reset_state()

@@ -67,6 +67,13 @@ class CpuScheduleEnvConfig:
             raise ValueError(f"unknown env config keys {unknown}; known: {sorted(known)}")
         return cls(**values)
 
+    @classmethod
+    def coerce(
+        cls, config: CpuScheduleEnvConfig | Mapping[str, Any] | None
+    ) -> CpuScheduleEnvConfig:
+        """``config`` itself, or the config its mapping describes."""
+        return config if isinstance(config, CpuScheduleEnvConfig) else cls.from_mapping(config)
+
     def measure_settings(self) -> MeasureSettings:
         """The measurement settings of :mod:`dcoc.tvm.measure` this config describes."""
         return MeasureSettings(

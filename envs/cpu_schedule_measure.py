@@ -76,23 +76,22 @@ class ScheduleEvaluator:
         *,
         method: str = "cpu_schedule_env",
     ) -> None:
-        if not isinstance(config, CpuScheduleEnvConfig):
-            config = CpuScheduleEnvConfig.from_mapping(config)
-        self.config = config
+        cfg = CpuScheduleEnvConfig.coerce(config)
+        self.config = cfg
         self.method = method
-        self.layer = resolve_workload(config.workload)
+        self.layer = resolve_workload(cfg.workload)
         self.spec = einsum_spec(self.layer.problem)
-        self.target_config = host_target_config(config.num_cores)
+        self.target_config = host_target_config(cfg.num_cores)
         self.design_space = generate_design_space(
-            self.spec, host_target(config.num_cores), seed=config.design_space_seed
+            self.spec, host_target(cfg.num_cores), seed=cfg.design_space_seed
         )
         self.space = CpuScheduleSpace(self.design_space)
-        self.settings = config.measure_settings()
+        self.settings = cfg.measure_settings()
         self.records: RecordsDB | None = None
-        if config.records_path is not None:
-            self.records = RecordsDB.open(config.records_path)
+        if cfg.records_path is not None:
+            self.records = RecordsDB.open(cfg.records_path)
             self.records.add_workload(
-                config.workload,
+                cfg.workload,
                 {
                     "layer": self.layer.name,
                     "op": self.layer.spec.to_dict(),

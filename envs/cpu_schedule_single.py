@@ -42,7 +42,7 @@ SingleObs = dict[str, np.ndarray]
 class CpuTilingEnv(gym.Env[SingleObs, np.ndarray]):
     """The tiling role alone; ``sw_order`` plays ``order_action`` every candidate."""
 
-    metadata: ClassVar[dict[str, Any]] = {"render_modes": []}
+    metadata: ClassVar[dict[str, Any]] = {"render_modes": []}  # type: ignore[misc]
 
     def __init__(
         self,
