@@ -1,9 +1,9 @@
 """``python -m dcoc.accel map``: search a layer's mapspace, like ``timeloop-mapper``.
 
     python -m dcoc.accel map ARCH.yaml PROBLEM.yaml [CONSTRAINTS.yaml] [MAPPER.yaml] [ERT/ART]
-        [--workload NAME] [--search random-pruned|exhaustive] [--metric edp ...] [--budget N]
-        [--victory N] [--time-limit S] [--seed S] [--evaluator batched|scalar] [--out DIR]
-        [--json] [--quiet] [--legacy-translation]
+        [--workload NAME] [--search random-pruned|exhaustive|random-pruned-climb]
+        [--metric edp ...] [--budget N] [--victory N] [--time-limit S] [--seed S]
+        [--evaluator batched|scalar] [--out DIR] [--json] [--quiet] [--legacy-translation]
 
 Input files are merged by top-level key: ``architecture`` (required), ``problem`` (or
 ``--workload resnet18/C5``), ``mapspace_constraints``/``constraints`` (optional), ``mapper``
@@ -155,7 +155,11 @@ def add_map_command(subparsers: argparse._SubParsersAction) -> None:  # type: ig
     )
     p.add_argument("files", nargs="+", metavar="FILE", help="Timeloop YAML input files")
     p.add_argument("--workload", help="a named layer instead of a problem file (resnet18/C5)")
-    p.add_argument("--search", choices=sorted(ALGORITHMS), help="default: random-pruned")
+    p.add_argument(
+        "--search",
+        choices=sorted(ALGORITHMS),
+        help="default: the mapper file's algorithm, else random-pruned",
+    )
     p.add_argument(
         "--metric",
         action="append",

@@ -1,6 +1,6 @@
 """A Timeloop-mapper-like search over a :class:`~dcoc.accel.mapspace.MapSpace`.
 
-Two strategies, both pure functions of (mapspace, evaluator, config, seed):
+Three strategies, all pure functions of (mapspace, evaluator, config, seed):
 
 * ``random-pruned`` (Timeloop's ``random_pruned``, its default): draw a random index
   factorization that passes the cheap coupling checks (mesh fanout, buffer capacity of the
@@ -11,6 +11,10 @@ Two strategies, both pure functions of (mapspace, evaluator, config, seed):
   seconds, or after ``max_consecutive_rejections`` pruned draws in a row (Timeloop's ``timeout``).
 * ``exhaustive`` (Timeloop's ``linear_pruned``): every legal point up to permutation
   equivalence, in the enumerator's pruned depth-first order, until ``max_evaluations``.
+* ``random-pruned-climb`` (dcoc's extension, not in Timeloop): random-pruned for
+  ``explore_fraction`` of the budget, then steepest descent over single moves
+  (:meth:`MapSpace.neighbors`: a prime factor to another slot, two adjacent loops swapped, a
+  keep bit flipped) from the ``climb_starts`` best samples.
 
 The evaluator is a parameter: any ``Callable[[Sequence[Mapping]], Sequence[CostReport]]``, e.g.
 :func:`model_evaluator` (dcoc's exact model, one mapping at a time) or a batched one. Metrics are
@@ -53,6 +57,8 @@ class Metric(StrEnum):
 class SearchAlgorithm(StrEnum):
     RANDOM_PRUNED = "random-pruned"
     EXHAUSTIVE = "exhaustive"
+    CLIMB = "random-pruned-climb"
+    """dcoc's extension: random-pruned, then hill climbing from the best samples."""
 
 
 def metric_value(report: CostReport, metric: Metric) -> float:
@@ -90,6 +96,10 @@ class MapperConfig:
     max_permutations_per_if_visit: int = 16
     batch_size: int = 64
     seed: int = 0
+    explore_fraction: float = 0.5
+    """Climb: share of ``max_evaluations`` spent on random-pruned sampling before climbing."""
+    climb_starts: int = 4
+    """Climb: how many of the best distinct samples to climb from, best first."""
 
 
 @dataclass(frozen=True)
@@ -231,6 +241,10 @@ class _Tracker:
         self.evaluations = self.valid = self.pruned = self.non_improving = 0
         self.best: tuple[tuple[float, ...], MapPoint, Mapping, CostReport] | None = None
         self.stop_reason = ""
+        self.use_victory = True
+        self.top: dict[MapPoint, tuple[float, ...]] = {}
+        """The ``climb_starts`` best valid points seen (canonical permutations)."""
+        self.last_objectives: list[tuple[float, ...] | None] = []
 
     def elapsed(self) -> float:
         return time.perf_counter() - self.start
@@ -247,7 +261,7 @@ class _Tracker:
             self.stop_reason = f"evaluation budget of {c.max_evaluations} reached"
         elif c.timeout_s is not None and self.elapsed() >= c.timeout_s:
             self.stop_reason = f"time limit of {c.timeout_s:g} s reached"
-        elif c.victory_condition and self.non_improving >= c.victory_condition:
+        elif self.use_victory and c.victory_condition and self.non_improving >= c.victory_condition:
             self.stop_reason = (
                 f"victory: {c.victory_condition} consecutive valid mappings did not improve"
             )
@@ -258,6 +272,7 @@ class _Tracker:
         left = self.remaining()
         if left is not None:
             points = points[: max(0, left)]
+        self.last_objectives = [None] * len(points)
         if not points:
             return 0
         done = 0
@@ -270,13 +285,16 @@ class _Tracker:
                 continue
             self.valid += 1
             obj = objective(r, self.config.metrics)
+            self.last_objectives[done - 1] = obj
+            self._remember(p, obj)
             if self.best is None or obj < self.best[0]:
                 self.best = (obj, p, m, r)
                 self.non_improving = 0
             else:
                 self.non_improving += 1
             if (
-                self.config.victory_condition
+                self.use_victory
+                and self.config.victory_condition
                 and self.non_improving >= self.config.victory_condition
             ):
                 break
@@ -291,6 +309,17 @@ class _Tracker:
                 )
             )
         return done
+
+    def _remember(self, point: MapPoint, obj: tuple[float, ...]) -> None:
+        k = self.config.climb_starts
+        if self.config.algorithm != SearchAlgorithm.CLIMB or k <= 0:
+            return
+        point = self.space.canonical(point)
+        if point in self.top or (len(self.top) >= k and obj >= max(self.top.values())):
+            return
+        self.top[point] = obj
+        if len(self.top) > k:
+            del self.top[max(self.top, key=self.top.__getitem__)]
 
     def result(self, exhausted: bool = False) -> MapperResult:
         best = self.best
@@ -309,13 +338,16 @@ class _Tracker:
         )
 
 
-def _random_pruned(space: MapSpace, t: _Tracker) -> MapperResult:
+def _random_pruned(
+    space: MapSpace, t: _Tracker, limit: int | None = None, seed: int | None = None
+) -> MapperResult:
+    """Random-pruned sampling; ``limit`` stops it once that many evaluations are done."""
     c = t.config
-    rng = np.random.default_rng(c.seed)
+    rng = np.random.default_rng(c.seed if seed is None else seed)
     radices = [len(f) for f in space.factorizations]
     rejections = 0
     batch: list[MapPoint] = []
-    while not t.should_stop():
+    while not t.should_stop() and (limit is None or t.evaluations < limit):
         choice = tuple(int(rng.integers(r)) for r in radices)
         f = np.array([space.factorizations[d][i] for d, i in enumerate(choice)], dtype=np.int64)
         options = space.legal_bypass_choices(f) if not space.factor_violations(f) else []
@@ -342,11 +374,59 @@ def _random_pruned(space: MapSpace, t: _Tracker) -> MapperResult:
             seen.add((perms, bits))
             batch.append(MapPoint(choice, perms, bits))
         if len(batch) >= c.batch_size:
-            t.run(batch)
+            t.run(batch if limit is None else batch[: max(0, limit - t.evaluations)])
             batch = []
     if batch and not t.stop_reason:
-        t.run(batch)
+        t.run(batch if limit is None else batch[: max(0, limit - t.evaluations)])
     return t.result()
+
+
+def _climb(space: MapSpace, t: _Tracker) -> MapperResult:
+    """Rounds of: random-pruned for ``explore_fraction`` of the remaining budget (or until its
+    victory condition), then steepest descent over :meth:`MapSpace.neighbors` from each of the
+    round's best samples (all legal unvisited neighbours evaluated in one batch, the best taken
+    while it improves). Rounds repeat while budget or time remains; without either, one round."""
+    c = t.config
+    visited: set[MapPoint] = set()
+    seed_step = 0
+    while True:
+        left = t.remaining()
+        limit = None if left is None else t.evaluations + max(1, int(left * c.explore_fraction))
+        t.use_victory, t.top = True, {}
+        _random_pruned(space, t, limit, seed=c.seed + seed_step)
+        seed_step += 1
+        if t.stop_reason and not t.stop_reason.startswith("victory"):
+            return t.result()
+        t.stop_reason, t.use_victory = "", False
+        visited.update(t.top)
+        for start, start_obj in sorted(t.top.items(), key=lambda kv: kv[1]):
+            current, current_obj = start, start_obj
+            while not t.should_stop():
+                candidates = [
+                    n
+                    for n in space.neighbors(current)
+                    if n not in visited and not space.violations(n)
+                ]
+                visited.update(candidates)
+                if not candidates:
+                    break
+                t.run(candidates)
+                scored = [
+                    (obj, n)
+                    for obj, n in zip(t.last_objectives, candidates, strict=False)
+                    if obj is not None
+                ]
+                if not scored:
+                    break
+                obj, n = min(scored, key=lambda on: on[0])
+                if obj >= current_obj:
+                    break
+                current, current_obj = n, obj
+            if t.should_stop():
+                return t.result()
+        if c.max_evaluations is None and c.timeout_s is None:
+            t.stop_reason = "local optima of every start reached"
+            return t.result()
 
 
 def _exhaustive(space: MapSpace, t: _Tracker) -> MapperResult:
@@ -376,6 +456,8 @@ def search_mapspace(
     tracker = _Tracker(space, evaluator, config, progress)
     if config.algorithm == SearchAlgorithm.EXHAUSTIVE:
         result = _exhaustive(space, tracker)
+    elif config.algorithm == SearchAlgorithm.CLIMB:
+        result = _climb(space, tracker)
     else:
         result = _random_pruned(space, tracker)
     logger.debug(

@@ -44,8 +44,10 @@ ALGORITHMS = {
     "exhaustive": SearchAlgorithm.EXHAUSTIVE,
     "linear_pruned": SearchAlgorithm.EXHAUSTIVE,
     "linear-pruned": SearchAlgorithm.EXHAUSTIVE,
+    "random-pruned-climb": SearchAlgorithm.CLIMB,
 }
-"""Timeloop's algorithm names (``random``/``random_pruned``, ``linear_pruned``) and dcoc's."""
+"""Timeloop's algorithm names (``random``/``random_pruned``, ``linear_pruned``) and dcoc's
+(``random-pruned``, ``exhaustive``, ``random-pruned-climb``)."""
 DEFAULT_VICTORY = 100
 DEFAULT_REJECTIONS = 10_000
 DEFAULT_PERMUTATIONS = 16

@@ -28,7 +28,7 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from math import prod
 
 import numpy as np
@@ -61,6 +61,16 @@ class MapPoint:
 
 
 Projection = tuple[tuple[tuple[int, int], ...], ...]
+
+
+def _prime_factors(n: int) -> list[int]:
+    out, p = [], 2
+    while p * p <= n:
+        while n % p == 0:
+            out.append(p)
+            n //= p
+        p += 1
+    return [*out, n] if n > 1 else out
 
 
 def _divisors(n: int) -> list[int]:
@@ -433,6 +443,56 @@ class MapSpace:
                     options.append(bits)
             out.append(options)
         return out
+
+    # -- neighbourhood ----------------------------------------------------------------------
+    def neighbors(self, point: MapPoint) -> list[MapPoint]:
+        """Points one move away (distinct, permutations canonical): move one prime factor of a
+        dimension to another slot, swap two adjacent non-unit loops of a level, or flip one
+        free keep bit. They may violate coupling constraints (see :meth:`violations`)."""
+        out: dict[MapPoint, None] = {}
+        base = self.canonical(point)
+        for d, i in enumerate(base.factors):
+            tup = self.factorizations[d][i]
+            for a, fa in enumerate(tup):
+                for p in set(_prime_factors(fa)):
+                    for b in range(len(tup)):
+                        if b == a:
+                            continue
+                        new = list(tup)
+                        new[a] //= p
+                        new[b] *= p
+                        j = self._factor_lookup[d].get(tuple(new))
+                        if j is not None:
+                            factors = (*base.factors[:d], j, *base.factors[d + 1 :])
+                            out[self.canonical(replace(base, factors=factors))] = None
+        temporal = self.temporal_of(self.level_factors(base))
+        for li in range(self.num_levels):
+            free = self.free_dims[li]
+            if not free:
+                continue
+            order = _lehmer_decode(free, base.permutations[li])
+            nonunit = [d for d in order if temporal[li][d] > 1]
+            for k in range(len(nonunit) - 1):
+                swapped = [*nonunit[:k], nonunit[k + 1], nonunit[k], *nonunit[k + 2 :]]
+                unit = [d for d in free if temporal[li][d] == 1]
+                perms = list(base.permutations)
+                perms[li] = _lehmer_encode(free, [*swapped, *unit])
+                out[replace(base, permutations=tuple(perms))] = None
+        for k in range(len(base.bypass)):
+            bits = list(base.bypass)
+            bits[k] = not bits[k]
+            out[replace(base, bypass=tuple(bits))] = None
+        out.pop(base, None)
+        return list(out)
+
+    def canonical(self, point: MapPoint) -> MapPoint:
+        """``point`` with every level's permutation replaced by its class representative."""
+        temporal = self.temporal_of(self.level_factors(point))
+        perms = tuple(
+            self.canonical_permutation(li, i, temporal[li])
+            for li, i in enumerate(point.permutations)
+        )
+        return replace(point, permutations=perms)
 
     # -- sampling and enumeration -----------------------------------------------------------
     def sample(self, rng: np.random.Generator) -> MapPoint:

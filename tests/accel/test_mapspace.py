@@ -274,3 +274,35 @@ def test_point_of_rejects_a_mapping_outside_the_space() -> None:
     with pytest.raises(ValueError, match="keep mask"):
         space.encode(Mapping((*m.levels[:2], broken, m.levels[3])))
     assert problem.dimensions == ("M", "N", "K")
+
+
+def test_neighbors_are_single_moves_of_equal_cost_class() -> None:
+    case = load_case(EYERISS)
+    space, i = case.space, case.inputs
+    rng = np.random.default_rng(5)
+    point = space.sample_legal(rng)
+    assert point is not None
+    base = space.canonical(point)
+    # canonical permutations do not change any number
+    a = evaluate(i.architecture, i.problem, space.mapping(point), tables=i.tables)
+    b = evaluate(i.architecture, i.problem, space.mapping(base), tables=i.tables)
+    assert a == b
+    neighbors = space.neighbors(point)
+    assert neighbors and base not in neighbors and len(set(neighbors)) == len(neighbors)
+    kinds = {"factor": 0, "order": 0}
+    for n in neighbors:
+        changed_dims = [d for d in range(len(space.dims)) if n.factors[d] != base.factors[d]]
+        if changed_dims:
+            assert len(changed_dims) == 1 and n.permutations == space.canonical(n).permutations
+            d = changed_dims[0]
+            old, new = (
+                space.factorizations[d][base.factors[d]],
+                space.factorizations[d][n.factors[d]],
+            )
+            moved = [(o, m) for o, m in zip(old, new, strict=True) if o != m]
+            assert len(moved) == 2  # one prime left one slot and joined another
+            kinds["factor"] += 1
+        else:
+            assert sum(x != y for x, y in zip(n.permutations, base.permutations, strict=True)) == 1
+            kinds["order"] += 1
+    assert kinds["factor"] > 0 and kinds["order"] > 0
