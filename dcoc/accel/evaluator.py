@@ -1,0 +1,372 @@
+"""A cached scalar evaluator: one (architecture, problem, tables), many mappings, fast.
+
+``Evaluator(arch, problem, tables).summary(mapping)`` returns the headline numbers of
+:func:`dcoc.accel.model.evaluate` (validity, cycles, energy, area, utilization) in tens of
+microseconds of pure Python: the closed form of :mod:`dcoc.accel.closed_form` and the cost
+arithmetic of :mod:`dcoc.accel.cost` fused, with everything that depends only on the
+architecture, problem and tables precomputed. ``Evaluator.evaluate(mapping)`` returns the full
+:class:`~dcoc.accel.report.CostReport` (same numbers, per-level detail, slower).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from dcoc.accel.architecture import Architecture
+from dcoc.accel.closed_form import multicast_histogram
+from dcoc.accel.cost import MAC_ACTIONS
+from dcoc.accel.mapping import Mapping
+from dcoc.accel.model import evaluate
+from dcoc.accel.nest_simulation import projections
+from dcoc.accel.report import CostReport
+from dcoc.accel.tables import EnergyTables
+from dcoc.workloads.problem import Problem
+
+
+@dataclass(frozen=True)
+class CostSummary:
+    """The headline numbers of a :class:`~dcoc.accel.report.CostReport` (0 if the mapping
+    itself is invalid, as the full report)."""
+
+    valid: bool
+    cycles: int
+    energy_pj: float
+    area_um2: float
+    utilization: float
+
+    @property
+    def edp(self) -> float:
+        return self.energy_pj * self.cycles
+
+
+def _size_function(proj: tuple[tuple[tuple[int, int], ...], ...]) -> Callable[[list[int]], int]:
+    """A compiled ``extents -> bounding-box size`` for one projection (generated source)."""
+    factors = []
+    for terms in proj:
+        parts = [f"{c} * (e[{d}] - 1)" for d, c in terms if c]
+        factors.append(f"({' + '.join(parts)} + 1)" if parts else "1")
+    fn: Callable[[list[int]], int] = eval(f"lambda e: {' * '.join(factors) or '1'}")
+    return fn
+
+
+def _energy(tables: EnergyTables, level: str, *actions: str) -> float:
+    for a in actions:
+        e = tables.energy_pj(level, a)
+        if e is not None:
+            return e
+    return 0.0
+
+
+_INVALID = CostSummary(False, 0, 0.0, 0.0, 0.0)
+
+
+class Evaluator:
+    """Evaluate many mappings of one problem on one architecture with one set of tables."""
+
+    def __init__(
+        self,
+        arch: Architecture,
+        problem: Problem,
+        tables: EnergyTables,
+        *,
+        legacy_translation: bool = False,
+    ) -> None:
+        self.arch = arch
+        self.problem = problem
+        self.tables = tables
+        self.legacy = legacy_translation
+        self.nl = nl = len(arch.storage)
+        self.nd = nd = len(problem.dimensions)
+        self.projs = projections(problem)
+        self.nds = len(self.projs)
+        self.bounds = tuple(problem.bounds[d] for d in problem.dimensions)
+        self.fanout_xy = tuple(arch.fanout_xy(li) for li in range(nl))
+        self.fanout = tuple(arch.fanout(li) for li in range(nl))
+        self.read_write = tuple(ds.read_write for ds in problem.data_spaces)
+        self.relevant = tuple(
+            tuple(any(dd == d and c for terms in p for dd, c in terms) for d in range(nd))
+            for p in self.projs
+        )
+        self.sliding = tuple(any(len(t) > 1 for t in p) for p in self.projs)
+        self.capacity = tuple(lv.effective_size_words for lv in arch.storage)
+        self.block = tuple(lv.block_size for lv in arch.storage)
+        self.bandwidth = tuple(
+            (lv.read_bandwidth, lv.write_bandwidth, lv.shared_bandwidth) for lv in arch.storage
+        )
+        self.e_read = tuple(_energy(tables, lv.name, "read") for lv in arch.storage)
+        self.e_fill = tuple(_energy(tables, lv.name, "fill", "write") for lv in arch.storage)
+        self.e_update = tuple(_energy(tables, lv.name, "update", "write") for lv in arch.storage)
+        self.e_leak = tuple(_energy(tables, lv.name, "leak") for lv in arch.storage)
+        self.clusters = tuple(
+            lv.instances / lv.cluster_size if lv.cluster_size > 1 else None for lv in arch.storage
+        )
+        mac = arch.arithmetic
+        self.e_mac = _energy(tables, mac.name, *MAC_ACTIONS)
+        self.mac_instances = mac.instances
+        area = 0.0
+        for lv in arch.storage:
+            area += tables.area_um2(lv.name) * lv.instances
+        self.area = tables.area_um2(mac.name) * mac.instances + area
+        self.hist_cache: dict[tuple[int, tuple[int, ...], tuple[int, ...]], tuple] = {}
+        self.size_fns = tuple(_size_function(p) for p in self.projs)
+        # sliding windows: translations encoded as one int (balanced mixed radix, linear)
+        self.kappa: list[tuple[int, ...]] = []
+        self.touch: list[tuple[tuple[tuple[int, int], ...], ...]] = []  # per dim: (dd, |c|)
+        for p in self.projs:
+            mult = 1
+            kappa = [0] * nd
+            touch: list[list[tuple[int, int]]] = [[] for _ in range(nd)]
+            for k, terms in enumerate(p):
+                bound = sum(abs(c) * 2 * self.bounds[d] for d, c in terms) + 1
+                for d, c in terms:
+                    kappa[d] += c * mult
+                    touch[d].append((k, abs(c)))
+                mult *= 2 * bound + 1
+            self.kappa.append(tuple(kappa))
+            self.touch.append(tuple(tuple(t) for t in touch))
+
+    def evaluate(self, mapping: Mapping) -> CostReport:
+        """The full cost report (the model's own cost arithmetic, closed-form analysis)."""
+        return evaluate(
+            self.arch,
+            self.problem,
+            mapping,
+            tables=self.tables,
+            legacy_translation=self.legacy,
+        )
+
+    def _sliding_accesses(
+        self,
+        ds: int,
+        tile: list[int],
+        size: int,
+        bits: list[tuple[int, int, int, int]],
+        keys: list[int],
+        suffix: list[int],
+        start: int,
+    ) -> int:
+        """closed_form.content_accesses with translations compared as encoded ints."""
+        nbits = len(bits)
+        if start == nbits:
+            return size
+        kappa = self.kappa[ds]
+        offset = keys[start] - kappa[bits[start][1]] * bits[start][3]  # -(moves below start)
+        ref = start
+        if not self.legacy:
+            while ref < nbits and keys[ref] == offset:
+                ref += 1
+            if ref == nbits:
+                return size
+        ref_key = keys[ref]
+        _, d, _, st = bits[ref]
+        spans = [sum(c * (tile[dd] - 1) for dd, c in terms) + 1 for terms in self.projs[ds]]
+        for k, c in self.touch[ds][d]:
+            spans[k] = max(0, spans[k] - c * st)
+        inter = math.prod(spans)
+        matched = zero = 0
+        for i in range(start, nbits):
+            k = keys[i]
+            if k == ref_key:
+                matched += (bits[i][2] - 1) * suffix[i + 1]
+            elif k == offset:
+                zero += (bits[i][2] - 1) * suffix[i + 1]
+        if self.legacy:
+            return size * suffix[start] - inter * matched
+        return size * (suffix[start] - zero) - inter * matched
+
+    def summary(self, mapping: Mapping) -> CostSummary:
+        """Validity, cycles, energy, area and utilization of ``mapping``."""
+        nl, nd, nds = self.nl, self.nd, self.nds
+        levels = mapping.levels
+        if mapping.conflicts or len(levels) != nl:
+            return _INVALID
+        # -- validity (model.mapping_violations) and extents ----------------------------
+        ext = [1] * nd
+        belows = []
+        masters = []
+        exts = []
+        spatials = []
+        fans = []
+        bits: list[tuple[int, int, int, int]] = []  # (level, dim, bound, step) inner to outer
+        level_start = []
+        compute_cycles = 1
+        for li in range(nl):
+            lm = levels[li]
+            fx, fy = self.fanout_xy[li]
+            ux = uy = 1
+            sp = []
+            for d in range(nd):
+                x, y = lm.spatial_x[d], lm.spatial_y[d]
+                ux *= x
+                uy *= y
+                sp.append(x * y)
+            if ux > fx or uy > fy or ux * uy > self.fanout[li]:
+                return _INVALID
+            below = ext
+            master = [e * s for e, s in zip(below, sp, strict=True)] if ux * uy > 1 else below
+            t = lm.temporal
+            ext = [m * f for m, f in zip(master, t, strict=True)]
+            level_start.append(len(bits))
+            for d in lm.permutation:
+                n = t[d]
+                if n > 1:
+                    bits.append((li, d, n, master[d]))
+                    compute_cycles *= n
+                elif n < 1:
+                    return _INVALID
+            if min(sp) < 1:
+                return _INVALID
+            belows.append(below)
+            masters.append(master)
+            exts.append(ext)
+            spatials.append(sp)
+            fans.append(ux * uy)
+        if tuple(ext) != self.bounds:
+            return _INVALID
+        for ds in range(nds):
+            if not any(lm.keep[ds] for lm in levels):
+                return _INVALID
+        level_start.append(len(bits))
+        computes = math.prod(ext)
+        nbits = len(bits)
+        suffix = [1] * (nbits + 1)
+        for i in range(nbits - 1, -1, -1):
+            suffix[i] = suffix[i + 1] * bits[i][2]
+        replication = [1] * nl
+        for li in range(nl - 2, -1, -1):
+            replication[li] = replication[li + 1] * fans[li + 1]
+        # -- per data space: tile sizes, accesses, bypass, counts -------------------------
+        reads_l = [0] * nl
+        writes_l = [0] * nl
+        used_l = [0] * nl
+        counts: list[list[tuple[int, int, int]]] = []
+        for ds in range(nds):
+            proj = self.projs[ds]
+            size_fn = self.size_fns[ds]
+            sizes = [size_fn(e) for e in exts]
+            rel = self.relevant[ds]
+            if self.sliding[ds]:
+                kappa = self.kappa[ds]
+                keys = []
+                running = 0
+                for _, d, _, st in bits:
+                    v = kappa[d] * st
+                    keys.append(v - running)
+                    running += v
+            stats: list[list[tuple[int, int]]] = []
+            for li in range(nl):
+                if li == 0:
+                    base = compute_cycles
+                elif self.sliding[ds]:
+                    base = self._sliding_accesses(
+                        ds, exts[li - 1], sizes[li - 1], bits, keys, suffix, level_start[li]
+                    )
+                else:
+                    r = level_start[li]
+                    while r < nbits and not rel[bits[r][1]]:
+                        r += 1
+                    base = sizes[li - 1] * suffix[r]
+                if fans[li] == 1:
+                    stats.append([(1, base)])
+                elif self.sliding[ds]:
+                    key = (ds, tuple(spatials[li]), tuple(belows[li]))
+                    hist = self.hist_cache.get(key)
+                    if hist is None:
+                        members = tuple(
+                            (d, spatials[li][d], belows[li][d])
+                            for d in range(nd)
+                            if spatials[li][d] > 1
+                        )
+                        hist = multicast_histogram(proj, members)
+                        self.hist_cache[key] = hist
+                    stats.append([(m, base * g) for m, g in hist])
+                else:
+                    groups = members_ = 1
+                    for d in range(nd):
+                        if rel[d]:
+                            groups *= spatials[li][d]
+                        else:
+                            members_ *= spatials[li][d]
+                    stats.append([(members_, base * groups)])
+            # partitions and parent access shares (before masking)
+            part = [0] * nl
+            p = sizes[-1]
+            part[-1] = p
+            for li in range(nl - 2, -1, -1):
+                if fans[li + 1] > 1:
+                    p = p * sizes[li] // size_fn(masters[li + 1])
+                part[li] = p
+            pas = [
+                sum(a * m // fans[li + 1] for m, a in stats[li + 1]) if li < nl - 1 else 0
+                for li in range(nl)
+            ]
+            ca = [sum(a for _, a in st) for st in stats]
+            keep = [levels[li].keep[ds] for li in range(nl)]
+            alive = list(keep)
+            for cur in range(nl - 1):  # MaskTiles
+                if keep[cur]:
+                    continue
+                outer = cur + 1
+                weighted = sum(a * m for m, a in stats[outer])
+                if weighted:
+                    factor = float(ca[cur] * fans[outer]) / float(weighted)
+                    stats[outer] = [
+                        (m, int(float(a) * factor)) if a else (m, a) for m, a in stats[outer]
+                    ]
+                ca[outer] = sum(a for _, a in stats[outer])
+            outermost = max(li for li in range(nl) if keep[li])
+            per_ds = []
+            for li in range(nl):
+                if not alive[li]:
+                    per_ds.append((0, 0, 0))
+                    continue
+                fill = 0 if li == outermost else pas[li]
+                if self.read_write[ds]:
+                    c = (ca[li] - part[li], fill if li == outermost else fill - part[li], ca[li])
+                else:
+                    c = (ca[li], fill, 0)
+                per_ds.append(c)
+                reads_l[li] += c[0]
+                writes_l[li] += c[1] + c[2]
+                used_l[li] += sizes[li]
+            counts.append(per_ds)
+        # -- capacity, cycles, energy (cost.cost_report) --------------------------------
+        valid = True
+        cycles = compute_cycles
+        for li in range(nl):
+            cap = self.capacity[li]
+            if cap is not None and used_l[li] > cap:
+                valid = False
+            rbw, wbw, sbw = self.bandwidth[li]
+            reads, writes = reads_l[li], writes_l[li]
+            slowdown = 1.0
+            if rbw and reads:
+                slowdown = min(slowdown, rbw * compute_cycles / reads)
+            if wbw and writes:
+                slowdown = min(slowdown, wbw * compute_cycles / writes)
+            if sbw and reads + writes:
+                slowdown = min(slowdown, sbw * compute_cycles / (reads + writes))
+            if slowdown < 1.0:
+                cycles = max(cycles, math.ceil(compute_cycles / slowdown))
+        total = 0.0
+        for li in range(nl):
+            inst = replication[li]
+            clusters = self.clusters[li]
+            cu = 1.0 if clusters is None else inst / min(inst, clusters)
+            b = self.block[li]
+            er, ef, eu = self.e_read[li], self.e_fill[li], self.e_update[li]
+            dynamic = 0.0
+            for ds in range(nds):
+                r, f, u = counts[ds][li]
+                if r or f or u:
+                    per_instance = (
+                        math.ceil(r / b) * er + math.ceil(f / b) * ef + math.ceil(u / b) * eu
+                    ) / cu
+                    dynamic += per_instance * inst
+            total += dynamic + self.e_leak[li] * cycles * max(1, inst)
+        energy = computes * self.e_mac + total
+        return CostSummary(
+            valid, cycles, energy, self.area, computes / (self.mac_instances * cycles)
+        )
