@@ -117,6 +117,12 @@ def main() -> None:
                     SearchAlgorithm.RANDOM_PRUNED,
                     (Metric.DELAY, Metric.ENERGY),
                 ),
+                ("random-pruned-climb [edp]", SearchAlgorithm.CLIMB, (Metric.EDP,)),
+                (
+                    "random-pruned-climb [delay, energy]",
+                    SearchAlgorithm.CLIMB,
+                    (Metric.DELAY, Metric.ENERGY),
+                ),
             ]
         for label, algo, metrics in runs:
             config = MapperConfig(
@@ -131,7 +137,7 @@ def main() -> None:
             assert r.best_report is not None
             b = r.best_report
             print(
-                f"  {label:<30} {r.evaluations:>6} evals in {r.elapsed_s:6.2f} s "
+                f"  {label:<36} {r.evaluations:>6} evals in {r.elapsed_s:6.2f} s "
                 f"({r.evaluations / r.elapsed_s:,.0f}/s, {r.pruned} pruned): best EDP "
                 f"{b.edp:.6g} = {b.edp / ref.edp:.3f}x Timeloop's; energy "
                 f"{b.energy_pj / ref.energy_pj:.3f}x, cycles {b.cycles / ref.cycles:.3f}x"
