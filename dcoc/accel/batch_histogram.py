@@ -105,7 +105,12 @@ class SlidingHistograms:
                 key = key * (f + 1) + np.where(collide, np.minimum(part, f), 0)
         key_arr = np.broadcast_to(np.asarray(key, np.int64), (n,))
         known = self.known.get(f)
-        if known is None or not np.isin(key_arr, known[0]).all():
+        idx = None
+        if known is not None:
+            idx = np.minimum(np.searchsorted(known[0], key_arr), len(known[0]) - 1)
+            if not (known[0][idx] == key_arr).all():
+                idx = None
+        if known is None or idx is None:
             new = np.unique(key_arr if known is None else np.concatenate([known[0], key_arr]))
             rows = np.zeros((len(new), f + 1), np.int64)
             for i, k in enumerate(new.tolist()):
@@ -120,7 +125,8 @@ class SlidingHistograms:
                         rows[i, m] = cnt
             known = (new, np.ascontiguousarray(rows.T))
             self.known[f] = known
-        table = known[1][:, np.searchsorted(known[0], key_arr)]  # [F+1, B]
+            idx = np.searchsorted(known[0], key_arr)
+        table = known[1][:, idx]  # [F+1, B]
         m = np.arange(f + 1)[:, None] * members
         return np.atleast_2d(m), groups * table
 

@@ -51,6 +51,18 @@ def _size_function(proj: tuple[tuple[tuple[int, int], ...], ...]) -> Callable[[l
     return fn
 
 
+def _span_function(
+    proj: tuple[tuple[tuple[int, int], ...], ...],
+) -> Callable[[list[int]], list[int]]:
+    """A compiled ``extents -> [span per data dimension]`` for one projection."""
+    spans = []
+    for terms in proj:
+        parts = [f"{c} * (e[{d}] - 1)" for d, c in terms if c]
+        spans.append(f"{' + '.join(parts)} + 1" if parts else "1")
+    fn: Callable[[list[int]], list[int]] = eval(f"lambda e: [{', '.join(spans)}]")
+    return fn
+
+
 def _energy(tables: EnergyTables, level: str, *actions: str) -> float:
     for a in actions:
         e = tables.energy_pj(level, a)
@@ -111,6 +123,7 @@ class Evaluator:
         self.area = tables.area_um2(mac.name) * mac.instances + area
         self.hist_cache: dict[tuple[int, tuple[int, ...], tuple[int, ...]], tuple] = {}
         self.size_fns = tuple(_size_function(p) for p in self.projs)
+        self.span_fns = tuple(_span_function(p) for p in self.projs)
         # sliding windows: translations encoded as one int (balanced mixed radix, linear)
         self.kappa: list[tuple[int, ...]] = []
         self.touch: list[tuple[tuple[tuple[int, int], ...], ...]] = []  # per dim: (dd, |c|)
@@ -161,7 +174,7 @@ class Evaluator:
                 return size
         ref_key = keys[ref]
         _, d, _, st = bits[ref]
-        spans = [sum(c * (tile[dd] - 1) for dd, c in terms) + 1 for terms in self.projs[ds]]
+        spans = self.span_fns[ds](tile)
         for k, c in self.touch[ds][d]:
             spans[k] = max(0, spans[k] - c * st)
         inter = math.prod(spans)
@@ -298,13 +311,15 @@ class Evaluator:
                 if fans[li + 1] > 1:
                     p = p * sizes[li] // size_fn(masters[li + 1])
                 part[li] = p
-            pas = [
-                sum(a * m // fans[li + 1] for m, a in stats[li + 1]) if li < nl - 1 else 0
-                for li in range(nl)
-            ]
-            ca = [sum(a for _, a in st) for st in stats]
+            ca = [st[0][1] if len(st) == 1 else sum(a for _, a in st) for st in stats]
             keep = [levels[li].keep[ds] for li in range(nl)]
             alive = list(keep)
+            # parent access shares, from the accesses before masking
+            pas = [0] * nl
+            for li in range(nl - 1):
+                if keep[li]:
+                    f = fans[li + 1]
+                    pas[li] = sum(a * m // f for m, a in stats[li + 1])
             for cur in range(nl - 1):  # MaskTiles
                 if keep[cur]:
                     continue
