@@ -1,9 +1,11 @@
-"""The closed-form nest analysis equals the delta-engine simulation exactly: on the 15 Timeloop
+"""The closed-form nest analysis equals the delta-engine simulation exactly, and the cached scalar
+Evaluator equals evaluate bit for bit: on the 15 Timeloop
 reference cases and on random legal mappings of small strided/dilated/depthwise/GEMM problems
 on the reference architectures, under both stride rules."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from functools import cache
 
 import numpy as np
@@ -15,9 +17,12 @@ from timeloop_cases import CASES, input_files
 from dcoc.accel.architecture import Architecture
 from dcoc.accel.batch_random import random_mapping
 from dcoc.accel.closed_form import analyze, multicast_histogram
+from dcoc.accel.evaluator import CostSummary, Evaluator
+from dcoc.accel.mapping import Mapping
 from dcoc.accel.model import evaluate
 from dcoc.accel.nest import lower
 from dcoc.accel.nest_simulation import projections, simulate
+from dcoc.accel.report import CostReport
 from dcoc.accel.spec import ModelInputs, load_model_inputs
 from dcoc.workloads.problem import DataSpace, Problem, ProjectionTerm
 from dcoc.workloads.shapes import cnn_layer_problem, depthwise_cnn_layer_problem, gemm_problem
@@ -160,3 +165,56 @@ def test_sliding_window_histogram() -> None:
     # stride 3 separates every window position: no multicast at all
     proj3 = projections(conv1d_problem(1, 1, 3, 4, 3, 1))[1]
     assert multicast_histogram(proj3, ((2, 3, 1), (3, 4, 1))) == ((1, 12),)
+
+
+def _summary_matches(report: CostReport, summary: CostSummary) -> None:
+    assert (summary.valid, summary.cycles, summary.energy_pj, summary.area_um2) == (
+        report.valid,
+        report.cycles,
+        report.energy_pj,
+        report.area_um2,
+    )
+    assert summary.utilization == report.utilization
+    assert summary.edp == report.edp
+
+
+@pytest.mark.parametrize("legacy", [True, False])
+@pytest.mark.parametrize("case", CASES)
+def test_evaluator_summary_on_reference_cases(case: str, legacy: bool) -> None:
+    inp = _inputs(case)
+    ev = Evaluator(inp.architecture, inp.problem, inp.tables, legacy_translation=legacy)
+    report = evaluate(
+        inp.architecture, inp.problem, inp.mapping, tables=inp.tables, legacy_translation=legacy
+    )
+    _summary_matches(report, ev.summary(inp.mapping))
+    assert ev.evaluate(inp.mapping) == report
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    problem=small_problems(),
+    case=st.sampled_from(ARCH_CASES),
+    seed=st.integers(0, 2**32 - 1),
+    legacy=st.booleans(),
+    broken=st.booleans(),
+)
+def test_evaluator_summary_equals_evaluate(
+    problem: Problem, case: str, seed: int, legacy: bool, broken: bool
+) -> None:
+    """Bit-identical headline numbers, including invalid mappings (zeros, valid=False)."""
+    arch, tables = _arch(case), _inputs(case).tables
+    rng = np.random.default_rng(seed)
+    mapping = random_mapping(arch, problem, rng)
+    if broken:
+        lm = mapping.levels[int(rng.integers(len(mapping.levels)))]
+        t = list(lm.temporal)
+        t[int(rng.integers(len(t)))] *= 2
+        levels = [
+            lm2 if lm2 is not lm else replace(lm, temporal=tuple(t)) for lm2 in mapping.levels
+        ]
+        mapping = Mapping(tuple(levels))
+    ev = Evaluator(arch, problem, tables, legacy_translation=legacy)
+    _summary_matches(
+        evaluate(arch, problem, mapping, tables=tables, legacy_translation=legacy),
+        ev.summary(mapping),
+    )
