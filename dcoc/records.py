@@ -160,15 +160,16 @@ class RecordsDB:
         db.execute("PRAGMA foreign_keys=ON")
         with db:
             db.executescript(_SCHEMA)
-            row = db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
-            if row is None:
-                db.execute("INSERT INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
-            elif int(row["value"]) != SCHEMA_VERSION:
-                db.close()
-                raise RecordsSchemaError(
-                    f"{path}: records schema version {row['value']}, this dcoc reads "
-                    f"version {SCHEMA_VERSION}; use a new run directory"
-                )
+            db.execute(
+                "INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
+            )
+        row = db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+        if int(row["value"]) != SCHEMA_VERSION:
+            db.close()
+            raise RecordsSchemaError(
+                f"{path}: records schema version {row['value']}, this dcoc reads "
+                f"version {SCHEMA_VERSION}; use a new run directory"
+            )
         return RecordsDB(db, path)
 
     def close(self) -> None:

@@ -46,7 +46,7 @@ def never_ends(
     Z: T.Buffer((64, 64), "float32"),
 ) -> None:
     T.func_attr({"global_symbol": "main"})
-    for i, j, k in T.grid(64, 64, 1000000000):
+    for i, j, _k in T.grid(64, 64, 1000000000):
         Z[i, j] = Z[i, j] * W[i, j] + X[i, j]
 
 
@@ -102,7 +102,7 @@ def test_crash_and_timeout_do_not_stop_the_pool(measurer: Measurer) -> None:
 
 def test_two_workers_measure_in_parallel(target_config: dict[str, object]) -> None:
     settings = MeasureSettings(repeat=2, min_repeat_ms=1)
-    items = good_inputs(3) + [as_input(wrong_result)]
+    items = [*good_inputs(3), as_input(wrong_result)]
     with Measurer(target_config, settings, workers=2) as m:
         seen = dict(m.measure_iter(items))
     assert sorted(seen) == [0, 1, 2, 3]

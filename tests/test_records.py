@@ -1,0 +1,143 @@
+"""The records database: persistence, ranking, counts, schema version, crash safety."""
+
+from __future__ import annotations
+
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from dcoc.records import (
+    RECORDS_FILE,
+    SCHEMA_VERSION,
+    CandidateRecord,
+    RecordsDB,
+    RecordsSchemaError,
+    TargetKind,
+)
+
+
+def cpu(
+    trial: int, latency: float | None, method: str = "random", workload: str = "matmul:64,64,64"
+) -> CandidateRecord:
+    return CandidateRecord(
+        target=TargetKind.CPU,
+        workload=workload,
+        method=method,
+        trial=trial,
+        design={"sketch": 0, "decisions": [[1, 2, 32], 3]},
+        trace=[["GetSBlock"], [[4, [2]]]],
+        valid=latency is not None,
+        verified=latency is not None,
+        error=None if latency is not None else "build_error: boom",
+        latency_s=latency,
+        build_s=0.5,
+        metrics={"costs_s": [latency] if latency else []},
+    )
+
+
+def test_round_trip_and_reopen(tmp_path: Path) -> None:
+    with RecordsDB.open(tmp_path) as db:
+        db.add_workload("matmul:64,64,64", {"macs": 262144})
+        first = db.add(cpu(0, 2e-5))
+        db.add(cpu(1, None))
+    assert (tmp_path / RECORDS_FILE).exists()
+    with RecordsDB.open(tmp_path / RECORDS_FILE) as db:
+        assert db.workloads() == ["matmul:64,64,64"]
+        assert db.workload("matmul:64,64,64") == {"macs": 262144}
+        records = list(db.iterate())
+    assert [r.id for r in records] == [first, first + 1]
+    r = records[0]
+    assert r.target is TargetKind.CPU and r.valid and r.verified
+    assert dict(r.design) == {"sketch": 0, "decisions": [[1, 2, 32], 3]}
+    assert r.trace == [["GetSBlock"], [[4, [2]]]]
+    assert r.latency_s == 2e-5 and r.build_s == 0.5
+    assert records[1].error == "build_error: boom" and not records[1].valid
+
+
+def test_best_k_counts_and_filters(tmp_path: Path) -> None:
+    with RecordsDB.open(tmp_path) as db:
+        db.add_workload("matmul:64,64,64", {})
+        db.add_workload("conv", {})
+        for i, lat in enumerate([3e-5, None, 1e-5, 2e-5, None, 1e-5]):
+            db.add(cpu(i, lat))
+        db.add(cpu(0, 5e-6, method="metaschedule"))
+        db.add(cpu(0, 1e-7, workload="conv"))
+        best = db.best("matmul:64,64,64", k=3, method="random")
+        assert [(b.trial, b.latency_s) for b in best] == [(2, 1e-5), (5, 1e-5), (3, 2e-5)]
+        assert db.best("matmul:64,64,64", k=1)[0].method == "metaschedule"
+        assert db.count() == 8
+        assert db.count("matmul:64,64,64", "random") == 6
+        assert db.failed_count("matmul:64,64,64", "random") == 2
+        assert db.failed_count(method="metaschedule") == 0
+        assert db.count(target="accel") == 0
+        assert [r.trial for r in db.iterate("matmul:64,64,64", "random")] == [0, 1, 2, 3, 4, 5]
+
+
+def test_accelerator_records_rank_by_edp(tmp_path: Path) -> None:
+    with RecordsDB.open(tmp_path) as db:
+        db.add_workload("resnet18/C5", {})
+        for i, (cycles, energy) in enumerate([(100, 5.0), (50, 20.0), (80, 4.0)]):
+            db.add(
+                CandidateRecord(
+                    target="accel",
+                    workload="resnet18/C5",
+                    method="ga",
+                    trial=i,  # type: ignore[arg-type]
+                    design={"pe": 16},
+                    valid=True,
+                    cycles=cycles,
+                    energy_pj=energy,
+                    area_um2=1e6,
+                    edp=cycles * energy,
+                )
+            )
+        assert [r.edp for r in db.best("resnet18/C5", 2, metric="edp")] == [320.0, 500.0]
+        assert db.best("resnet18/C5", 1, metric="cycles")[0].cycles == 50
+
+
+def test_unknown_target_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="gpu"):
+        cpu(0, 1.0).__class__(
+            target="gpu",
+            workload="w",
+            method="m",
+            trial=0,  # type: ignore[arg-type]
+            design={},
+            valid=True,
+        )
+
+
+def test_records_are_committed_immediately(tmp_path: Path) -> None:
+    """A process that dies right after ``add`` loses nothing."""
+    code = (
+        "import os, sys\n"
+        "from dcoc.records import RecordsDB, CandidateRecord\n"
+        "db = RecordsDB.open(sys.argv[1])\n"
+        "db.add_workload('w', {})\n"
+        "for i in range(3):\n"
+        "    db.add(CandidateRecord(target='cpu', workload='w', method='random', trial=i,\n"
+        "                           design={}, valid=True, latency_s=float(i + 1)))\n"
+        "os._exit(9)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code, str(tmp_path)], check=False)
+    assert proc.returncode == 9
+    with RecordsDB.open(tmp_path) as db:
+        assert db.count("w") == 3
+        assert db.best("w")[0].latency_s == 1.0
+
+
+def test_wal_and_schema_version(tmp_path: Path) -> None:
+    RecordsDB.open(tmp_path).close()
+    raw = sqlite3.connect(tmp_path / RECORDS_FILE)
+    assert raw.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert raw.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()[0] == str(
+        SCHEMA_VERSION
+    )
+    raw.execute("UPDATE meta SET value='999' WHERE key='schema_version'")
+    raw.commit()
+    raw.close()
+    with pytest.raises(RecordsSchemaError, match="schema version 999"):
+        RecordsDB.open(tmp_path)
