@@ -1,0 +1,178 @@
+"""The Ray side of ``python -m dcoc.train``: start or attach to Ray, build / restore / train /
+checkpoint the PPO Algorithm, and sample actions from its current policies for the
+confidence-gated proposal phase.
+
+Everything else of the main job (config, run directory, records, outputs) is ray-free and
+lives in :mod:`dcoc.experiment`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import ray
+import torch
+from dcoc.agents.cluster import RAY_ADDRESS_ENV, connect
+from dcoc.agents.confidence import (
+    ConfidenceConfig,
+    ConfidenceSampler,
+    ConfidenceSelection,
+    sample_candidates,
+)
+from dcoc.agents.config import CriticKind, build_algorithm_config
+from ray.rllib.algorithms.algorithm import Algorithm
+from ray.rllib.core.rl_module.rl_module import RLModule
+
+logger = logging.getLogger(__name__)
+
+WORKER_ENV_VARS = {"OMP_NUM_THREADS": "1"}
+"""Set for the driver and every Ray worker: one BLAS/OpenMP thread per process."""
+
+
+def start_ray(
+    address: str | None = None, *, num_cpus: int | None = None, temp_dir: str | Path | None = None
+) -> Literal["attached", "embedded"]:
+    """Attach to ``address`` / ``$RAY_ADDRESS`` or start an embedded Ray (no dashboard,
+    session files under ``temp_dir``). Workers of an embedded Ray inherit ``OMP_NUM_THREADS=1``
+    from this process; on a cluster pass it in the job's runtime env."""
+    for key, value in WORKER_ENV_VARS.items():
+        os.environ.setdefault(key, value)
+    if address is None and not os.environ.get(RAY_ADDRESS_ENV) and temp_dir is not None:
+        Path(temp_dir).mkdir(parents=True, exist_ok=True)
+    return connect(address, num_cpus=num_cpus, temp_dir=temp_dir)
+
+
+def stop_ray() -> None:
+    if ray.is_initialized():
+        ray.shutdown()
+
+
+@dataclass(frozen=True)
+class TrainerSettings:
+    """What the PPO Algorithm is built from (see :func:`dcoc.agents.build_algorithm_config`)."""
+
+    env_factory: str
+    """``"package.module:factory"`` building the dict-protocol env from ``env_config``."""
+    env_config: Mapping[str, Any] = field(default_factory=dict)
+    critic: CriticKind = "centralized"
+    lr: float = 3e-4
+    gamma: float = 0.99
+    lambda_: float = 0.95
+    train_batch_size: int = 1000
+    minibatch_size: int = 128
+    num_epochs: int = 4
+    entropy_coeff: float = 0.01
+    clip_param: float = 0.2
+    vf_loss_coeff: float = 0.5
+    hidden_sizes: tuple[int, ...] = (128, 128)
+    num_env_runners: int = 0
+    num_envs_per_env_runner: int = 1
+    seed: int = 0
+
+
+class PolicyTrainer:
+    """An RLlib PPO Algorithm with the few verbs the main job needs."""
+
+    def __init__(self, algo: Algorithm) -> None:
+        self.algo = algo
+
+    @classmethod
+    def build(cls, settings: TrainerSettings) -> PolicyTrainer:
+        config = build_algorithm_config(
+            settings.env_factory,
+            critic=settings.critic,
+            env_config=settings.env_config,
+            lr=settings.lr,
+            gamma=settings.gamma,
+            lambda_=settings.lambda_,
+            train_batch_size=settings.train_batch_size,
+            minibatch_size=settings.minibatch_size,
+            num_epochs=settings.num_epochs,
+            entropy_coeff=settings.entropy_coeff,
+            clip_param=settings.clip_param,
+            vf_loss_coeff=settings.vf_loss_coeff,
+            hidden_sizes=settings.hidden_sizes,
+            num_env_runners=settings.num_env_runners,
+            num_envs_per_env_runner=settings.num_envs_per_env_runner,
+            seed=settings.seed,
+        )
+        return cls(_quiet_logdir(config.build_algo()))
+
+    @classmethod
+    def restore(cls, checkpoint: str | Path) -> PolicyTrainer:
+        """The Algorithm saved by :meth:`save` (weights, optimizer state, config)."""
+        return cls(_quiet_logdir(Algorithm.from_checkpoint(str(Path(checkpoint).resolve()))))
+
+    def train(self) -> dict[str, Any]:
+        """One training iteration; RLlib's result dict."""
+        return dict(self.algo.train())
+
+    def save(self, path: str | Path) -> Path:
+        target = Path(path).resolve()
+        target.parent.mkdir(parents=True, exist_ok=True)
+        self.algo.save_to_path(str(target))
+        return target
+
+    def modules(self, agent_ids: Sequence[str]) -> dict[str, RLModule]:
+        """The current inference module of each agent (the local EnvRunner's copy)."""
+        out: dict[str, RLModule] = {}
+        for agent in agent_ids:
+            module = self.algo.get_module(agent)
+            if module is None:
+                raise KeyError(f"the algorithm has no module {agent!r}")
+            out[agent] = module
+        return out
+
+    def stop(self) -> None:
+        self.algo.stop()
+
+
+def _quiet_logdir(algo: Algorithm) -> Algorithm:
+    """RLlib makes an (unused, empty) ``~/ray_results/<date>`` directory per Algorithm; the
+    run directory is dcoc's, so remove it when it is still empty."""
+    logdir = getattr(algo, "logdir", None)
+    if logdir:
+        with contextlib.suppress(OSError):
+            Path(logdir).rmdir()
+    return algo
+
+
+class PolicySampler:
+    """Samples actions from the algorithm's current policies (masked, as the EnvRunners do).
+
+    :meth:`propose` draws K candidates for one agent and keeps the most confident share
+    (:class:`dcoc.agents.ConfidenceSampler`); :meth:`sample` draws one action.
+    """
+
+    def __init__(
+        self, trainer: PolicyTrainer, agent_ids: Sequence[str], config: ConfidenceConfig, seed: int
+    ) -> None:
+        self.trainer = trainer
+        self.agent_ids = list(agent_ids)
+        self.sampler = ConfidenceSampler(config, seed=seed)
+        self.generator = torch.Generator().manual_seed(seed + 1)
+        self._modules: dict[str, RLModule] = {}
+
+    def refresh(self) -> None:
+        """Pick up the weights of the latest training iteration."""
+        self._modules = self.trainer.modules(self.agent_ids)
+
+    def propose(self, agent: str, observation: Mapping[str, np.ndarray]) -> ConfidenceSelection:
+        if not self._modules:
+            self.refresh()
+        return self.sampler.propose({agent: self._modules[agent]}, {agent: observation})
+
+    def sample(self, agent: str, observation: Mapping[str, np.ndarray]) -> np.ndarray:
+        if not self._modules:
+            self.refresh()
+        candidates = sample_candidates(
+            {agent: self._modules[agent]}, {agent: observation}, 1, generator=self.generator
+        )
+        return np.asarray(candidates.actions[agent][0])

@@ -1,0 +1,231 @@
+"""The co-design env with every evaluation written to the run's records database.
+
+:func:`make_recorded_codesign_env` is the env factory the trainer gives RLlib
+(``"dcoc.experiment.recorded_env:make_recorded_codesign_env"``): it builds a
+:class:`~dcoc.envs.codesign.CoDesignEnv` whose evaluator is wrapped so that each layer
+evaluation is stored (hardware configuration and knob indices, layer, tile and order actions,
+cycles, energy, area, EDP, validity) in ``records.sqlite`` before the env sees the report.
+The records are the run's memory: the best design, the evaluation count and ``--resume`` all
+read them. The reference design's random search is recorded once per workload as method
+``reference``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from dcoc.accel.architecture import Architecture
+from dcoc.accel.mapping import Mapping as AccelMapping
+from dcoc.accel.report import CostReport
+from dcoc.accel.tables import EnergyTables
+from dcoc.envs.codesign import CoDesignEnv
+from dcoc.envs.codesign_config import CoDesignEnvConfig, resolve_layers
+from dcoc.records import CandidateRecord, RecordsDB, TargetKind
+from dcoc.search.codesign_space import Evaluator, model_evaluator
+from dcoc.workloads.network import Layer
+from dcoc.workloads.problem import Problem
+
+RECORDS_PATH_KEY = "records_path"
+"""``env_config`` key: the records database (``None``: nothing is recorded)."""
+RECORDS_METHOD_KEY = "records_method"
+"""``env_config`` key: the ``method`` column of the env's records (default ``ppo``)."""
+REFERENCE_METHOD = "reference"
+
+
+def workload_keys(workload: str | Sequence[str], layers: Sequence[Layer]) -> list[str]:
+    """Records key (``NET/LAYER`` or the inline shape) of each layer of ``workload``."""
+    if not isinstance(workload, str):
+        return list(workload)
+    if "," in workload:
+        return [w.strip() for w in workload.split(",")]
+    if "/" in workload or ":" in workload:
+        return [workload]
+    network = workload.partition(".")[0]
+    return [f"{network}/{layer.name}" for layer in layers]
+
+
+def parse_workload(workload: str) -> str | tuple[str, ...]:
+    """The env's workload value of a config string (a comma list becomes a tuple)."""
+    if "," in workload:
+        return tuple(w.strip() for w in workload.split(",") if w.strip())
+    return workload
+
+
+class CountingEvaluator:
+    """Wraps an :data:`Evaluator`; remembers the last call and counts calls."""
+
+    def __init__(self, base: Evaluator) -> None:
+        self.base = base
+        self.calls = 0
+        self.log: list[tuple[Problem, CostReport]] | None = []
+        """Calls made while the env is built (the reference search); ``None`` afterwards."""
+        self.last: CostReport | None = None
+
+    def __call__(
+        self, arch: Architecture, problem: Problem, mapping: AccelMapping, tables: EnergyTables
+    ) -> CostReport:
+        report = self.base(arch, problem, mapping, tables)
+        self.calls += 1
+        self.last = report
+        if self.log is not None:
+            self.log.append((problem, report))
+        return report
+
+
+def _metric(value: float) -> float | None:
+    return float(value) if math.isfinite(value) else None
+
+
+class RecordedCoDesignEnv:
+    """:class:`CoDesignEnv` (dict protocol, unchanged) that records every layer evaluation."""
+
+    def __init__(
+        self,
+        config: CoDesignEnvConfig,
+        *,
+        records_path: str | None = None,
+        method: str = "ppo",
+    ) -> None:
+        self.evaluator = CountingEvaluator(
+            model_evaluator(legacy_translation=config.legacy_translation)
+        )
+        self.env = CoDesignEnv(config, evaluator=self.evaluator)
+        self.method = method
+        self.possible_agents = self.env.possible_agents
+        self.agents = self.env.agents
+        self.observation_spaces = self.env.observation_spaces
+        self.action_spaces = self.env.action_spaces
+        layers = self.env.space.layers
+        self.keys = workload_keys(config.workload, layers)
+        self.episodes = 0
+        self._tile: tuple[int, ...] = ()
+        self.records: RecordsDB | None = None
+        if records_path is not None:
+            self.records = RecordsDB.open(records_path)
+            for key, layer in zip(self.keys, layers, strict=True):
+                self.records.add_workload(key, _describe(layer))
+            assert self.evaluator.log is not None
+            if self.records.count(method=REFERENCE_METHOD, workload=self.keys[0]) == 0:
+                self._record_reference(self.evaluator.log)
+        self.evaluator.log = None
+
+    @property
+    def unwrapped(self) -> CoDesignEnv:
+        return self.env
+
+    def _record_reference(self, log: list[tuple[Problem, CostReport]]) -> None:
+        assert self.records is not None
+        problems = [layer.problem for layer in self.env.space.layers]
+        hw = self.env.space.design_space.default()
+        for trial, (problem, report) in enumerate(log):
+            index = next((i for i, p in enumerate(problems) if p == problem), 0)
+            design = {"hw": hw.as_dict(), "layer": self.env.space.layers[index].name}
+            self.records.add(
+                self._record(self.keys[index], REFERENCE_METHOD, trial, design, report)
+            )
+
+    def _record(
+        self,
+        key: str,
+        method: str,
+        trial: int,
+        design: Mapping[str, Any],
+        report: CostReport,
+        area_um2: float | None = None,
+    ) -> CandidateRecord:
+        return CandidateRecord(
+            target=TargetKind.ACCEL,
+            workload=key,
+            method=method,
+            trial=trial,
+            design=design,
+            valid=report.valid,
+            error=None if report.valid else "; ".join(report.reasons) or "invalid",
+            cycles=int(report.cycles) if report.valid else None,
+            energy_pj=float(report.energy_pj) if report.valid else None,
+            area_um2=area_um2 if area_um2 is not None else float(report.area_um2),
+            edp=_metric(report.edp) if report.valid else None,
+            metrics={"utilization": float(report.utilization)},
+        )
+
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        out = self.env.reset(seed=seed, options=options)
+        self.agents = self.env.agents
+        return out
+
+    def step(self, action_dict: Mapping[str, Any]) -> tuple[dict[str, Any], ...]:
+        agent = self.env.current_agent
+        ctx, layer = self.env.hardware_context, self.env.layer_index
+        calls = self.evaluator.calls
+        if agent == "sw_tile":
+            self._tile = tuple(int(a) for a in _flat(action_dict[agent]))
+        out = self.env.step(action_dict)
+        if self.evaluator.calls > calls and self.records is not None and ctx is not None:
+            report = self.evaluator.last
+            assert report is not None and agent is not None
+            design = {
+                "hw": ctx.config.as_dict(),
+                "hw_action": list(ctx.indices),
+                "layer": self.env.space.layers[layer].name,
+                "layer_index": layer,
+                "tile_action": list(self._tile),
+                "order_action": [int(a) for a in _flat(action_dict[agent])],
+                "episode": self.episodes,
+            }
+            record = self._record(
+                self.keys[layer], self.method, self.episodes, design, report, ctx.area_um2
+            )
+            self.records.add(record)
+        if self.env.current_agent is None:
+            self.episodes += 1
+        self.agents = self.env.agents
+        return out
+
+    def close(self) -> None:
+        if self.records is not None:
+            self.records.close()
+            self.records = None
+
+
+def _flat(action: Any) -> list[int]:
+    try:
+        return [int(a) for a in action]
+    except TypeError:
+        return [int(action)]
+
+
+def _describe(layer: Layer) -> dict[str, Any]:
+    problem = layer.problem
+    return {
+        "layer": layer.name,
+        "count": layer.count,
+        "macs": int(layer.macs),
+        "shape": problem.name,
+        "bounds": {str(k): int(v) for k, v in problem.bounds.items()},
+    }
+
+
+def make_recorded_codesign_env(env_config: Mapping[str, Any] | None = None) -> RecordedCoDesignEnv:
+    """Factory ``env_config -> RecordedCoDesignEnv``: the :class:`CoDesignEnvConfig` keys plus
+    ``records_path`` and ``records_method``."""
+    values = dict(env_config or {})
+    path = values.pop(RECORDS_PATH_KEY, None)
+    method = values.pop(RECORDS_METHOD_KEY, "ppo")
+    return RecordedCoDesignEnv(
+        CoDesignEnvConfig.from_mapping(values), records_path=path, method=str(method)
+    )
+
+
+__all__ = [
+    "RECORDS_METHOD_KEY",
+    "RECORDS_PATH_KEY",
+    "RecordedCoDesignEnv",
+    "make_recorded_codesign_env",
+    "parse_workload",
+    "resolve_layers",
+    "workload_keys",
+]
