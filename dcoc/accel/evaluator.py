@@ -13,6 +13,8 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from math import prod
+from operator import mul
 
 from dcoc.accel.architecture import Architecture
 from dcoc.accel.closed_form import multicast_histogram
@@ -150,34 +152,28 @@ class Evaluator:
             legacy_translation=self.legacy,
         )
 
-    def _sliding_accesses(
+    def _reference(
         self,
         ds: int,
-        tile: list[int],
-        size: int,
         bits: list[tuple[int, int, int, int]],
         keys: list[int],
         suffix: list[int],
         start: int,
-    ) -> int:
-        """closed_form.content_accesses with translations compared as encoded ints."""
+    ) -> tuple[int, int, int, int, int] | None:
+        """For the bits from ``start`` on: the reference transition's dim and step, and the
+        weights of the transitions matching it and of the zero translations (encoded ints;
+        see closed_form.content_accesses). None when nothing moves."""
         nbits = len(bits)
         if start == nbits:
-            return size
-        kappa = self.kappa[ds]
-        offset = keys[start] - kappa[bits[start][1]] * bits[start][3]  # -(moves below start)
+            return None
+        offset = keys[start] - self.kappa[ds][bits[start][1]] * bits[start][3]
         ref = start
         if not self.legacy:
             while ref < nbits and keys[ref] == offset:
                 ref += 1
             if ref == nbits:
-                return size
+                return None
         ref_key = keys[ref]
-        _, d, _, st = bits[ref]
-        spans = self.span_fns[ds](tile)
-        for k, c in self.touch[ds][d]:
-            spans[k] = max(0, spans[k] - c * st)
-        inter = math.prod(spans)
         matched = zero = 0
         for i in range(start, nbits):
             k = keys[i]
@@ -185,9 +181,26 @@ class Evaluator:
                 matched += (bits[i][2] - 1) * suffix[i + 1]
             elif k == offset:
                 zero += (bits[i][2] - 1) * suffix[i + 1]
+        return bits[ref][1], bits[ref][3], matched, zero, 0
+
+    def _accesses(
+        self,
+        ds: int,
+        tile: list[int],
+        size: int,
+        n_above: int,
+        found: tuple[int, int, int, int, int] | None,
+    ) -> int:
+        if found is None:
+            return size
+        d, step, matched, zero, _ = found
+        spans = self.span_fns[ds](tile)
+        for k, c in self.touch[ds][d]:
+            spans[k] = max(0, spans[k] - c * step)
+        inter = prod(spans)
         if self.legacy:
-            return size * suffix[start] - inter * matched
-        return size * (suffix[start] - zero) - inter * matched
+            return size * n_above - inter * matched
+        return size * (n_above - zero) - inter * matched
 
     def summary(self, mapping: Mapping) -> CostSummary:
         """Validity, cycles, energy, area and utilization of ``mapping``."""
@@ -208,19 +221,21 @@ class Evaluator:
         for li in range(nl):
             lm = levels[li]
             fx, fy = self.fanout_xy[li]
-            ux = uy = 1
-            sp = []
-            for d in range(nd):
-                x, y = lm.spatial_x[d], lm.spatial_y[d]
-                ux *= x
-                uy *= y
-                sp.append(x * y)
+            if min(lm.spatial_x) < 1 or min(lm.spatial_y) < 1:
+                return _INVALID
+            ux = prod(lm.spatial_x)
+            uy = prod(lm.spatial_y)
             if ux > fx or uy > fy or ux * uy > self.fanout[li]:
                 return _INVALID
             below = ext
-            master = [e * s for e, s in zip(below, sp, strict=True)] if ux * uy > 1 else below
+            if ux * uy > 1:
+                sp = list(map(mul, lm.spatial_x, lm.spatial_y))
+                master = list(map(mul, below, sp))
+            else:
+                sp = lm.spatial_x  # all 1
+                master = below
             t = lm.temporal
-            ext = [m * f for m, f in zip(master, t, strict=True)]
+            ext = list(map(mul, master, t))
             level_start.append(len(bits))
             for d in lm.permutation:
                 n = t[d]
@@ -229,8 +244,6 @@ class Evaluator:
                     compute_cycles *= n
                 elif n < 1:
                     return _INVALID
-            if min(sp) < 1:
-                return _INVALID
             belows.append(below)
             masters.append(master)
             exts.append(ext)
@@ -261,6 +274,7 @@ class Evaluator:
             sizes = [size_fn(e) for e in exts]
             rel = self.relevant[ds]
             if self.sliding[ds]:
+                refs: dict[int, tuple[int, int, int, int, int] | None] = {}
                 kappa = self.kappa[ds]
                 keys = []
                 running = 0
@@ -273,9 +287,11 @@ class Evaluator:
                 if li == 0:
                     base = compute_cycles
                 elif self.sliding[ds]:
-                    base = self._sliding_accesses(
-                        ds, exts[li - 1], sizes[li - 1], bits, keys, suffix, level_start[li]
-                    )
+                    start = level_start[li]
+                    found = refs.get(start)
+                    if found is None:
+                        found = refs[start] = self._reference(ds, bits, keys, suffix, start)
+                    base = self._accesses(ds, exts[li - 1], sizes[li - 1], suffix[start], found)
                 else:
                     r = level_start[li]
                     while r < nbits and not rel[bits[r][1]]:
