@@ -20,7 +20,6 @@ from math import prod
 
 import numpy as np
 import tvm
-from tvm.target import codegen
 
 from dcoc.accel.architecture import Architecture
 from dcoc.tvm.mapping_tir import (
@@ -30,6 +29,7 @@ from dcoc.tvm.mapping_tir import (
     output_space,
     tensor_shape,
 )
+from dcoc.tvm.target import host_target
 from dcoc.workloads.problem import DataSpace, Problem
 
 logger = logging.getLogger(__name__)
@@ -52,11 +52,6 @@ class CheckResult:
     max_abs_error: float
     max_error_ratio: float
     error: str | None = None
-
-
-def host_target() -> tvm.target.Target:
-    """LLVM for this machine's CPU (``mcpu`` = the host CPU)."""
-    return tvm.target.Target({"kind": "llvm", "mcpu": codegen.llvm_get_system_cpu()})
 
 
 def _point_indices(
