@@ -125,8 +125,16 @@ def mapper_config(raw: Any, file: str, overrides: MapperOverrides) -> MapperConf
         budget = _int_setting(raw, "search_size", file)
     rejections = _int_setting(raw, "timeout", file)
     perms = _int_setting(raw, "max_permutations_per_if_visit", file)
+    algorithm = ALGORITHMS[algo_name]
+    if algorithm != SearchAlgorithm.EXHAUSTIVE and victory == 0 and not budget and not o.timeout_s:
+        raise SpecError(
+            file,
+            ("mapper", "victory_condition"),
+            f"{algorithm.value} would never stop: give a victory condition > 0, a search_size "
+            "(--budget) or a time limit (--time-limit)",
+        )
     return MapperConfig(
-        algorithm=ALGORITHMS[algo_name],
+        algorithm=algorithm,
         metrics=tuple(metrics),
         max_evaluations=budget or None,
         victory_condition=DEFAULT_VICTORY if victory is None else victory,

@@ -238,6 +238,7 @@ def test_cli_exit_1_when_nothing_fits(tmp_path: Path) -> None:
         ("mapspace_constraints: {targets: [{target: Nope, type: temporal}]}\n", "unknown level"),
         ("mapper: {optimization_metrics: [speed]}\n", "unknown metric"),
         ("mapper: {algorithm: annealing}\n", "unknown algorithm"),
+        ("mapper: {algorithm: random_pruned, victory_condition: 0}\n", "never stop"),
     ],
 )
 def test_cli_bad_inputs_exit_2_on_one_line(tmp_path: Path, extra: str, message: str) -> None:

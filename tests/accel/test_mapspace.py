@@ -50,8 +50,12 @@ def tiny(targets: list[dict[str, object]] | None = None) -> tuple[Architecture, 
 
 
 def _divisor_tuples(n: int, k: int) -> list[tuple[int, ...]]:
-    divs = [d for d in range(1, n + 1) if n % d == 0]
-    return [t for t in itertools.product(divs, repeat=k) if prod(t) == n]
+    """Every k-tuple of positive integers whose product is n."""
+    if k == 0:
+        return [()] if n == 1 else []
+    return [
+        (d, *rest) for d in range(1, n + 1) if n % d == 0 for rest in _divisor_tuples(n // d, k - 1)
+    ]
 
 
 def brute_force_factorizations(arch: Architecture, problem: Problem, tight: bool) -> int:
@@ -306,3 +310,51 @@ def test_neighbors_are_single_moves_of_equal_cost_class() -> None:
             assert sum(x != y for x, y in zip(n.permutations, base.permutations, strict=True)) == 1
             kinds["order"] += 1
     assert kinds["factor"] > 0 and kinds["order"] > 0
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    m=st.integers(1, 6),
+    n=st.integers(1, 4),
+    k=st.integers(1, 8),
+    tight=st.booleans(),
+)
+def test_factorization_count_matches_brute_force_for_any_bounds(
+    m: int, n: int, k: int, tight: bool
+) -> None:
+    raw = load_yaml_text(TINY_ARCH)["architecture"]
+    arch = parse_architecture(raw)
+    problem = gemm_problem(m, n, k)
+    targets = TIGHT[:2] if tight else None  # factor and split constraints, no keeps
+    c = build_constraints(arch, problem, raw_architecture=raw, constraint_targets=targets)
+    space = MapSpace(arch, problem, c)
+    assert space.factorization_count == brute_force_factorizations(arch, problem, tight)
+    rng = np.random.default_rng(m * 100 + n * 10 + k)
+    point = space.sample_legal(rng, max_tries=2000)
+    if point is not None:  # capacity may leave nothing legal; if something is, it runs
+        report = evaluate(arch, problem, space.mapping(point), tables=EnergyTables())
+        assert report.valid, report.reasons
+
+
+def test_min_utilization_prunes_factorizations() -> None:
+    case = load_case(EYERISS)
+    arch, problem = case.inputs.architecture, case.inputs.problem
+    c = build_constraints(
+        arch,
+        problem,
+        constraint_targets=[{"target": "psum_spad", "type": "utilization", "min": 0.5}],
+    )
+    space = MapSpace(arch, problem, c)
+    rng = np.random.default_rng(6)
+    low = high = 0
+    for _ in range(300):
+        f = space.level_factors(space.sample(rng))
+        used = int(np.prod(f[:, [s for s, sl in enumerate(space.slots) if sl.axis != 0]]))
+        reasons = space.factor_violations(f)
+        if used < 0.5 * arch.arithmetic.instances:
+            low += 1
+            assert any("utilization" in r for r in reasons)
+        else:
+            high += 1
+            assert not any("utilization" in r for r in reasons)
+    assert low > 0 and high > 0
