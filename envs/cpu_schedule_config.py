@@ -20,8 +20,8 @@ class CpuScheduleEnvConfig:
     """Candidates (one ``sw_tile`` and one ``sw_order`` action each) per episode."""
     records_path: str | None = None
     """SQLite records database every candidate is written to (``None``: not recorded)."""
-    run_name: str = "cpu_schedule"
-    """Name of the run the records belong to."""
+    method: str = "cpu_schedule_env"
+    """The records' ``method`` column (e.g. the training algorithm's name)."""
     invalid_reward: float = -5.0
     """Reward of a candidate that fails (masked action, rejected schedule, build or run error,
     timeout, crash, wrong result). ``log(ref / latency) = -5`` is a schedule 148x slower than
@@ -34,7 +34,8 @@ class CpuScheduleEnvConfig:
     num_cores: int | None = None
     """Cores of the target (``None``: all of this machine's)."""
     workers: int = 1
-    """Measurement worker processes (each builds and runs one candidate at a time)."""
+    """Measurement worker processes (each builds and runs one candidate at a time). Workers
+    measure concurrently: with more workers than idle cores the timings disturb each other."""
     number: int = 1
     repeat: int = 3
     min_repeat_ms: int = 10

@@ -73,12 +73,9 @@ class ScheduleEvaluator:
     def __init__(
         self,
         config: CpuScheduleEnvConfig | Mapping[str, Any] | None = None,
-        *,
-        method: str = "cpu_schedule_env",
     ) -> None:
         cfg = CpuScheduleEnvConfig.coerce(config)
         self.config = cfg
-        self.method = method
         self.layer = resolve_workload(cfg.workload)
         self.spec = einsum_spec(self.layer.problem)
         self.target_config = host_target_config(cfg.num_cores)
@@ -220,7 +217,7 @@ class ScheduleEvaluator:
             CandidateRecord(
                 target=TargetKind.CPU,
                 workload=self.config.workload,
-                method=self.method,
+                method=self.config.method,
                 trial=trial,
                 design=design,
                 valid=result.valid,

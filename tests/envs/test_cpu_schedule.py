@@ -128,6 +128,7 @@ def test_episode_measures_records_and_rewards_faster_schedules_more(
         assert result.valid and record.valid and record.verified and record.error is None
         assert record.id == result.record_id and record.trace is not None
         assert record.design == point.to_json()
+        assert (record.workload, record.method) == ("matmul:64,64,64", "cpu_schedule_env")
         assert record.latency_s == metrics["latency_s"] == result.latency_s
         assert reward == pytest.approx(math.log(reference / record.latency_s), rel=1e-12)
         assert metrics["gflops"] == pytest.approx(2 * 64**3 / record.latency_s / 1e9)
@@ -262,6 +263,7 @@ def test_rllib_adapter_accepts_the_env() -> None:
     check_multiagent_environments(env)
     obs, _ = env.reset(seed=0)
     assert list(obs) == ["sw_tile"]
+    assert env.observation_spaces["sw_tile"].contains(obs["sw_tile"])
     env.close()
 
 
