@@ -20,9 +20,11 @@ Three roles choose a design point (envs, MCTS and baselines share this vocabular
   factors first), a spatial factor that does not fit the room left on its axis shrinks to its
   largest divisor that fits and the rest moves to the temporal loop of the nearest non-dummy
   level at or above it that allows it. Every masked-in tiling therefore decodes to factors that
-  multiply to the bounds and respect every fanout; buffer capacity is not masked (the model
-  reports it). The X/Y split of a dimension's spatial factor at a level with both mesh axes is
-  part of its factorization (one slot per axis).
+  multiply to the bounds and respect every fanout. Buffer capacity couples dimensions too; the
+  mask hides only the entries whose forced-kept tiles overflow a level even with every other
+  dimension untiled (tiles grow with every extent), and the model reports the rest. The X/Y
+  split of a dimension's spatial factor at a level with both mesh axes is part of its
+  factorization (one slot per axis).
 * **sw_order** -- per storage level a loop-permutation index (MapSpace's Lehmer index of the
   free loops above the constrained innermost prefix), then one keep bit per (level, data space)
   pair the constraints leave free. Given the tiling, the mask keeps one permutation per
@@ -168,6 +170,7 @@ class CoDesignSpace:
         )
         self._cache: OrderedDict[tuple[int, ...], HardwareContext] = OrderedDict()
         self._cache_size = cache_size
+        self._forced_cache: dict[int, tuple[np.ndarray, ...]] = {}
         self._perm_cache: dict[tuple[int, tuple[int, ...], tuple[int, ...]], np.ndarray] = {}
         self.problems: tuple[Problem, ...] = tuple(layer.problem for layer in self.layers)
         """Per layer its problem (``Layer.problem`` builds a new one on every access)."""
@@ -299,6 +302,14 @@ class CoDesignSpace:
                 ]
                 parts.append(np.array(ok, dtype=np.float32))
                 vocab_slots.append(arr[:, keep_cols])
+        caps = np.array(
+            [
+                np.inf if lv.effective_size_words is None else lv.effective_size_words
+                for lv in ctx.arch.storage
+            ]
+        )
+        for d, words in enumerate(self._forced_words(layer)):
+            parts[d] = parts[d] * np.all(words <= caps, axis=1)
         exact = tuple(
             d
             for d in range(len(self.dims))
@@ -307,6 +318,35 @@ class CoDesignSpace:
         lc = LayerContext(ms, concat_blocks(parts, self.tile_nvec), tuple(vocab_slots), exact)
         ctx.layers[layer] = lc
         return lc
+
+    def _forced_words(self, layer: int) -> tuple[np.ndarray, ...]:
+        """Per dimension ``[vocab, levels]``: words of the forced-kept tiles at each level when
+        only that dimension is tiled (every other extent 1). Tiles grow with every extent, so
+        an entry whose words already exceed a level's capacity cannot fit however the other
+        dimensions are tiled: the tiling mask hides it."""
+        cached = self._forced_cache.get(layer)
+        if cached is not None:
+            return cached
+        ms = self._max_spaces[layer]
+        nl = self.num_levels
+        slot_level = np.array([s.level for s in ms.slots])
+        last_slot = [int(np.flatnonzero(slot_level <= li).max()) for li in range(nl)]
+        forced = np.array(
+            [[bool(k) for k in ms.constraints.levels[li].keep] for li in range(nl)]
+        )  # [levels, data spaces]
+        out = []
+        for d in range(len(self.dims)):
+            ext = np.cumprod(self._vocab_arrays[layer][d], axis=1)[:, last_slot]  # [V, levels]
+            words = np.zeros(ext.shape, dtype=np.float64)
+            for ds, proj in enumerate(ms.projections):
+                size = np.ones(ext.shape, dtype=np.float64)
+                for terms in proj:
+                    size *= 1 + sum(c * (ext - 1) for dd, c in terms if dd == d)
+                words += size * forced[:, ds]
+            out.append(words)
+        result = tuple(out)
+        self._forced_cache[layer] = result
+        return result
 
     def tile_mask(self, ctx: HardwareContext, layer: int) -> np.ndarray:
         return self.layer_context(ctx, layer).tile_mask

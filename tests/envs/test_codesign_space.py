@@ -50,9 +50,22 @@ def test_hw_mask_hides_exactly_values_without_a_completion_in_budget() -> None:
     assert ctx.area_um2 == pytest.approx(design.area_um2(ctx.config))
 
 
+def _fits_alone(own: MapSpace, d: int, row: tuple[int, ...]) -> bool:
+    """Oracle: do the forced-kept tiles fit every level when only dimension ``d`` is tiled?"""
+    f = np.ones((len(own.dims), len(own.slots)), dtype=np.int64)
+    f[d] = row
+    tiles = own.tile_sizes(f)
+    for li, level in enumerate(own.arch.storage):
+        cap = level.effective_size_words
+        kept = [ds for ds, k in enumerate(own.constraints.levels[li].keep) if k]
+        if cap is not None and sum(int(tiles[li, ds]) for ds in kept) > cap:
+            return False
+    return True
+
+
 @settings(max_examples=12, deadline=None)
 @given(st.integers(0, 2**32 - 1))
-def test_tile_mask_equals_the_configuration_mapspace(seed: int) -> None:
+def test_tile_mask_is_the_configuration_mapspace_minus_entries_that_never_fit(seed: int) -> None:
     space = _space()
     rng = np.random.default_rng(seed)
     ctx = space.hardware_context(sample_masked(space.hw_mask(), space.hw_nvec, rng))
@@ -62,10 +75,34 @@ def test_tile_mask_equals_the_configuration_mapspace(seed: int) -> None:
         for d, block in enumerate(split_mask(lc.tile_mask, space.tile_nvec)):
             legal = set(own.factorizations[d])
             vocab = space.vocab[li][d]
-            expected = [tuple(v) in legal for v in vocab]
+            expected = [tuple(v) in legal and _fits_alone(own, d, tuple(v)) for v in vocab]
             assert block[: len(vocab)].astype(bool).tolist() == expected
             assert not block[len(vocab) :].any()
-            assert sum(expected) == len(legal)
+
+
+def test_entries_hidden_for_capacity_always_overflow() -> None:
+    space = _space()
+    ctx = space.hardware_context(space.default_hw_action())
+    rng = np.random.default_rng(1)
+    checked = 0
+    for li, layer in enumerate(space.layers):
+        own = MapSpace(ctx.arch, layer.problem)
+        lc = space.layer_context(ctx, li)
+        masks = split_mask(lc.tile_mask, space.tile_nvec)
+        for d, vocab in enumerate(space.vocab[li]):
+            hidden = [
+                i
+                for i, v in enumerate(vocab)
+                if tuple(v) in set(own.factorizations[d]) and not masks[d][i]
+            ]
+            for i in hidden[:3]:
+                tile, order = space.sample_layer_actions(ctx, li, rng)
+                tile[d] = i
+                report = space.evaluate(ctx, li, tile, order).report
+                assert not report.valid
+                assert any("capacity" in r for r in report.reasons), report.reasons
+                checked += 1
+    assert checked > 10
 
 
 @settings(max_examples=25, deadline=None)
