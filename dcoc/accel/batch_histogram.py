@@ -120,15 +120,15 @@ class SlidingHistograms:
                     k //= f + 1
                 parts.reverse()
                 keyt = tuple(parts)
-                for m, cnt in _pair_histogram(keyt).items():
-                    if m <= f:
-                        rows[i, m] = cnt
+                for size, cnt in _pair_histogram(keyt).items():
+                    if size <= f:
+                        rows[i, size] = cnt
             known = (new, np.ascontiguousarray(rows.T))
             self.known[f] = known
             idx = np.searchsorted(known[0], key_arr)
         table = known[1][:, idx]  # [F+1, B]
-        m = np.arange(f + 1)[:, None] * members
-        return np.atleast_2d(m), groups * table
+        sizes = np.arange(f + 1)[:, None] * np.asarray(members)
+        return np.atleast_2d(sizes), groups * table
 
     def group_counts(self, spatial: np.ndarray, below: np.ndarray, max_fanout: int) -> np.ndarray:
         """[B, max_fanout + 1] number of groups of each size m (column m).

@@ -25,6 +25,8 @@ sliding-window histograms.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -47,23 +49,37 @@ def _prod(values: Iterable[Vec]) -> Vec:
     return out
 
 
-def _slots(flat: np.ndarray) -> tuple[list[Vec], np.ndarray | bool]:
+def _slots(flat: np.ndarray) -> tuple[list[Vec], np.ndarray]:
     """Per column of ``flat`` [B, N]: a contiguous [B] vector, or 1 if every element has 1.
 
     Also whether every element's factors are positive (factors below 1 are read as 1)."""
     n = flat.shape[1]
     cols = np.flatnonzero((flat != 1).any(axis=0))
     out: list[Vec] = [1] * n
+    positive = np.ones(flat.shape[0], bool)
     if not len(cols):
-        return out, True
+        return out, positive
     sub = flat[:, cols].T.copy()
-    positive: np.ndarray | bool = True
     if (sub < 1).any():
-        positive = (sub >= 1).all(axis=0)
+        positive = np.asarray((sub >= 1).all(axis=0))
         sub = np.maximum(sub, 1)
     for i, c in enumerate(cols):
         out[int(c)] = sub[i]
     return out, positive
+
+
+@dataclass(frozen=True)
+class _Reference:
+    """The reference transition above a level and the weights of the transitions like it."""
+
+    found: np.ndarray
+    """[B] bool: some transition moves the tile."""
+    amount: list[Vec]
+    """Per data dimension, how far the reference transition moves the tile."""
+    e_sum: Vec
+    """Weight of the transitions whose translation equals the reference's."""
+    z_sum: Vec
+    """Weight of the transitions that do not move the tile (current rule)."""
 
 
 class BatchEvaluator:
@@ -237,7 +253,7 @@ class BatchEvaluator:
                 ranks.append({d: sub[i] for i, d in enumerate(active[li])})
             else:
                 ranks.append({})
-        nt = [{d: tt[li][d] > 1 for d in active[li]} for li in range(nl)]
+        nt = [{d: np.asarray(tt[li][d]) > 1 for d in active[li]} for li in range(nl)]
         lower: list[dict[tuple[int, int], np.ndarray]] = []  # (d', d): d' runs inside d
         for li in range(nl):
             r = ranks[li]
@@ -385,7 +401,7 @@ class BatchEvaluator:
             move.append(v_l)
             key.append(k_l)
         start_sum.append(running)
-        groups: dict[int, dict[str, object]] = {}
+        groups: dict[int, _Reference] = {}
         for li in range(1, nl):
             c = li - 1
             g = first_used[li]
@@ -398,21 +414,18 @@ class BatchEvaluator:
                     s, g, key, master, active, ranks, nt, weight, start_sum, nb
                 )
             grp = groups[g]
-            ref_amount = grp["amount"]
-            assert isinstance(ref_amount, list)
+            ref_amount = grp.amount
             inter: Vec = 1
             for span, amount in zip(self._spans(s, ext[c]), ref_amount, strict=True):
                 if isinstance(amount, int) and amount == 0:
                     inter = span if isinstance(inter, int) and inter == 1 else inter * span
                 else:
                     inter = inter * np.maximum(span - amount, 0)
-            e_sum = grp["e_sum"]
+            e_sum = grp.e_sum
             if self.legacy:
                 ca = size * n_above[g] - inter * e_sum
             else:
-                ca = np.where(
-                    grp["found"], size * (n_above[g] - grp["z_sum"]) - inter * e_sum, size
-                )
+                ca = np.where(grp.found, size * (n_above[g] - grp.z_sum) - inter * e_sum, size)
             base[li][s] = np.broadcast_to(np.asarray(ca, np.int64), (nb,))
         del proj, nd
 
@@ -428,7 +441,7 @@ class BatchEvaluator:
         weight: list[dict[int, Vec]],
         start_sum: list[Vec],
         nb: int,
-    ) -> dict[str, object]:
+    ) -> _Reference:
         """The reference transition above level ``g - 1`` and the weights that match it."""
         nl, nd = self.num_levels, self.num_dims
         kappa = self.kappa[s]
@@ -468,7 +481,7 @@ class BatchEvaluator:
                 e_sum = e_sum + np.where(key[li][d] == ref_key, w, 0)  # w = 0 if trivial
                 if not self.legacy:
                     z_sum = z_sum + np.where(key[li][d] == zero_key, w, 0)
-        return {"found": ~none_before, "amount": amount, "e_sum": e_sum, "z_sum": z_sum}
+        return _Reference(~none_before, amount, e_sum, z_sum)
 
     def _final_counts(
         self,
@@ -564,7 +577,7 @@ class BatchEvaluator:
         computes: np.ndarray,
         utilized_macs: np.ndarray,
         replication: list[Vec],
-        counts: list[tuple[list[np.ndarray], ...]],
+        counts: list[tuple[list[Vec], ...]],
         nb: int,
     ) -> BatchReport:
         nl, nds = self.num_levels, self.num_ds
@@ -621,7 +634,7 @@ class BatchEvaluator:
                     row.append(e)
                     dyn = dyn + e
                     continue
-                per_instance: Vec | np.ndarray = 0
+                per_instance: Any = 0
                 for count, energy_row in (
                     (r, hw.read_energy_pj),
                     (f, hw.fill_energy_pj),

@@ -162,7 +162,7 @@ def analyze(nest: LoopNest, problem: Problem, *, legacy_translation: bool = Fals
             bases = [
                 content_accesses(p, extents[prev_boundary], bits, legacy_translation) for p in projs
             ]
-        accesses = []
+        accesses: list[tuple[tuple[int, int], ...]] = []
         for ds in range(nds):
             base = bases[ds]
             if not base:

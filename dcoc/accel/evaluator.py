@@ -232,7 +232,7 @@ class Evaluator:
                 sp = list(map(mul, lm.spatial_x, lm.spatial_y))
                 master = list(map(mul, below, sp))
             else:
-                sp = lm.spatial_x  # all 1
+                sp = list(lm.spatial_x)  # all 1
                 master = below
             t = lm.temporal
             ext = list(map(mul, master, t))
