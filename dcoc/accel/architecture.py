@@ -46,6 +46,9 @@ COMPUTE_CLASSES = (
     "adder",
 )
 DUMMY_CLASS = "dummy_storage"
+PARALLEL_KEEP = "parallel_branch_keep"
+"""Key added to ``StorageLevel.constraints`` of a component inside a ``!Parallel`` branch: the
+data spaces its branch keeps; the mapspace bypasses every other one there (timeloopfe)."""
 DUMMY_ATTRIBUTES: dict[str, Any] = {"width": 1, "depth": 1, "datawidth": 1}
 ATTRIBUTE_DEFAULTS: dict[str, Any] = {
     "n_banks": 2,
@@ -259,6 +262,8 @@ class _Walk:
     entries: list[tuple[str, Any]] = field(default_factory=list)  # outer -> inner
     containers: dict[str, str] = field(default_factory=dict)
     names: set[str] = field(default_factory=set)
+    parallel_keep: dict[str, list[str]] = field(default_factory=dict)
+    """Component name -> what its ``!Parallel`` branch keeps (see :data:`PARALLEL_KEEP`)."""
 
 
 def _node_spatial(node: MappingABC[str, Any], walk: _Walk, path: Path) -> tuple[int, int]:
@@ -292,6 +297,37 @@ def _add_dummy(name: str, node: MappingABC[str, Any], walk: _Walk, path: Path) -
     walk.containers[name] = dummy
 
 
+def _branch_components(node: Any) -> list[MappingABC[str, Any]]:
+    if not isinstance(node, TaggedNode):
+        return []
+    if node.tag == "Component":
+        return [node]
+    children = node.get("nodes")
+    return (
+        [c for child in children for c in _branch_components(child)]
+        if isinstance(children, list)
+        else []
+    )
+
+
+def _mark_parallel_branches(children: Any, walk: _Walk) -> None:
+    """timeloopfe's Dataspace2Branch: each branch of a ``!Parallel`` keeps the union of its
+    components' ``dataspace.keep`` lists and bypasses every other data space."""
+    if not isinstance(children, list):
+        return
+    for child in children:
+        comps = _branch_components(child)
+        kept: list[str] = []
+        for comp in comps:
+            c = comp.get("constraints")
+            ds = c.get("dataspace") if isinstance(c, MappingABC) else None
+            keep = ds.get("keep") if isinstance(ds, MappingABC) else None
+            if isinstance(keep, list):
+                kept += [str(k) for k in keep if str(k) not in kept]
+        for comp in comps:
+            walk.parallel_keep[str(comp.get("name"))] = kept
+
+
 def _walk_nodes(nodes: Any, walk: _Walk, path: Path) -> None:
     if not isinstance(nodes, list):
         raise SpecError(walk.file, path, "'nodes' must be a list of tagged nodes")
@@ -307,6 +343,8 @@ def _walk_nodes(nodes: Any, walk: _Walk, path: Path) -> None:
         if node.tag == "Nothing":
             continue
         if node.tag in ("Parallel", "Hierarchical"):
+            if node.tag == "Parallel":
+                _mark_parallel_branches(node.get("nodes", []), walk)
             _walk_nodes(node.get("nodes", []), walk, (*npath, "nodes"))
             continue
         name = _check_name(node, walk, npath)
@@ -394,6 +432,9 @@ def parse_architecture_v4(
             if not isinstance(constraints, MappingABC):
                 raise SpecError(file, (*npath, "constraints"), "must be a mapping")
             sub = node.get("subclass")
+            constraints = dict(constraints)
+            if name in walk.parallel_keep:
+                constraints[PARALLEL_KEEP] = list(walk.parallel_keep[name])
             storage.append(
                 _make_storage(
                     name,
