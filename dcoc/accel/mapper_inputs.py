@@ -182,7 +182,6 @@ def mapper_inputs(
     constraints = build_constraints(
         arch,
         problem,
-        raw_architecture=doc.get("architecture"),
         constraint_targets=raw_c,
         constraints_file=cfile,
     )

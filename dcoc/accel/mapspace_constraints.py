@@ -34,8 +34,7 @@ from collections.abc import Mapping as MappingABC
 from dataclasses import dataclass, field
 from typing import Any
 
-from dcoc.accel.architecture import Architecture
-from dcoc.accel.yaml_loader import TaggedNode
+from dcoc.accel.architecture import PARALLEL_KEEP, Architecture
 from dcoc.errors import SpecError
 from dcoc.workloads.problem import Problem
 
@@ -311,43 +310,6 @@ class _Builder:
         return MapspaceConstraints(tuple(levels), self.min_utilization, tuple(self.sources))
 
 
-def _parallel_bypass(nodes: Any, builder: _Builder, names: dict[str, int]) -> None:
-    """timeloopfe's Dataspace2Branch: in a ``!Parallel``, a branch bypasses what it doesn't keep."""
-    if not isinstance(nodes, list):
-        return
-    nds = len(builder.problem.data_spaces)
-    for node in nodes:
-        if not isinstance(node, TaggedNode):
-            continue
-        children = node.get("nodes")
-        if node.tag == "Parallel" and isinstance(children, list):
-            for child in children:
-                if not isinstance(child, TaggedNode):
-                    continue
-                comps = _components(child)
-                kept: set[int] = set()
-                for comp in comps:
-                    ds = (comp.get("constraints") or {}).get("dataspace") or {}
-                    kept |= set(_ds_list(ds.get("keep"), builder.problem, None, ()))
-                for comp in comps:
-                    li = names.get(str(comp.get("name")))
-                    if li is not None:
-                        bypass = [d for d in range(nds) if d not in kept]
-                        builder.dataspace(li, [], bypass, None, ("architecture",))
-        if isinstance(children, list):
-            _parallel_bypass(children, builder, names)
-
-
-def _components(node: TaggedNode) -> list[TaggedNode]:
-    if node.tag == "Component":
-        return [node]
-    out: list[TaggedNode] = []
-    for child in node.get("nodes") or []:
-        if isinstance(child, TaggedNode):
-            out.extend(_components(child))
-    return out
-
-
 def _targets(raw: Any, file: str | None, path: YamlPath) -> tuple[list[Any], YamlPath]:
     if raw is None:
         return [], path
@@ -386,7 +348,6 @@ def build_constraints(
     arch: Architecture,
     problem: Problem,
     *,
-    raw_architecture: Any = None,
     constraint_targets: Any = None,
     constraints_file: str | None = None,
 ) -> MapspaceConstraints:
@@ -394,15 +355,17 @@ def build_constraints(
     outermost keeps all, ``!Parallel`` branches) and an optional constraints document."""
     b = _Builder(arch, problem)
     nds = len(problem.data_spaces)
-    names = {lv.name: i for i, lv in enumerate(arch.storage)}
     for li, level in enumerate(arch.storage):
         b.node(li, level.constraints, None, ("architecture", level.name, "constraints"))
+        branch_keep = level.constraints.get(PARALLEL_KEEP)
+        if isinstance(branch_keep, list):
+            kept = {ds.name for ds in problem.data_spaces} & set(branch_keep)
+            bypass = [d for d, ds in enumerate(problem.data_spaces) if ds.name not in kept]
+            b.dataspace(li, [], bypass, None, ("architecture", level.name, "constraints"))
         if level.is_dummy:
             b.dataspace(li, [], range(nds), None, ("architecture", level.name))
             all_ones = {d: FactorBounds(exact=1) for d in range(len(problem.dimensions))}
             b.levels[li].factors["temporal"].update(all_ones)
-    if raw_architecture is not None and isinstance(raw_architecture, MappingABC):
-        _parallel_bypass(raw_architecture.get("nodes"), b, names)
     top = len(arch.storage) - 1
     b.levels[top].keep = [True] * nds
     if constraints_file is not None:

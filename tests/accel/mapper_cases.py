@@ -53,7 +53,6 @@ def load_case(name: str) -> MapperCase:
     constraints = build_constraints(
         inputs.architecture,
         inputs.problem,
-        raw_architecture=doc.get("architecture"),
         constraint_targets=raw,
         constraints_file=doc.file_of(key) if key else None,
     )

@@ -45,7 +45,7 @@ def tiny(targets: list[dict[str, object]] | None = None) -> tuple[Architecture, 
     raw = load_yaml_text(TINY_ARCH)["architecture"]
     arch = parse_architecture(raw)
     problem = gemm_problem(2, 2, 4)
-    c = build_constraints(arch, problem, raw_architecture=raw, constraint_targets=targets)
+    c = build_constraints(arch, problem, constraint_targets=targets)
     return arch, problem, MapSpace(arch, problem, c)
 
 
@@ -326,7 +326,7 @@ def test_factorization_count_matches_brute_force_for_any_bounds(
     arch = parse_architecture(raw)
     problem = gemm_problem(m, n, k)
     targets = TIGHT[:2] if tight else None  # factor and split constraints, no keeps
-    c = build_constraints(arch, problem, raw_architecture=raw, constraint_targets=targets)
+    c = build_constraints(arch, problem, constraint_targets=targets)
     space = MapSpace(arch, problem, c)
     assert space.factorization_count == brute_force_factorizations(arch, problem, tight)
     rng = np.random.default_rng(m * 100 + n * 10 + k)
