@@ -40,9 +40,20 @@ Episode End
     Terminated after ``candidates_per_episode`` candidates (twice as many agent steps). Never
     truncated. At the end both agents get a final observation (all-ones masks) and infos.
     ``info[agent]["dcoc"]`` holds ``latency_s`` (``inf`` if failed), ``gflops``,
-    ``best_latency_s`` (of the episode; ``inf`` before a valid one), ``valid``, ``reward`` and
-    ``candidate``; ``info[agent]["error"]`` the error (``""`` if none) and
-    ``info[agent]["error_kind"]``.
+    ``best_latency_s`` (of the episode; ``inf`` before a valid one), ``valid``, ``reward``,
+    ``candidate`` (index in the episode) and ``reference_latency_s``;
+    ``info[agent]["error"]`` the error (``""`` if none) and ``info[agent]["error_kind"]``.
+
+Example
+    A masked random episode, then a batch of candidates measured at once::
+
+        env = CpuScheduleEnv({"workload": "matmul:64,64,64", "records_path": "run/records.sqlite"})
+        obs, _ = env.reset(seed=0)
+        while env.current_agent is not None:
+            agent = env.current_agent
+            obs, rewards, terminated, truncated, infos = env.step({agent: env.sample_action(agent)})
+        results = env.measure_candidates([(tile_action, order_action), design_point, ...])
+        env.close()
 
 Version History
     v0: first version.
@@ -276,6 +287,7 @@ class CpuScheduleEnv:
             "valid": float(result.valid),
             "reward": float(reward),
             "candidate": float(self._candidate - 1),
+            "reference_latency_s": self.evaluator.reference_latency_s or math.inf,
         }
         return {
             INFO_KEY: metrics,
