@@ -1,0 +1,141 @@
+"""``python -m dcoc.search --target cpu``: the JSON contract, records, exit codes."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from dcoc.records import RecordsDB
+
+
+def run_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    return subprocess.run(
+        [sys.executable, "-m", "dcoc.search", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=cwd,
+        timeout=600,
+        check=False,
+    )
+
+
+def test_random_search_json(tmp_path: Path) -> None:
+    run_dir = tmp_path / "run"
+    proc = run_cli(
+        "--target",
+        "cpu",
+        "--workload",
+        "matmul:32,32,32",
+        "--method",
+        "random",
+        "--trials",
+        "3",
+        "--run-dir",
+        str(run_dir),
+        "--json",
+        "--seed",
+        "1",
+    )
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)  # exactly one JSON object on stdout
+    for key in (
+        "best_latency_s",
+        "best_gflops",
+        "evaluations",
+        "failed",
+        "run_dir",
+        "method",
+        "workload",
+        "wall_s",
+    ):
+        assert key in out
+    assert out["evaluations"] == 3 and out["method"] == "random"
+    assert out["workload"] == "matmul:32,32,32"
+    assert out["run_dir"] == str(run_dir)
+    assert out["best_gflops"] == pytest.approx(2 * 32**3 / out["best_latency_s"] / 1e9)
+    assert "[random]" in proc.stderr  # progress on stderr
+    assert json.loads((run_dir / "summary.json").read_text()) == out
+    with RecordsDB.open(run_dir) as db:
+        assert db.count("matmul:32,32,32", "random") == 3
+        assert db.failed_count("matmul:32,32,32", "random") == out["failed"]
+        (best,) = db.best("matmul:32,32,32", 1)
+        assert best.latency_s == out["best_latency_s"] and best.verified
+        assert best.trace is not None and "decisions" in best.design
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--workload", "nosuch/C1", "--method", "random"], "nosuch"),
+        (["--workload", "matmul:1,2", "--method", "random"], "matmul"),
+        (["--workload", "matmul:8,8,8", "--method", "annealing"], "unknown method"),
+        (["--workload", "matmul:8,8,8", "--method", "random", "--trials", "0"], "positive integer"),
+        (["--method", "random"], "--workload"),
+    ],
+)
+def test_bad_arguments_exit_2_with_one_line(args: list[str], message: str) -> None:
+    proc = run_cli("--target", "cpu", *args)
+    assert proc.returncode == 2
+    assert proc.stdout == ""
+    assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+    assert message in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_accel_target_not_yet_implemented() -> None:
+    proc = run_cli("--target", "accel", "--workload", "resnet18/C5", "--method", "random")
+    assert proc.returncode == 2
+    assert "not yet implemented" in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_default_run_dir(tmp_path: Path) -> None:
+    proc = run_cli(
+        "--target",
+        "cpu",
+        "--workload",
+        "matmul:16,16,16",
+        "--method",
+        "random",
+        "--trials",
+        "1",
+        "--json",
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 0, proc.stderr
+    run_dir = json.loads(proc.stdout)["run_dir"]
+    assert run_dir.startswith("runs/search__matmul_16_16_16__random__")
+    assert (tmp_path / run_dir / "records.sqlite").exists()
+
+
+@pytest.mark.slow
+def test_metaschedule_method_records_and_verifies(tmp_path: Path) -> None:
+    run_dir = tmp_path / "ms"
+    proc = run_cli(
+        "--target",
+        "cpu",
+        "--workload",
+        "matmul:32,32,32",
+        "--method",
+        "metaschedule",
+        "--trials",
+        "4",
+        "--run-dir",
+        str(run_dir),
+        "--json",
+    )
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    assert 1 <= out["evaluations"] <= 4 and out["method"] == "metaschedule"
+    with RecordsDB.open(run_dir) as db:
+        assert db.count("matmul:32,32,32", "metaschedule") == out["evaluations"]
+        verified = db.best("matmul:32,32,32", 1, method="metaschedule-verify", verified_only=True)
+        assert verified and verified[0].latency_s == out["best_latency_s"]
+    assert (run_dir / "metaschedule" / "database_tuning_record.json").exists()
