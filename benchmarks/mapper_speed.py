@@ -26,7 +26,7 @@ from dcoc.accel.mapper import (
     search_mapspace,
 )
 from dcoc.accel.mapspace import MapSpace
-from dcoc.accel.mapspace_constraints import build_constraints, constraint_document
+from dcoc.accel.mapspace_constraints import build_constraints, constraint_documents
 from dcoc.accel.spec import ModelInputs, model_inputs
 from dcoc.accel.yaml_loader import load_spec
 
@@ -49,13 +49,7 @@ def load(case: str) -> tuple[ModelInputs, MapSpace]:
         files.append(extra)
     doc = load_spec(files)
     inputs = model_inputs(doc)
-    raw, key = constraint_document(doc.values)
-    c = build_constraints(
-        inputs.architecture,
-        inputs.problem,
-        constraint_targets=raw,
-        constraints_file=doc.file_of(key) if key else None,
-    )
+    c = build_constraints(inputs.architecture, inputs.problem, documents=constraint_documents(doc))
     return inputs, MapSpace(inputs.architecture, inputs.problem, c)
 
 

@@ -29,7 +29,7 @@ from dcoc.accel.mapper import (
     model_evaluator,
 )
 from dcoc.accel.mapspace import MapSpace
-from dcoc.accel.mapspace_constraints import build_constraints, constraint_document
+from dcoc.accel.mapspace_constraints import build_constraints, constraint_documents
 from dcoc.accel.spec import tables_from_document
 from dcoc.accel.tables import EnergyTables
 from dcoc.accel.yaml_loader import SpecDocument, load_spec
@@ -177,18 +177,15 @@ def mapper_inputs(
         raise SpecError(files, ("architecture",), "no architecture file given")
     arch = parse_architecture(doc.get("architecture"), doc.file_of("architecture"))
     problem = _problem(doc, workload)
-    raw_c, key = constraint_document(doc.values)
-    cfile = doc.file_of(key) if key else None
-    constraints = build_constraints(
-        arch,
-        problem,
-        constraint_targets=raw_c,
-        constraints_file=cfile,
-    )
+    documents = constraint_documents(doc)
+    constraints = build_constraints(arch, problem, documents=documents)
     try:
         space = MapSpace(arch, problem, constraints)
     except ValueError as exc:
-        raise SpecError(cfile, (key or "constraints",), str(exc)) from None
+        where = documents[-1] if documents else None
+        raise SpecError(
+            where.file if where else None, (where.key if where else "constraints",), str(exc)
+        ) from None
     config = mapper_config(doc.get("mapper"), doc.file_of("mapper"), overrides)
     return MapperInputs(arch, problem, tables_from_document(doc, arch), space, config)
 

@@ -29,12 +29,13 @@ Semantics (Timeloop ``src/mapping/constraints.cpp``, ``src/mapspaces/subspaces.c
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from collections.abc import Mapping as MappingABC
 from dataclasses import dataclass, field
 from typing import Any
 
 from dcoc.accel.architecture import PARALLEL_KEEP, Architecture
+from dcoc.accel.yaml_loader import SpecDocument
 from dcoc.errors import SpecError
 from dcoc.workloads.problem import Problem
 
@@ -344,15 +345,70 @@ def _resolve_level(target: Any, arch: Architecture, file: str | None, path: Yaml
         ) from None
 
 
+def _apply_targets(b: _Builder, doc: ConstraintDocument) -> None:
+    arch, problem = b.arch, b.problem
+    top = len(arch.storage) - 1
+    if doc.file is not None:
+        b.sources.append(doc.file)
+    targets, tpath = _targets(doc.targets, doc.file, (doc.key,))
+    for i, t in enumerate(targets):
+        path = (*tpath, i)
+        if not isinstance(t, MappingABC):
+            raise SpecError(doc.file, path, "a constraint target must be a mapping")
+        li = _resolve_level(t.get("target", t.get("name")), arch, doc.file, path)
+        kind = t.get("type")
+        if kind in ("temporal", "spatial"):
+            b.loops(li, str(kind), t, doc.file, path)
+        elif kind in ("dataspace", "bypass", "datatype", "bypassing"):
+            keep = _ds_list(t.get("keep"), problem, doc.file, (*path, "keep"))
+            byp = _ds_list(t.get("bypass"), problem, doc.file, (*path, "bypass"))
+            if li == top and byp:
+                raise SpecError(
+                    doc.file, (*path, "bypass"), "the outermost level keeps every tensor"
+                )
+            b.dataspace(li, keep, byp, doc.file, path)
+        elif kind in ("utilization", "parallelism"):
+            value = t.get("min")
+            if not isinstance(value, int | float) or isinstance(value, bool) or not 0 <= value <= 1:
+                raise SpecError(doc.file, (*path, "min"), f"min must be in [0, 1], got {value!r}")
+            b.min_utilization = float(value)
+        else:
+            raise SpecError(
+                doc.file,
+                (*path, "type"),
+                f"constraint type {kind!r} is not supported; use temporal, spatial, dataspace, "
+                "bypass or utilization",
+            )
+
+
+@dataclass(frozen=True)
+class ConstraintDocument:
+    """One constraints document: its raw YAML value, the file and the top-level key."""
+
+    targets: Any
+    file: str | None = None
+    key: str = "mapspace_constraints"
+
+
+CONSTRAINT_KEYS = ("architecture_constraints", "mapspace_constraints", "constraints", "mapspace")
+
+
+def constraint_documents(doc: SpecDocument) -> list[ConstraintDocument]:
+    """Every constraints document among merged top-level YAML keys (:data:`CONSTRAINT_KEYS`)."""
+    return [ConstraintDocument(doc.get(k), doc.file_of(k), k) for k in CONSTRAINT_KEYS if k in doc]
+
+
 def build_constraints(
     arch: Architecture,
     problem: Problem,
     *,
     constraint_targets: Any = None,
     constraints_file: str | None = None,
+    documents: Sequence[ConstraintDocument] = (),
 ) -> MapspaceConstraints:
     """Merge the architecture's node constraints, timeloopfe's implicit rules (dummy levels,
-    outermost keeps all, ``!Parallel`` branches) and an optional constraints document."""
+    outermost keeps all, ``!Parallel`` branches) and constraints documents (``documents``, or
+    one given as ``constraint_targets``/``constraints_file``)."""
     b = _Builder(arch, problem)
     nds = len(problem.data_spaces)
     for li, level in enumerate(arch.storage):
@@ -366,56 +422,19 @@ def build_constraints(
             b.dataspace(li, [], range(nds), None, ("architecture", level.name))
             all_ones = {d: FactorBounds(exact=1) for d in range(len(problem.dimensions))}
             b.levels[li].factors["temporal"].update(all_ones)
-    top = len(arch.storage) - 1
-    b.levels[top].keep = [True] * nds
-    if constraints_file is not None:
-        b.sources.append(constraints_file)
-    targets, tpath = _targets(constraint_targets, constraints_file, ("mapspace_constraints",))
-    for i, t in enumerate(targets):
-        path = (*tpath, i)
-        if not isinstance(t, MappingABC):
-            raise SpecError(constraints_file, path, "a constraint target must be a mapping")
-        li = _resolve_level(t.get("target", t.get("name")), arch, constraints_file, path)
-        kind = t.get("type")
-        if kind in ("temporal", "spatial"):
-            b.loops(li, str(kind), t, constraints_file, path)
-        elif kind in ("dataspace", "bypass", "datatype", "bypassing"):
-            keep = _ds_list(t.get("keep"), problem, constraints_file, (*path, "keep"))
-            byp = _ds_list(t.get("bypass"), problem, constraints_file, (*path, "bypass"))
-            if li == top and byp:
-                raise SpecError(
-                    constraints_file, (*path, "bypass"), "the outermost level keeps every tensor"
-                )
-            b.dataspace(li, keep, byp, constraints_file, path)
-        elif kind in ("utilization", "parallelism"):
-            value = t.get("min")
-            if not isinstance(value, int | float) or isinstance(value, bool) or not 0 <= value <= 1:
-                raise SpecError(
-                    constraints_file, (*path, "min"), f"min must be in [0, 1], got {value!r}"
-                )
-            b.min_utilization = float(value)
-        else:
-            raise SpecError(
-                constraints_file,
-                (*path, "type"),
-                f"constraint type {kind!r} is not supported; use temporal, spatial, dataspace, "
-                "bypass or utilization",
-            )
+    b.levels[-1].keep = [True] * nds
+    docs = list(documents)
+    if constraint_targets is not None:
+        docs.append(ConstraintDocument(constraint_targets, constraints_file))
+    for d in docs:
+        _apply_targets(b, d)
     for li, draft in enumerate(b.levels):
         if arch.fanout(li) == 1 and any(
             f.exact not in (None, 1) or f.low > 1 for f in draft.factors["spatial"].values()
         ):
             raise SpecError(
-                constraints_file,
+                next((d.file for d in docs), None),
                 ("constraints", arch.storage[li].name),
                 f"{arch.storage[li].name} has no spatial fanout; remove its spatial factors",
             )
     return b.build()
-
-
-def constraint_document(values: MappingABC[str, Any]) -> tuple[Any, str | None]:
-    """The constraints part of merged top-level YAML keys and its key name, if any."""
-    for key in ("mapspace_constraints", "constraints", "mapspace"):
-        if key in values:
-            return values[key], key
-    return None, None

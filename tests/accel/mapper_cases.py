@@ -9,7 +9,7 @@ from timeloop_cases import DATA, expected, input_files
 
 from dcoc.accel.mapper import Evaluator, batched_evaluator, model_evaluator
 from dcoc.accel.mapspace import MapSpace
-from dcoc.accel.mapspace_constraints import build_constraints, constraint_document
+from dcoc.accel.mapspace_constraints import build_constraints, constraint_documents
 from dcoc.accel.spec import ModelInputs, model_inputs
 from dcoc.accel.yaml_loader import load_spec
 
@@ -49,12 +49,8 @@ def load_case(name: str) -> MapperCase:
         files.append(extra)
     doc = load_spec(files)
     inputs = model_inputs(doc)
-    raw, key = constraint_document(doc.values)
     constraints = build_constraints(
-        inputs.architecture,
-        inputs.problem,
-        constraint_targets=raw,
-        constraints_file=doc.file_of(key) if key else None,
+        inputs.architecture, inputs.problem, documents=constraint_documents(doc)
     )
     space = MapSpace(inputs.architecture, inputs.problem, constraints)
     return MapperCase(name, inputs, space, expected(name)["summary"]["total_energy_pJ"])
