@@ -3,7 +3,8 @@
 
 Per finished episode, on the EnvRunner:
 
-* ``dcoc/agent_return/<agent>``: the agent's episode return (mean over the last episodes);
+* ``dcoc/agent_return/<agent>``: the agent's episode return, mean over the same episodes as
+  RLlib's ``episode_return_mean``;
 * ``dcoc/behavior_entropy/<agent>``: mean entropy of the masked action distribution the agent
   sampled from (sum over sub-actions for MultiDiscrete), a direct view of how sure each
   policy still is;
@@ -58,6 +59,17 @@ def last_dcoc_info(infos: list[Any]) -> dict[str, float]:
     return {}
 
 
+def episode_window(env_runner: Any) -> int:
+    """RLlib's smoothing window for episode metrics on one EnvRunner (so dcoc's per-agent
+    means cover the same episodes as ``episode_return_mean``)."""
+    config = getattr(env_runner, "config", None)
+    if config is None:
+        return EPISODE_WINDOW
+    return max(
+        1, math.ceil(config.metrics_num_episodes_for_smoothing / (config.num_env_runners or 1))
+    )
+
+
 class DcocMetricsCallback(RLlibCallback):
     """Logs per-agent returns, behaviour entropies and env ``info["dcoc"]`` metrics."""
 
@@ -65,49 +77,58 @@ class DcocMetricsCallback(RLlibCallback):
         self,
         *,
         episode: Any,
+        env_runner: Any = None,
         metrics_logger: MetricsLogger | None = None,
+        prev_episode_chunks: list[Any] | None = None,
         **kwargs: Any,
     ) -> None:
+        """``episode`` is the last chunk; ``prev_episode_chunks`` the earlier ones (an episode
+        is cut into chunks when a ``sample()`` call ends in the middle of it)."""
         if metrics_logger is None:
             return
+        window = episode_window(env_runner)
+        chunks = [*(prev_episode_chunks or []), episode]
+        returns: dict[str, float] = {}
+        logits: dict[str, list[np.ndarray]] = {}
+        spaces: dict[str, gym.Space] = {}
         env_metrics: dict[str, float] = {}
-        for agent_id, agent_episode in episode.agent_episodes.items():
+        for chunk in chunks:
+            for agent_id, agent_episode in chunk.agent_episodes.items():
+                agent = str(agent_id)
+                returns[agent] = returns.get(agent, 0.0) + float(agent_episode.get_return())
+                spaces[agent] = agent_episode.action_space
+                chunk_logits = self._dist_inputs(agent_episode)
+                if chunk_logits is not None:
+                    logits.setdefault(agent, []).append(chunk_logits)
+                env_metrics.update(last_dcoc_info(list(agent_episode.get_infos())))
+        for agent, value in returns.items():
             metrics_logger.log_value(
-                ("dcoc", "agent_return", str(agent_id)),
-                float(agent_episode.get_return()),
-                reduce="mean",
-                window=EPISODE_WINDOW,
+                ("dcoc", "agent_return", agent), value, reduce="mean", window=window
             )
-            entropy = self._behavior_entropy(agent_episode)
-            if entropy is not None:
+        for agent, blocks in logits.items():
+            space = spaces[agent]
+            if isinstance(space, gym.spaces.Discrete | gym.spaces.MultiDiscrete):
+                entropy = categorical_entropy(np.concatenate(blocks), sub_action_sizes(space))
                 metrics_logger.log_value(
-                    ("dcoc", "behavior_entropy", str(agent_id)),
-                    entropy,
+                    ("dcoc", "behavior_entropy", agent),
+                    float(entropy.mean()),
                     reduce="mean",
-                    window=EPISODE_WINDOW,
+                    window=window,
                 )
-            env_metrics.update(last_dcoc_info(list(agent_episode.get_infos())))
         for name, value in env_metrics.items():
-            metrics_logger.log_value(
-                ("dcoc", "info", name), value, reduce="mean", window=EPISODE_WINDOW
-            )
+            metrics_logger.log_value(("dcoc", "info", name), value, reduce="mean", window=window)
             if name.startswith("best_"):
                 metrics_logger.log_value(("dcoc", "info", f"{name}_min"), value, reduce="min")
 
     @staticmethod
-    def _behavior_entropy(agent_episode: Any) -> float | None:
+    def _dist_inputs(agent_episode: Any) -> np.ndarray | None:
         if len(agent_episode) == 0:
-            return None
-        space = agent_episode.action_space
-        if not isinstance(space, gym.spaces.Discrete | gym.spaces.MultiDiscrete):
             return None
         try:
             logits = np.asarray(agent_episode.get_extra_model_outputs(Columns.ACTION_DIST_INPUTS))
         except KeyError:
             return None
-        if logits.ndim != 2:
-            return None
-        return float(categorical_entropy(logits, sub_action_sizes(space)).mean())
+        return logits if logits.ndim == 2 else None
 
     def on_train_result(
         self,
