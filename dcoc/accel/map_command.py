@@ -10,7 +10,8 @@ Input files are merged by top-level key: ``architecture`` (required), ``problem`
 (Timeloop mapper settings: ``optimization_metrics``, ``algorithm``, ``victory_condition``,
 ``timeout``, ``search_size``, ``max_permutations_per_if_visit``; command-line flags win),
 ``ERT``/``ART`` (else dcoc's estimator fills them). Writes ``timeloop-mapper.map.yaml`` and
-``timeloop-mapper.stats.txt`` to ``--out`` (default: the current directory).
+``timeloop-mapper.stats.txt`` to ``--out`` (default: the current directory), and with
+``--workload`` also ``timeloop-mapper.prob.yaml``.
 
 Exit status: 0 a valid mapping was found, 1 none was found, 2 malformed input (one line).
 """
@@ -36,9 +37,11 @@ from dcoc.accel.mapper import (
 from dcoc.accel.mapper_inputs import ALGORITHMS, MapperOverrides, load_mapper_inputs
 from dcoc.accel.mapping import mapping_to_yaml
 from dcoc.accel.mapspace import MapSpace
+from dcoc.workloads.problem_yaml import problem_to_yaml
 
 EXIT_FOUND, EXIT_NONE, EXIT_SPEC = 0, 1, 2
 MAP_FILE, STATS_FILE = "timeloop-mapper.map.yaml", "timeloop-mapper.stats.txt"
+PROBLEM_FILE = "timeloop-mapper.prob.yaml"
 
 
 def stats_text(result: MapperResult, space: MapSpace, config: MapperConfig) -> str:
@@ -128,6 +131,12 @@ def run_map(args: argparse.Namespace) -> int:
             mapping_file=str(map_file),
             stats_file=str(stats_file),
         )
+        if args.workload:  # so that `evaluate ARCH PROBLEM MAP` can replay the result
+            problem_file = out_dir / PROBLEM_FILE
+            problem_file.write_text(
+                yaml.safe_dump({"problem": problem_to_yaml(problem)}, sort_keys=False)
+            )
+            out["problem_file"] = str(problem_file)
     if args.json:
         print(json.dumps(out))
     elif result.best_report is not None:

@@ -214,6 +214,9 @@ def test_cli_map_with_a_named_workload(tmp_path: Path) -> None:
     assert data["valid"] and data["evaluations"] <= 60
     assert (tmp_path / "timeloop-mapper.map.yaml").is_file()
     assert proc.stderr == ""
+    replay = load_model_inputs([*arch, data["problem_file"], data["mapping_file"]])
+    report = evaluate(replay.architecture, replay.problem, replay.mapping, tables=replay.tables)
+    assert report.energy_pj == pytest.approx(data["energy_pj"], rel=1e-12)
 
 
 def test_cli_exit_1_when_nothing_fits(tmp_path: Path) -> None:
