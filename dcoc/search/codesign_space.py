@@ -133,7 +133,13 @@ class HardwareContext:
     tables: EnergyTables
     area_um2: float
     fits_budget: bool
+    level_map: tuple[int | None, ...]
+    """Per storage level of the largest architecture, this configuration's level of the same
+    name (``None``: a dummy spatial level that a mesh of 1 removes)."""
     layers: dict[int, LayerContext] = field(default_factory=dict)
+
+    def cfg_level(self, level: int) -> int | None:
+        return self.level_map[level]
 
 
 @dataclass(frozen=True)
@@ -251,8 +257,18 @@ class CoDesignSpace:
         ert, art = estimate_tables(arch)
         area = sum(art[lv.name] * lv.instances for lv in arch.storage)
         area += art[arch.arithmetic.name] * arch.arithmetic.instances
+        names = {lv.name: i for i, lv in enumerate(arch.storage)}
+        level_map = tuple(names.get(lv.name) for lv in self.largest_arch.storage)
+        if sorted(i for i in level_map if i is not None) != list(range(len(arch.storage))):
+            raise ValueError("a configuration has storage levels the largest one lacks")
         ctx = HardwareContext(
-            key, config, arch, EnergyTables(ert, art), area, area <= self.area_budget_um2
+            key,
+            config,
+            arch,
+            EnergyTables(ert, art),
+            area,
+            area <= self.area_budget_um2,
+            level_map,
         )
         self._cache[key] = ctx
         if len(self._cache) > self._cache_size:
@@ -277,9 +293,9 @@ class CoDesignSpace:
             return lc
         max_ms = self._max_spaces[layer]
         max_slots = max_ms.slots
-        slots = _slots(ctx.arch)
         parts, vocab_slots = [], []
-        if slots == max_slots:
+        identity = ctx.level_map == tuple(range(self.num_levels))
+        if identity and _slots(ctx.arch) == max_slots:
             ms = max_ms
             limits = np.array(
                 [_axis_limit(ctx.arch, s.level, s.axis) for s in max_slots],
@@ -291,8 +307,16 @@ class CoDesignSpace:
                 vocab_slots.append(arr)
         else:
             ms = self._mapspace(ctx.arch, layer)
-            keep_cols = [i for i, s in enumerate(max_slots) if s in ms.slots]
-            drop_cols = [i for i, s in enumerate(max_slots) if s not in ms.slots]
+            cfg_col = {(s.level, s.axis): i for i, s in enumerate(ms.slots)}
+            cols = [
+                cfg_col.get((ctx.level_map[s.level], s.axis)) for s in max_slots
+            ]  # None: the slot does not exist here (its factor must be 1)
+            keep_cols = [i for i, c in enumerate(cols) if c is not None]
+            drop_cols = [i for i, c in enumerate(cols) if c is None]
+            if [cols[i] for i in keep_cols] != list(range(len(ms.slots))):
+                raise ValueError("the configuration has slots the largest architecture lacks")
+            if [(ctx.level_map[li], ds) for li, ds in self.free_keeps] != list(ms.free_keeps):
+                raise ValueError("the configuration's free keep/bypass pairs differ")
             for d in range(len(self.dims)):
                 arr = self._vocab_arrays[layer][d]
                 legal = set(ms.factorizations[d])
@@ -302,12 +326,7 @@ class CoDesignSpace:
                 ]
                 parts.append(np.array(ok, dtype=np.float32))
                 vocab_slots.append(arr[:, keep_cols])
-        caps = np.array(
-            [
-                np.inf if lv.effective_size_words is None else lv.effective_size_words
-                for lv in ctx.arch.storage
-            ]
-        )
+        caps = np.array([self._capacity(ctx, li) for li in range(self.num_levels)])
         for d, words in enumerate(self._forced_words(layer)):
             parts[d] = parts[d] * np.all(words <= caps, axis=1)
         exact = tuple(
@@ -422,32 +441,48 @@ class CoDesignSpace:
         return None
 
     # -- ordering -------------------------------------------------------------------------
-    def temporal_factors(
-        self, ctx: HardwareContext, layer: int, factors: np.ndarray
-    ) -> list[list[int]]:
-        return self.layer_context(ctx, layer).mapspace.temporal_of(factors)
+    @staticmethod
+    def _capacity(ctx: HardwareContext, level: int) -> float:
+        """Words of the configuration's level named like the largest one's ``level``."""
+        j = ctx.level_map[level]
+        size = None if j is None else ctx.arch.storage[j].effective_size_words
+        return math.inf if size is None else float(size)
+
+    def _perm_part(self, ms: MapSpace, j: int, temporal: Sequence[int]) -> np.ndarray:
+        nonunit = tuple(d for d in ms.free_dims[j] if temporal[d] > 1)
+        key = (ms.arch.storage[j].is_dummy, ms.free_dims[j], nonunit)  # all a class depends on
+        part = self._perm_cache.get(key)
+        if part is None:
+            part = np.zeros(ms.permutation_counts[j], dtype=np.float32)
+            part[ms.distinct_permutations(j, temporal)] = 1.0
+            self._perm_cache[key] = part
+        return part
+
+    def _keep_room(
+        self, ctx: HardwareContext, ms: MapSpace, tiles: np.ndarray
+    ) -> list[tuple[float, float]]:
+        """Per free pair: (words of its tile, room left by the level's forced tiles)."""
+        out = []
+        for li, ds in self.free_keeps:
+            j = ctx.level_map[li]
+            assert j is not None  # dummy levels keep nothing: no free pair lives there
+            forced = sum(
+                int(tiles[j, k]) for k, keep in enumerate(ms.constraints.levels[j].keep) if keep
+            )
+            out.append((float(tiles[j, ds]), self._capacity(ctx, li) - forced))
+        return out
 
     def order_mask(self, ctx: HardwareContext, layer: int, factors: np.ndarray) -> np.ndarray:
         ms = self.layer_context(ctx, layer).mapspace
         temporal = ms.temporal_of(factors)
         parts = []
         for li in range(self.num_levels):
-            nonunit = tuple(d for d in ms.free_dims[li] if temporal[li][d] > 1)
-            key = (li, ms.free_dims[li], nonunit)  # the classes depend on nothing else
-            part = self._perm_cache.get(key)
-            if part is None:
-                part = np.zeros(ms.permutation_counts[li], dtype=np.float32)
-                part[ms.distinct_permutations(li, temporal[li])] = 1.0
-                self._perm_cache[key] = part
-            parts.append(part)
-        tiles = ms.tile_sizes(factors)
-        for li, ds in self.free_keeps:
-            cap = ctx.arch.storage[li].effective_size_words
-            forced = sum(
-                int(tiles[li, k]) for k, keep in enumerate(ms.constraints.levels[li].keep) if keep
+            j = ctx.level_map[li]
+            parts.append(
+                np.ones(1, np.float32) if j is None else self._perm_part(ms, j, temporal[j])
             )
-            fits = cap is None or forced + int(tiles[li, ds]) <= cap
-            parts.append(np.array([1.0, 1.0 if fits else 0.0], dtype=np.float32))
+        for words, room in self._keep_room(ctx, ms, ms.tile_sizes(factors)):
+            parts.append(np.array([1.0, 1.0 if words <= room else 0.0], dtype=np.float32))
         return concat_blocks(parts, self.order_nvec)
 
     def default_order_action(
@@ -459,18 +494,24 @@ class CoDesignSpace:
         mask = self.order_mask(ctx, layer, factors)
         blocks = split_mask(mask, self.order_nvec)
         action = [int(np.flatnonzero(b)[0]) for b in blocks[: self.num_levels]]
-        tiles = ms.tile_sizes(factors)
-        used = [
-            sum(int(tiles[li, k]) for k, keep in enumerate(ms.constraints.levels[li].keep) if keep)
-            for li in range(self.num_levels)
-        ]
-        for li, ds in self.free_keeps:
-            cap = ctx.arch.storage[li].effective_size_words
-            keep = cap is None or used[li] + int(tiles[li, ds]) <= cap
+        used: dict[int, float] = {}
+        for (li, _), (words, room) in zip(
+            self.free_keeps, self._keep_room(ctx, ms, ms.tile_sizes(factors)), strict=True
+        ):
+            keep = used.get(li, 0.0) + words <= room
             if keep:
-                used[li] += int(tiles[li, ds])
+                used[li] = used.get(li, 0.0) + words
             action.append(int(keep))
         return np.array(action, dtype=np.int64)
+
+    def temporal_factors(self, ctx: HardwareContext, layer: int, factors: np.ndarray) -> np.ndarray:
+        """Temporal factors ``[levels of the largest architecture, dims]`` (absent levels: 1)."""
+        temporal = self.layer_context(ctx, layer).mapspace.temporal_of(factors)
+        out = np.ones((self.num_levels, len(self.dims)), dtype=np.int64)
+        for li, j in enumerate(ctx.level_map):
+            if j is not None:
+                out[li] = temporal[j]
+        return out
 
     # -- mappings -------------------------------------------------------------------------
     def mapping(
@@ -478,11 +519,14 @@ class CoDesignSpace:
     ) -> Mapping:
         """The mapping of decoded tile factors and an order action (MapSpace semantics)."""
         ms = self.layer_context(ctx, layer).mapspace
-        nd, nl = len(self.dims), self.num_levels
-        perms = tuple(
-            min(int(a), ms.permutation_counts[li] - 1) for li, a in enumerate(order_action[:nl])
-        )
-        point = MapPoint((0,) * nd, perms, tuple(bool(b) for b in order_action[nl:]))
+        nd, nl = len(self.dims), ms.num_levels
+        level_perm = [0] * nl
+        for li, j in enumerate(ctx.level_map):
+            if j is not None:
+                level_perm[j] = int(order_action[li])
+        perms = tuple(min(p, ms.permutation_counts[j] - 1) for j, p in enumerate(level_perm))
+        bits = tuple(bool(b) for b in order_action[self.num_levels :])
+        point = MapPoint((0,) * nd, perms, bits)
         t = [[1] * nd for _ in range(nl)]
         x = [[1] * nd for _ in range(nl)]
         y = [[1] * nd for _ in range(nl)]
@@ -546,7 +590,11 @@ class CoDesignSpace:
         for d in range(len(self.dims)):
             row = []
             for slot in self._max_spaces[layer].slots:
-                lm = mapping.levels[slot.level]
+                j = ctx.level_map[slot.level]
+                if j is None:
+                    row.append(1)
+                    continue
+                lm = mapping.levels[j]
                 src = {
                     LoopAxis.TEMPORAL: lm.temporal,
                     LoopAxis.SPATIAL_X: lm.spatial_x,
@@ -564,8 +612,9 @@ class CoDesignSpace:
         perms = list(point.permutations)
         if canonical:
             temporal = [list(lm.temporal) for lm in mapping.levels]
-            perms = [ms.canonical_permutation(li, p, temporal[li]) for li, p in enumerate(perms)]
-        order = np.array([*perms, *(int(b) for b in point.bypass)], dtype=np.int64)
+            perms = [ms.canonical_permutation(j, p, temporal[j]) for j, p in enumerate(perms)]
+        max_perms = [0 if j is None else perms[j] for j in ctx.level_map]
+        order = np.array([*max_perms, *(int(b) for b in point.bypass)], dtype=np.int64)
         return tile_action, order
 
     def _vocab_lookup(self, layer: int) -> list[dict[tuple[int, ...], int]]:

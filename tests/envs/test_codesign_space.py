@@ -228,3 +228,40 @@ def test_design_files_evaluate_to_the_same_report(tmp_path: Path) -> None:
     inputs = load_model_inputs(paths)
     report = evaluate(inputs.architecture, inputs.problem, inputs.mapping, tables=inputs.tables)
     assert report == design.report
+
+
+@cache
+def _simba() -> CoDesignSpace:
+    path = SPACE.with_name("simba_like.space.yaml")
+    return CoDesignSpace(load_design_space(path), [resolve_workload("resnet18/C10")])
+
+
+@settings(max_examples=4, deadline=None)
+@given(st.integers(0, 2**32 - 1))
+def test_configurations_without_a_dummy_level_map_by_level_name(seed: int) -> None:
+    # simba_like's meshes may be 1, which removes their dummy spatial levels: the vocabulary
+    # (largest architecture's levels) must map onto the smaller level list by name.
+    space = _simba()
+    rng = np.random.default_rng(seed)
+    hw = sample_masked(space.hw_mask(), space.hw_nvec, rng)
+    hw[1] = 0  # buffers_per_pe = 1: no inter_distributed_buffers_spatial level
+    ctx = space.hardware_context(hw)
+    assert None in ctx.level_map and len(ctx.arch.storage) < space.num_levels
+    for li, layer in enumerate(space.layers):
+        own = MapSpace(ctx.arch, layer.problem)
+        lc = space.layer_context(ctx, li)
+        for d, block in enumerate(split_mask(lc.tile_mask, space.tile_nvec)):
+            assert int(block.sum()) == sum(_fits_alone(own, d, f) for f in own.factorizations[d])
+        for _ in range(3):
+            tile, order = space.sample_layer_actions(ctx, li, rng)
+            mapping = space.decode(ctx, li, tile, order)
+            assert mapping_violations(ctx.arch, layer.problem, mapping) == []
+            assert space.decode(ctx, li, *space.actions_of(ctx, li, mapping, canonical=False)) == (
+                mapping
+            )
+        point = own.sample_legal(rng, max_tries=500)
+        if point is not None:
+            legal = own.mapping(point)
+            tile, order = space.actions_of(ctx, li, legal)
+            report = space.evaluate(ctx, li, tile, order).report
+            assert report == space.evaluator(ctx.arch, layer.problem, legal, ctx.tables)
