@@ -9,8 +9,10 @@ Scores combine three signals, each z-scored within the batch so the weights are 
 * ``agreement``: per agent, the share of the K candidates that chose the same action, averaged
   over agents (a sample estimate of how concentrated the policies are).
 
-Pure functions (:func:`sample_candidates`, :func:`agreement_scores`, :func:`confidence_scores`,
-:func:`select_top`) plus :class:`ConfidenceSampler`, which chains them. Duplicated joint actions
+Pure functions (:func:`sample_candidates` for fixed per-agent observations,
+:func:`sample_joint_candidates` for turn-ordered sampling where each agent sees the choices of
+the agents before it, :func:`agreement_scores`, :func:`confidence_scores`, :func:`select_top`)
+plus :class:`ConfidenceSampler`, which chains them. Duplicated joint actions
 are evaluated once.
 """
 
@@ -25,7 +27,7 @@ import gymnasium as gym
 import numpy as np
 import torch
 from dcoc.agents.central_critic import CentralCriticModule
-from dcoc.agents.contract import sub_action_sizes
+from dcoc.agents.contract import TURN_ORDER, sub_action_sizes
 from ray.rllib.core.columns import Columns
 from ray.rllib.core.rl_module.rl_module import RLModule
 
@@ -147,6 +149,57 @@ def sample_candidates(
     return Candidates(actions=actions, logp=logp, entropy=entropy)
 
 
+Observe = Callable[[str, JointAction], Mapping[str, np.ndarray]]
+"""``observe(agent, prefix) -> obs``: the observation ``agent`` would get after the agents
+before it in the turn order chose ``prefix`` (agent id -> action)."""
+
+
+def sample_joint_candidates(
+    modules: Mapping[str, RLModule],
+    observe: Observe,
+    num_candidates: int,
+    *,
+    generator: torch.Generator,
+    agent_order: Sequence[str] = TURN_ORDER,
+    module_for: Callable[[str], str] = str,
+) -> Candidates:
+    """Sample ``num_candidates`` joint actions in turn order, each agent conditioned on the
+    actions already drawn for that candidate (its observation and mask come from ``observe``),
+    as the env would present them. ``entropy`` is the mean over the K observations."""
+    prefixes: list[JointAction] = [{} for _ in range(num_candidates)]
+    actions: dict[str, np.ndarray] = {}
+    logp: dict[str, np.ndarray] = {}
+    entropy: dict[str, float] = {}
+    for agent in agent_order:
+        module = modules[module_for(agent)]
+        rows = [observe(agent, prefix) for prefix in prefixes]
+        batch = {
+            Columns.OBS: {
+                key: torch.as_tensor(np.stack([np.asarray(r[key], np.float32) for r in rows]))
+                for key in rows[0]
+            }
+        }
+        with torch.no_grad():
+            logits = module.forward_inference(batch)[Columns.ACTION_DIST_INPUTS]  # [K, L]
+            sizes = sub_action_sizes(module.action_space)
+            draws = [
+                torch.multinomial(torch.softmax(b, -1), 1, generator=generator)[:, 0]
+                for b in torch.split(logits, sizes, dim=-1)
+            ]
+            discrete = isinstance(module.action_space, gym.spaces.Discrete)
+            sampled = draws[0] if discrete else torch.stack(draws, -1)  # [K] or [K, n_sub]
+            dist = module.get_inference_action_dist_cls().from_logits(logits)
+            logp_t = dist.logp(sampled)
+            assert isinstance(logp_t, torch.Tensor)
+            logp[agent] = logp_t.numpy().astype(np.float64)
+            entropy[agent] = float(dist.entropy().mean())
+        actions[agent] = sampled.numpy().astype(np.int64)
+        for index, prefix in enumerate(prefixes):
+            value = actions[agent][index]
+            prefix[agent] = int(value) if discrete else value.copy()
+    return Candidates(actions=actions, logp=logp, entropy=entropy)
+
+
 def agreement_scores(actions: Mapping[str, np.ndarray]) -> np.ndarray:
     """``[K]``: per agent the share of candidates with the same action, averaged over agents."""
     per_agent = []
@@ -224,7 +277,8 @@ class ConfidenceSampler:
         value_fn: Callable[[Candidates], np.ndarray] | None = None,
         module_for: Callable[[str], str] = str,
     ) -> ConfidenceSelection:
-        """``value_fn(candidates) -> [K]`` supplies values when ``value_weight > 0``."""
+        """Candidates drawn per agent from fixed ``observations``; ``value_fn(candidates) ->
+        [K]`` supplies values when ``value_weight > 0``."""
         candidates = sample_candidates(
             modules,
             observations,
@@ -232,6 +286,36 @@ class ConfidenceSampler:
             generator=self._generator,
             module_for=module_for,
         )
+        return self.select(candidates, value_fn=value_fn)
+
+    def propose_joint(
+        self,
+        modules: Mapping[str, RLModule],
+        observe: Observe,
+        *,
+        agent_order: Sequence[str] = TURN_ORDER,
+        value_fn: Callable[[Candidates], np.ndarray] | None = None,
+        module_for: Callable[[str], str] = str,
+    ) -> ConfidenceSelection:
+        """Candidates drawn in turn order, each agent seeing the choices before it
+        (:func:`sample_joint_candidates`)."""
+        candidates = sample_joint_candidates(
+            modules,
+            observe,
+            self.config.num_candidates,
+            generator=self._generator,
+            agent_order=agent_order,
+            module_for=module_for,
+        )
+        return self.select(candidates, value_fn=value_fn)
+
+    def select(
+        self,
+        candidates: Candidates,
+        *,
+        value_fn: Callable[[Candidates], np.ndarray] | None = None,
+    ) -> ConfidenceSelection:
+        """Score ``candidates`` and keep the most confident distinct share."""
         values = value_fn(candidates) if value_fn is not None else None
         scores = confidence_scores(
             candidates.joint_logp, agreement_scores(candidates.actions), self.config, values
@@ -244,5 +328,5 @@ class ConfidenceSampler:
             candidates=candidates,
             scores=scores,
             kept_indices=kept,
-            evaluations_saved=self.config.num_candidates - len(kept),
+            evaluations_saved=candidates.num_candidates - len(kept),
         )

@@ -12,11 +12,13 @@ from dcoc.agents.confidence import (
     Candidates,
     ConfidenceConfig,
     ConfidenceSampler,
+    JointAction,
     agreement_scores,
     confidence_scores,
     critic_values,
     distinct_first,
     sample_candidates,
+    sample_joint_candidates,
     select_top,
 )
 from dcoc.agents.config import build_module_spec
@@ -166,3 +168,44 @@ def test_sampler_uses_critic_values() -> None:
     values = critic_values(critic, states, "hw")
     best = distinct_first(selection.candidates, np.argsort(-values, kind="stable"))[:4]
     np.testing.assert_array_equal(selection.kept_indices, best)
+
+
+def _replay_observe(agent: str, prefix: JointAction) -> dict[str, np.ndarray]:
+    """The observation ``agent`` gets in round 0 of the turn env after ``prefix`` was played."""
+    env = TurnEnv()
+    obs, _ = env.reset(seed=0)
+    for earlier in AGENTS[: AGENTS.index(agent)]:
+        obs, *_ = env.step({earlier: np.asarray(prefix[earlier])})
+    return obs[agent]
+
+
+def test_joint_candidates_condition_each_agent_on_earlier_choices() -> None:
+    module = _multi_module()
+    cands = sample_joint_candidates(
+        module, _replay_observe, 300, generator=torch.Generator().manual_seed(5)
+    )
+    hw, tile, order = cands.actions["hw"], cands.actions["sw_tile"], cands.actions["sw_order"]
+    assert hw.shape == (300,) and tile.shape == (300, 2) and order.shape == (300,)
+    assert set(np.unique(hw)) == {0, 1, 2}
+    # Per candidate: tile0 <= that candidate's hw, order 2 only when tile1 != 0.
+    assert np.all(tile[:, 0] <= hw)
+    assert np.all((order != 2) | (tile[:, 1] != 0))
+    assert np.any(tile[:, 0] == 2) and np.any(order == 2)
+    # Fresh near-uniform policies: logp ~ -log(#valid choices) given each candidate's mask.
+    np.testing.assert_allclose(cands.logp["sw_tile"], -np.log(hw + 1) - np.log(2), atol=0.05)
+    n_orders = np.where(tile[:, 1] == 0, 2, 3)
+    np.testing.assert_allclose(cands.logp["sw_order"], -np.log(n_orders), atol=0.05)
+    selection = ConfidenceSampler(ConfidenceConfig(num_candidates=24, keep_fraction=0.5)).select(
+        cands
+    )
+    assert len(selection.kept_indices) <= 150
+    assert selection.evaluations_saved == 300 - len(selection.kept_indices)
+
+
+def test_propose_joint_prefers_the_sharpened_agents_choice() -> None:
+    module = _multi_module()
+    _sharpen(module, "hw", favourite=1)
+    sampler = ConfidenceSampler(ConfidenceConfig(num_candidates=40, keep_fraction=0.1), seed=2)
+    selection = sampler.propose_joint(module, _replay_observe)
+    assert len(selection.kept_indices) == 4
+    assert all(j["hw"] == 1 and j["sw_tile"][0] <= 1 for j in selection.kept)
