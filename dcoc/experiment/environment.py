@@ -49,7 +49,6 @@ def plan_env(config: ExperimentConfig, records_path: Path, file: str) -> EnvPlan
             "workload": config.env.workload,
             "candidates_per_episode": cpu.candidates_per_episode,
             "records_path": str(records_path),
-            "run_name": config.experiment.name,
             "workers": cpu.workers,
             "repeat": cpu.repeat,
             "min_repeat_ms": cpu.min_repeat_ms,
@@ -58,6 +57,12 @@ def plan_env(config: ExperimentConfig, records_path: Path, file: str) -> EnvPlan
             "run_timeout_s": cpu.run_timeout_s,
             "seed": config.experiment.seed,
         }
+        from dcoc.envs.cpu_schedule_config import CpuScheduleEnvConfig  # imports TVM
+
+        known = set(CpuScheduleEnvConfig.__dataclass_fields__)
+        missing = sorted(set(env_config) - known)
+        if missing:  # a CpuScheduleEnvConfig without one of these settings
+            raise ConfigError(file, ("cpu",), f"this dcoc's cpu_schedule env lacks {missing}")
         return EnvPlan(CPU_FACTORY, env_config, ("sw_tile", "sw_order"), keys, counts)
     check_area_budget(config, file)
     cd = config.codesign

@@ -5,6 +5,7 @@ overrides, with typed checks: an unknown key or a value of the wrong type is a
 from __future__ import annotations
 
 import ast
+import contextlib
 import dataclasses
 import inspect
 import types
@@ -153,6 +154,9 @@ def convert(value: Any, hint: Any, file: str, path: tuple[str, ...]) -> Any:
             raise ConfigError(file, path, f"must be an integer, got {_kind(value)}")
         return value
     if base is float:
+        if isinstance(value, str):  # YAML 1.1 reads 1e-3 (no dot) as a string
+            with contextlib.suppress(ValueError):
+                value = float(value)
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise ConfigError(file, path, f"must be a number, got {_kind(value)}")
         return float(value)

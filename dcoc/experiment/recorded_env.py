@@ -38,8 +38,6 @@ def workload_keys(workload: str | Sequence[str], layers: Sequence[Layer]) -> lis
     """Records key (``NET/LAYER`` or the inline shape) of each layer of ``workload``."""
     if not isinstance(workload, str):
         return list(workload)
-    if "," in workload:
-        return [w.strip() for w in workload.split(",")]
     if "/" in workload or ":" in workload:
         return [workload]
     network = workload.partition(".")[0]
@@ -47,8 +45,9 @@ def workload_keys(workload: str | Sequence[str], layers: Sequence[Layer]) -> lis
 
 
 def parse_workload(workload: str) -> str | tuple[str, ...]:
-    """The env's workload value of a config string (a comma list becomes a tuple)."""
-    if "," in workload:
+    """The env's workload value of a config string: a comma list of ``NET/LAYER`` names
+    becomes a tuple (an inline shape such as ``matmul:M,N,K`` stays one string)."""
+    if "," in workload and ":" not in workload:
         return tuple(w.strip() for w in workload.split(",") if w.strip())
     return workload
 

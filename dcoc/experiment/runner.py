@@ -70,6 +70,8 @@ class Run:
         self.config = request.config
         self.dir = RunDirectory(request.run_dir)
         self.codesign = self.config.mode == Mode.CODESIGN
+        # Checks (workload, area budget) before anything is created or started.
+        self.plan = plan_env(self.config, self.dir.records.resolve(), request.config_file)
         if request.resume:
             self.progress = Progress.load(self.dir)
             if self.progress.checkpoint is None:
@@ -83,7 +85,6 @@ class Run:
             self.dir.create()
             self.dir.config.write_text(yaml.safe_dump(config_to_dict(self.config), sort_keys=False))
             self.progress = Progress()
-        self.plan = plan_env(self.config, self.dir.records.resolve(), request.config_file)
         self.tracker: CoDesignBestTracker | CpuBestTracker
         if self.codesign:
             self.tracker = CoDesignBestTracker(
