@@ -58,6 +58,7 @@ from dcoc.accel.report import CostReport
 from dcoc.accel.tables import EnergyTables
 from dcoc.errors import SpecError
 from dcoc.search.action_masks import Action, concat_blocks, mask_allows, sample_masked, split_mask
+from dcoc.search.fanout_repair import repair_fanout
 from dcoc.workloads.network import Layer
 from dcoc.workloads.problem import Problem
 
@@ -307,7 +308,9 @@ class CoDesignSpace:
                 vocab_slots.append(arr)
         else:
             ms = self._mapspace(ctx.arch, layer)
-            cfg_col = {(s.level, s.axis): i for i, s in enumerate(ms.slots)}
+            cfg_col: dict[tuple[int | None, LoopAxis], int] = {
+                (s.level, s.axis): i for i, s in enumerate(ms.slots)
+            }
             cols = [
                 cfg_col.get((ctx.level_map[s.level], s.axis)) for s in max_slots
             ]  # None: the slot does not exist here (its factor must be 1)
@@ -374,71 +377,8 @@ class CoDesignSpace:
         """Factors ``[num_dims, num_slots]`` of a (masked-in) tiling, mesh overflow repaired."""
         lc = self.layer_context(ctx, layer)
         f = np.stack([lc.vocab_to_slots[d][int(a)] for d, a in enumerate(tile_action)])
-        self._repair(ctx.arch, lc.mapspace, f, lc.exact_spatial)
+        repair_fanout(ctx.arch, lc.mapspace, f, lc.exact_spatial)
         return f
-
-    def _repair(
-        self, arch: Architecture, ms: MapSpace, f: np.ndarray, exact: tuple[int, ...]
-    ) -> None:
-        nd = f.shape[0]
-        order = [*exact, *(d for d in range(nd) if d not in exact)]
-        temporal_col = {s.level: i for i, s in enumerate(ms.slots) if s.axis == LoopAxis.TEMPORAL}
-        for col, slot in enumerate(ms.slots):
-            if slot.axis == LoopAxis.TEMPORAL:
-                continue
-            fx, fy = arch.fanout_xy(slot.level)
-            limit = fx if slot.axis == LoopAxis.SPATIAL_X else fy
-            if int(np.prod(f[:, col])) <= limit:
-                continue
-            room = limit
-            bounds = ms.constraints.levels[slot.level].spatial.factors
-            other = [
-                c
-                for c, s in enumerate(ms.slots)
-                if s.level == slot.level and s.axis not in (slot.axis, LoopAxis.TEMPORAL)
-            ]
-            for d in order:
-                want = int(f[d, col])
-                sibling = int(np.prod(f[d, other])) if other else 1
-                g = want
-                if want > room:
-                    fits = [
-                        x
-                        for x in range(room, 0, -1)
-                        if want % x == 0 and bounds[d].allows(x * sibling)
-                    ]
-                    target = (
-                        self._temporal_home(
-                            arch, ms, slot.level, d, f, temporal_col, want // fits[0]
-                        )
-                        if fits
-                        else None
-                    )
-                    if target is not None:
-                        g = fits[0]
-                        f[d, col] = g
-                        f[d, target] *= want // g
-                room = max(1, room // g)
-
-    @staticmethod
-    def _temporal_home(
-        arch: Architecture,
-        ms: MapSpace,
-        level: int,
-        d: int,
-        f: np.ndarray,
-        temporal_col: dict[int, int],
-        extra: int,
-    ) -> int | None:
-        """Column of the nearest non-dummy level at or above ``level`` whose temporal loop of
-        ``d`` may grow by ``extra``."""
-        for li in range(level, ms.num_levels):
-            col = temporal_col.get(li)
-            if arch.storage[li].is_dummy or col is None:
-                continue
-            if ms.constraints.levels[li].temporal.factors[d].allows(int(f[d, col]) * extra):
-                return col
-        return None
 
     # -- ordering -------------------------------------------------------------------------
     @staticmethod
