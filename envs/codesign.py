@@ -14,8 +14,10 @@ Action Space
     vocabulary size per problem dimension)``; ``sw_order``: ``MultiDiscrete(permutations per
     storage level + [2] per free keep/bypass pair)``. Masks (``action_mask``) hide illegal
     choices: knob values with no completion inside the area budget, factorizations the chosen
-    hardware cannot run (mesh limits, fixed factors), redundant permutations and keeps that
-    overflow a buffer on their own.
+    hardware cannot run (mesh limits, fixed factors) or whose forced tiles overflow a buffer
+    even with every other dimension untiled, redundant permutations (one per equivalence
+    class) and keeps that overflow a buffer on their own. A joint mesh overflow of the chosen
+    factorizations is repaired when decoding; a joint capacity overflow is reported as invalid.
 
 Observation Space
     Per agent ``Dict(observations=Box(-10, 10, (n,)), action_mask=Box(0, 1, (sum(nvec),)),
@@ -45,8 +47,11 @@ Episode End
     steps) or after an over-budget hardware choice. Never truncated. At the end every agent
     that acted gets a final observation (all-ones masks) and infos. ``info[agent]["dcoc"]``
     holds ``objective``, ``cycles``, ``energy_pj``, ``area_um2``, ``edp``, ``valid`` and
-    ``best_so_far`` (and ``layer``): per round the layer's numbers, at the end the network's
-    (count-weighted sums; EDP = total energy x total cycles). :attr:`CoDesignEnv.episode_design`
+    ``best_so_far`` (lowest network objective of a complete valid design this env has seen;
+    ``inf`` before one), plus ``layer``: after each round the layer's numbers, for the agent
+    that observes next; at the end, for every agent, the network's (count-weighted sums;
+    EDP = total energy x total cycles; ``objective`` is ``inf`` unless every layer has a
+    valid mapping and the budgets hold) and ``invalid_rounds``. :attr:`CoDesignEnv.episode_design`
     is the design of the current episode, :attr:`CoDesignEnv.best_design` the best complete
     valid design this env has seen.
 
