@@ -15,7 +15,7 @@ This package never imports ray: environments are plain Gymnasium code that RLlib
 
 import gymnasium
 from dcoc.envs.codesign import CoDesign, CoDesignEnv, make_codesign_env
-from dcoc.envs.codesign_config import CoDesignEnvConfig, Objective
+from dcoc.envs.codesign_config import CoDesignEnvConfig, Objective, RewardKind
 from dcoc.envs.protocol import INFO_KEY, TURN_ORDER, AgentId, ObsKey
 from dcoc.envs.single_agent import HardwareEnv, OrderEnv, TilingEnv
 
@@ -48,6 +48,7 @@ __all__ = [
     "Objective",
     "ObsKey",
     "OrderEnv",
+    "RewardKind",
     "TilingEnv",
     "make_codesign_env",
 ]

@@ -33,10 +33,13 @@ Observation Space
 
 Rewards
     A shared team reward, given to all three agents after every ``sw_order`` action (one
-    *round*): with ``w = count / total count`` of the layer and ``R`` rounds per layer,
-    ``w / R * (log J_ref - log J)`` where ``J`` is the layer objective (EDP in pJ x cycles,
+    *round*). With ``w = count / total count`` of the layer, ``R`` rounds per layer and the
+    gain ``g = log J_ref - log J``, where ``J`` is the layer objective (EDP in pJ x cycles,
     cycles or pJ) and ``J_ref`` that of the reference design (the template hardware with, per
-    layer, the best of a fixed seeded random search of masked actions, computed once per env).
+    layer, the best of a fixed seeded random search of masked actions, computed once per env):
+    ``reward="log_improvement"`` (default) pays ``w / R * g`` every round;
+    ``reward="best_improvement"`` pays ``w * (max(b, g) - b)`` with ``b`` the layer's best
+    gain so far (at least 0), so a layer's rounds sum to ``w * max(0, best g)``.
     An invalid mapping (buffer capacity, a masked action) gives ``w / R * invalid_reward`` and
     is recorded, never raised. A hardware choice over the area budget ends the episode at once
     with ``invalid_reward`` to ``hw``; a finished design over the energy budget adds
@@ -72,6 +75,7 @@ from dcoc.envs.codesign_config import (
     CoDesignEnvConfig,
     NetworkCost,
     Reference,
+    RewardKind,
     build_reference,
     build_space,
     network_cost,
@@ -395,7 +399,11 @@ class CoDesignEnv:
         if report is not None and report.valid:
             value = self._objective(report)
             gain = self.reference.log_objective[li] - math.log(value)
-            reward = w * gain
+            if self.config.reward == RewardKind.BEST_IMPROVEMENT:
+                before = max(0.0, self._best_gain[li])
+                reward = self.weights[li] * (max(before, gain) - before)
+            else:
+                reward = w * gain
             best = self._best[li]
             if best is None or value < self._objective(best.report):
                 self._best[li] = design

@@ -32,6 +32,15 @@ class Objective(StrEnum):
     ENERGY = "energy"
 
 
+class RewardKind(StrEnum):
+    """How a round is paid (see ``CoDesignEnv``'s Rewards)."""
+
+    LOG_IMPROVEMENT = "log_improvement"
+    """Every round: the layer weight / rounds x log improvement over the reference."""
+    BEST_IMPROVEMENT = "best_improvement"
+    """Only what a round adds to the layer's best log improvement so far (at least 0)."""
+
+
 @dataclass(frozen=True)
 class CoDesignEnvConfig:
     """Everything a co-design env needs; build it from a plain dict with :meth:`from_mapping`."""
@@ -43,6 +52,7 @@ class CoDesignEnvConfig:
     """``NET/LAYER`` (one layer), ``NET`` (every layer), ``NET.SUBSET`` (e.g. ``resnet18.vta``:
     C2-C11) or a tuple of ``NET/LAYER`` names. One hardware configuration serves them all."""
     objective: Objective = Objective.EDP
+    reward: RewardKind = RewardKind.LOG_IMPROVEMENT
     area_budget_um2: float | None = None
     """Tighter area budget than the space file's (the smaller of both applies)."""
     energy_budget_pj: float | None = None
@@ -65,6 +75,7 @@ class CoDesignEnvConfig:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "objective", Objective(self.objective))
+        object.__setattr__(self, "reward", RewardKind(self.reward))
         if isinstance(self.workload, list):
             object.__setattr__(self, "workload", tuple(self.workload))
         if self.rounds_per_layer < 1:

@@ -249,3 +249,30 @@ def test_energy_budget_violation_adds_the_penalty_at_the_end() -> None:
     assert rewards[-1]["hw"] == pytest.approx(env.config.invalid_reward)
     assert infos["hw"]["dcoc"]["valid"] == 0.0
     assert env.best_design is None
+
+
+def test_best_improvement_reward_pays_only_new_bests() -> None:
+    env = CoDesignEnv({**SMALL, "reward": "best_improvement", "rounds_per_layer": 3})
+    sp = env.space
+    rng = np.random.default_rng(7)
+    env.reset(seed=0)
+    env.step({"hw": np.asarray(sp.default_hw_action())})
+    ctx = env.hardware_context
+    assert ctx is not None
+    for li in range(env.num_layers):
+        best, paid = 0.0, 0.0
+        for _ in range(env.rounds):
+            tile, order = sp.sample_layer_actions(ctx, li, rng)
+            design = sp.evaluate(ctx, li, tile, order)
+            env.step({"sw_tile": tile})
+            _, rewards, *_ = env.step({"sw_order": order})
+            if design.report.valid:
+                gain = env.reference.log_objective[li] - math.log(design.report.edp)
+                assert rewards["hw"] == pytest.approx(env.weights[li] * (max(best, gain) - best))
+                assert rewards["hw"] >= 0.0
+                best = max(best, gain)
+            else:
+                assert rewards["hw"] < 0.0
+                continue
+            paid += rewards["hw"]
+        assert paid == pytest.approx(env.weights[li] * best)
