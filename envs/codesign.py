@@ -87,6 +87,7 @@ from dcoc.accel.design_space import HardwareConfig
 from dcoc.accel.report import CostReport
 from dcoc.search.action_masks import mask_allows
 from dcoc.search.codesign_space import CoDesignSpace, Evaluator, HardwareContext, LayerDesign
+from dcoc.search.design_files import design_files
 
 FEATURE_LIMIT = 10.0
 HW, SW_TILE, SW_ORDER = AgentId.HW, AgentId.SW_TILE, AgentId.SW_ORDER
@@ -236,6 +237,12 @@ class CoDesignEnv:
             value if valid else math.inf,
             valid,
         )
+
+    def design_files(self, design: CoDesign) -> dict[str, str]:
+        """Timeloop v0.4 YAML texts of ``design`` (architecture, per layer problem and mapping),
+        e.g. to save :attr:`best_design` in a run directory."""
+        ctx = self.space.hardware_context(design.hw_action)
+        return design_files(self.space, ctx, design.layers)
 
     def _within_energy(self, cost: NetworkCost | None) -> bool:
         budget = self.config.energy_budget_pj

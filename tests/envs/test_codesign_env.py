@@ -241,6 +241,8 @@ def test_replaying_the_reference_scores_zero_and_reports_network_totals(objectiv
     design = env.best_design
     assert design is not None and design.valid
     assert [d.mapping for d in design.layers if d] == [d.mapping for d in env.reference.designs]
+    files = env.design_files(design)
+    assert len(files) == 1 + 2 * env.num_layers and "architecture.yaml" in files
 
 
 def test_energy_budget_violation_adds_the_penalty_at_the_end() -> None:
