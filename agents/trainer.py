@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -152,9 +152,20 @@ class PolicySampler:
     """
 
     def __init__(
-        self, trainer: PolicyTrainer, agent_ids: Sequence[str], config: ConfidenceConfig, seed: int
+        self,
+        trainer: PolicyTrainer | Callable[[], Mapping[str, RLModule]],
+        agent_ids: Sequence[str],
+        config: ConfidenceConfig,
+        seed: int,
     ) -> None:
-        self.trainer = trainer
+        """``trainer``: a :class:`PolicyTrainer` or a function returning the modules by agent."""
+        if isinstance(trainer, PolicyTrainer):
+            policy_trainer = trainer
+            self._source: Callable[[], Mapping[str, RLModule]] = lambda: policy_trainer.modules(
+                self.agent_ids
+            )
+        else:
+            self._source = trainer
         self.agent_ids = list(agent_ids)
         self.sampler = ConfidenceSampler(config, seed=seed)
         self.generator = torch.Generator().manual_seed(seed + 1)
@@ -162,7 +173,7 @@ class PolicySampler:
 
     def refresh(self) -> None:
         """Pick up the weights of the latest training iteration."""
-        self._modules = self.trainer.modules(self.agent_ids)
+        self._modules = dict(self._source())
 
     def propose(self, agent: str, observation: Mapping[str, np.ndarray]) -> ConfidenceSelection:
         if not self._modules:

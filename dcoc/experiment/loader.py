@@ -71,7 +71,8 @@ def _replace(obj: Any, keys: tuple[str, ...], text: str, depth: int) -> Any:
         raise ConfigError(
             SET_FILE, keys[: depth + 1], f"unknown key; known keys here: {sorted(names)}"
         )
-    hint = _hints(type(obj))[name]
+    cls: type = type(obj)
+    hint = _hints(cls)[name]
     if depth == len(keys) - 1:
         if dataclasses.is_dataclass(hint):
             raise ConfigError(SET_FILE, keys, "is a section: set one of its keys (a.b=value)")
