@@ -183,10 +183,18 @@ def test_turn_env_optimum_and_turn_order() -> None:
         order.append(agent)
         action = OPTIMUM[agent]
         assert np.all(np.asarray(obs[agent]["action_mask"]) >= 0)
-        obs, rewards, terminateds, _, _ = env.step({agent: np.asarray(action)})
+        obs, rewards, terminateds, _, infos = env.step({agent: np.asarray(action)})
         for a, r in rewards.items():
             total[a] += r
         done = terminateds["__all__"]
     assert order == list(AGENTS) * 2
+    assert infos["hw"]["dcoc"] == {"score": 1.0, "best_score": 1.0, "invalid_rounds": 0.0}
     assert total == dict.fromkeys(AGENTS, 2.0)
     assert random_round_score() == pytest.approx(0.425)
+    # A masked action (hw = 3) voids the round and is counted.
+    env.reset(seed=0)
+    env.step({"hw": 3})
+    env.step({"sw_tile": np.array([0, 0])})
+    _, rewards, _, _, infos = env.step({"sw_order": 0})
+    assert rewards == dict.fromkeys(AGENTS, 0.0)
+    assert infos["hw"]["dcoc"]["invalid_rounds"] == 1.0

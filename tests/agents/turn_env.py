@@ -23,7 +23,8 @@ Rewards
     actions score ``random_round_score()`` per round in expectation.
 
 Episode End
-    After ``num_rounds`` rounds (terminated). Infos carry ``{"dcoc": {"score", "best_score"}}``.
+    After ``num_rounds`` rounds (terminated). Infos carry ``{"dcoc": {"score", "best_score",
+    "invalid_rounds"}}`` (rounds so far in which some agent chose a masked action).
 """
 
 from __future__ import annotations
@@ -81,6 +82,7 @@ class TurnEnv:
         self._valid = True
         self._last_score = 0.0
         self._best_score = 0.0
+        self._invalid_rounds = 0
 
     # -- masks ----------------------------------------------------------------------------
     def action_mask(self, agent: str) -> np.ndarray:
@@ -153,6 +155,7 @@ class TurnEnv:
     ) -> tuple[dict[str, Any], dict[str, Any]]:
         self._round, self._hw, self._tile = 0, None, None
         self._last_score, self._best_score = 0.0, 0.0
+        self._invalid_rounds = 0
         return {HW: self._observe(HW)}, {}
 
     def step(self, action_dict: Mapping[str, Any]) -> tuple[dict[str, Any], ...]:
@@ -171,10 +174,17 @@ class TurnEnv:
         assert self._hw is not None and self._tile is not None
         valid = self._valid and bool(self.action_mask(SW_ORDER)[order])
         score = self.score(self._hw, self._tile, order) if valid else 0.0
+        self._invalid_rounds += 0 if valid else 1
         self._last_score = score
         self._best_score = max(self._best_score, score)
         rewards = dict.fromkeys(AGENTS, score)
-        info = {"dcoc": {"score": score, "best_score": self._best_score}}
+        info = {
+            "dcoc": {
+                "score": score,
+                "best_score": self._best_score,
+                "invalid_rounds": float(self._invalid_rounds),
+            }
+        }
         self._round += 1
         self._hw, self._tile = None, None
         if self._round >= self.num_rounds:
