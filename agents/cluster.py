@@ -106,7 +106,8 @@ class LocalHead:
     def stop(self, timeout_s: float = 30.0) -> int:
         """SIGTERM the ``ray start --block`` process (pid ``process.pid``); it shuts down its
         own node's processes (GCS, raylet, dashboard, workers) and nothing else. Returns its
-        exit code; SIGKILLs it after ``timeout_s``."""
+        exit code (Ray 2.60 exits with 1 after a clean SIGTERM drain); SIGKILLs it after
+        ``timeout_s``."""
         if self.stopped:
             return int(self.process.returncode or 0)
         self.process.terminate()

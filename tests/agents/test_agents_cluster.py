@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import sys
 from pathlib import Path
 
@@ -63,3 +64,4 @@ def test_job_submission_on_private_token_auth_head() -> None:
         head.stop()
     assert head.process.poll() is not None
     assert _pids_using(temp_dir) == []
+    shutil.rmtree(temp_dir, ignore_errors=True)

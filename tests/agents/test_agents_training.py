@@ -4,6 +4,7 @@ metrics reach the results dict, checkpoints round-trip."""
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -28,14 +29,16 @@ OPTIMAL_RETURN = len(AGENTS) * NUM_ROUNDS * 1.0
 @pytest.fixture(scope="module")
 def ray_session() -> Iterator[None]:
     os.environ.setdefault("OMP_NUM_THREADS", "1")
+    temp_dir = f"/tmp/dcoc-ray-agents-{os.getpid()}"
     ray.init(
         num_cpus=2,
         include_dashboard=False,
-        _temp_dir=f"/tmp/dcoc-ray-agents-{os.getpid()}",
+        _temp_dir=temp_dir,
         log_to_driver=False,
     )
     yield
     ray.shutdown()
+    shutil.rmtree(temp_dir, ignore_errors=True)
 
 
 def _config(critic: str, **overrides: Any) -> Any:
