@@ -77,7 +77,9 @@ class CpuSection:
     num_threads: int = 1
     """Threads of the measured program."""
     build_timeout_s: float = 60.0
+    """A candidate whose build takes longer fails."""
     run_timeout_s: float = 30.0
+    """A candidate whose timed run takes longer fails."""
 
 
 @dataclass(frozen=True)
@@ -86,20 +88,29 @@ class AgentsSection:
     """centralized: one shared critic on the global state (MAPPO); independent: a value head
     per agent (IPPO ablation)."""
     lr: float = 3e-4
+    """Adam learning rate of every module."""
     gamma: float = 0.99
+    """Discount factor."""
     gae_lambda: float = 0.95
+    """GAE lambda."""
     train_batch_size: int = 1000
     """Agent steps per learner update."""
     minibatch_size: int = 128
+    """Agent steps per SGD minibatch."""
     num_epochs: int = 4
+    """Passes over each train batch."""
     entropy_coeff: float = 0.01
+    """Entropy bonus of the PPO loss."""
     clip_param: float = 0.2
+    """PPO's ratio clip."""
     vf_loss_coeff: float = 0.5
+    """Weight of the value loss."""
     hidden_sizes: tuple[int, ...] = (128, 128)
     """Hidden layer widths of every actor and of the critic."""
     num_env_runners: int = 0
     """Remote RLlib EnvRunners; 0 samples in the driver process (best on a laptop)."""
     num_envs_per_env_runner: int = 1
+    """Vectorized env copies per EnvRunner."""
 
 
 @dataclass(frozen=True)
@@ -115,7 +126,8 @@ class ConfidenceSection:
     logp_weight: float = 1.0
     """Weight of the candidate's log-probability under the hw policy."""
     value_weight: float = 0.0
-    """Weight of the centralized critic's value of the state the candidate leads to."""
+    """Weight of the critic's value of the state the candidate leads to (not wired into
+    dcoc.train's proposal phase yet: keep 0)."""
     agreement_weight: float = 0.0
     """Weight of the share of the K candidates that chose the same hardware."""
     measure_skipped: bool = True

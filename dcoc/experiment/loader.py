@@ -287,6 +287,8 @@ def describe_config(cls: type = ExperimentConfig, prefix: str = "") -> list[str]
             continue
         value = config_to_dict(getattr(default, f.name))
         doc = docs.get((cls.__name__, f.name), "")
-        shown = "null" if value is None else value
+        shown = (
+            "null" if value is None else str(value).lower() if isinstance(value, bool) else value
+        )
         lines.append(f"  {key} ({_type_name(hint)}, default {shown}){': ' + doc if doc else ''}")
     return lines
