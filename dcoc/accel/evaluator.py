@@ -53,6 +53,21 @@ def _size_function(proj: tuple[tuple[tuple[int, int], ...], ...]) -> Callable[[l
     return fn
 
 
+def _all_sizes_function(
+    projs: tuple[tuple[tuple[tuple[int, int], ...], ...], ...],
+) -> Callable[[list[int]], tuple[int, ...]]:
+    """A compiled ``extents -> (bounding-box size per data space)``."""
+    sizes = []
+    for proj in projs:
+        factors = []
+        for terms in proj:
+            parts = [f"{c} * (e[{d}] - 1)" for d, c in terms if c]
+            factors.append(f"({' + '.join(parts)} + 1)" if parts else "1")
+        sizes.append(" * ".join(factors) or "1")
+    fn: Callable[[list[int]], tuple[int, ...]] = eval(f"lambda e: ({', '.join(sizes)},)")
+    return fn
+
+
 def _span_function(
     proj: tuple[tuple[tuple[int, int], ...], ...],
 ) -> Callable[[list[int]], list[int]]:
@@ -125,6 +140,7 @@ class Evaluator:
         self.area = tables.area_um2(mac.name) * mac.instances + area
         self.hist_cache: dict[tuple[int, tuple[int, ...], tuple[int, ...]], tuple] = {}
         self.size_fns = tuple(_size_function(p) for p in self.projs)
+        self.all_sizes_fn = _all_sizes_function(self.projs)
         self.span_fns = tuple(_span_function(p) for p in self.projs)
         # sliding windows: translations encoded as one int (balanced mixed radix, linear)
         self.kappa: list[tuple[int, ...]] = []
@@ -264,17 +280,24 @@ class Evaluator:
         for li in range(nl - 2, -1, -1):
             replication[li] = replication[li + 1] * fans[li + 1]
         # -- per data space: tile sizes, accesses, bypass, counts -------------------------
+        level_sizes = list(map(self.all_sizes_fn, exts))
         reads_l = [0] * nl
         writes_l = [0] * nl
         used_l = [0] * nl
-        counts: list[list[tuple[int, int, int]]] = []
+        dynamic = [0.0] * nl
+        cus = [
+            1.0 if c is None else replication[li] / min(replication[li], c)
+            for li, c in enumerate(self.clusters)
+        ]
+        blocks, e_read, e_fill, e_update = self.block, self.e_read, self.e_fill, self.e_update
+        ceil = math.ceil
         for ds in range(nds):
-            proj = self.projs[ds]
             size_fn = self.size_fns[ds]
-            sizes = [size_fn(e) for e in exts]
+            sizes = [ls[ds] for ls in level_sizes]
             rel = self.relevant[ds]
-            if self.sliding[ds]:
-                refs: dict[int, tuple[int, int, int, int, int] | None] = {}
+            sliding = self.sliding[ds]
+            bases = [compute_cycles] * nl
+            if sliding:
                 kappa = self.kappa[ds]
                 keys = []
                 running = 0
@@ -282,87 +305,114 @@ class Evaluator:
                     v = kappa[d] * st
                     keys.append(v - running)
                     running += v
+                refs: dict[int, tuple[int, int, int, int, int] | None] = {}
+                span_fn = self.span_fns[ds]
+                touch = self.touch[ds]
+                legacy = self.legacy
+                for li in range(1, nl):
+                    start = level_start[li]
+                    if start in refs:
+                        found = refs[start]
+                    else:
+                        found = refs[start] = self._reference(ds, bits, keys, suffix, start)
+                    size = sizes[li - 1]
+                    if found is None:
+                        bases[li] = size
+                        continue
+                    d, step, matched, zero, _ = found
+                    spans = span_fn(exts[li - 1])
+                    for k, c in touch[d]:
+                        spans[k] = max(0, spans[k] - c * step)
+                    inter = prod(spans)
+                    n_above = suffix[start]
+                    bases[li] = (
+                        size * n_above - inter * matched
+                        if legacy
+                        else size * (n_above - zero) - inter * matched
+                    )
+            else:
+                nxt = nbits
+                firsts = [nbits] * (nbits + 1)
+                for i in range(nbits - 1, -1, -1):
+                    if rel[bits[i][1]]:
+                        nxt = i
+                    firsts[i] = nxt
+                for li in range(1, nl):
+                    bases[li] = sizes[li - 1] * suffix[firsts[level_start[li]]]
             stats: list[list[tuple[int, int]]] = []
             for li in range(nl):
-                if li == 0:
-                    base = compute_cycles
-                elif self.sliding[ds]:
-                    start = level_start[li]
-                    found = refs.get(start)
-                    if found is None:
-                        found = refs[start] = self._reference(ds, bits, keys, suffix, start)
-                    base = self._accesses(ds, exts[li - 1], sizes[li - 1], suffix[start], found)
-                else:
-                    r = level_start[li]
-                    while r < nbits and not rel[bits[r][1]]:
-                        r += 1
-                    base = sizes[li - 1] * suffix[r]
+                base = bases[li]
                 if fans[li] == 1:
                     stats.append([(1, base)])
-                elif self.sliding[ds]:
-                    key = (ds, tuple(spatials[li]), tuple(belows[li]))
+                elif sliding:
+                    sp = spatials[li]
+                    key = (ds, tuple(sp), tuple(belows[li]))
                     hist = self.hist_cache.get(key)
                     if hist is None:
-                        members = tuple(
-                            (d, spatials[li][d], belows[li][d])
-                            for d in range(nd)
-                            if spatials[li][d] > 1
-                        )
-                        hist = multicast_histogram(proj, members)
+                        members = tuple((d, sp[d], belows[li][d]) for d in range(nd) if sp[d] > 1)
+                        hist = multicast_histogram(self.projs[ds], members)
                         self.hist_cache[key] = hist
                     stats.append([(m, base * g) for m, g in hist])
                 else:
                     groups = members_ = 1
-                    for d in range(nd):
+                    for d, x in enumerate(spatials[li]):
                         if rel[d]:
-                            groups *= spatials[li][d]
+                            groups *= x
                         else:
-                            members_ *= spatials[li][d]
+                            members_ *= x
                     stats.append([(members_, base * groups)])
-            # partitions and parent access shares (before masking)
-            part = [0] * nl
-            p = sizes[-1]
-            part[-1] = p
-            for li in range(nl - 2, -1, -1):
-                if fans[li + 1] > 1:
-                    p = p * sizes[li] // size_fn(masters[li + 1])
-                part[li] = p
+            keep = [lm.keep[ds] for lm in levels]
             ca = [st[0][1] if len(st) == 1 else sum(a for _, a in st) for st in stats]
-            keep = [levels[li].keep[ds] for li in range(nl)]
-            alive = list(keep)
             # parent access shares, from the accesses before masking
             pas = [0] * nl
             for li in range(nl - 1):
                 if keep[li]:
                     f = fans[li + 1]
-                    pas[li] = sum(a * m // f for m, a in stats[li + 1])
+                    st_ = stats[li + 1]
+                    pas[li] = (
+                        st_[0][1] * st_[0][0] // f
+                        if len(st_) == 1
+                        else sum(a * m // f for m, a in st_)
+                    )
             for cur in range(nl - 1):  # MaskTiles
                 if keep[cur]:
                     continue
                 outer = cur + 1
-                weighted = sum(a * m for m, a in stats[outer])
+                st_ = stats[outer]
+                weighted = sum(a * m for m, a in st_)
                 if weighted:
                     factor = float(ca[cur] * fans[outer]) / float(weighted)
-                    stats[outer] = [
-                        (m, int(float(a) * factor)) if a else (m, a) for m, a in stats[outer]
+                    st_ = stats[outer] = [
+                        (m, int(float(a) * factor)) if a else (m, a) for m, a in st_
                     ]
-                ca[outer] = sum(a for _, a in stats[outer])
-            outermost = max(li for li in range(nl) if keep[li])
-            per_ds = []
-            for li in range(nl):
-                if not alive[li]:
-                    per_ds.append((0, 0, 0))
+                ca[outer] = st_[0][1] if len(st_) == 1 else sum(a for _, a in st_)
+            outermost = nl - 1
+            while not keep[outermost]:
+                outermost -= 1
+            read_write = self.read_write[ds]
+            p = sizes[-1]  # partition, carried inward; divided below a spatial fanout
+            for li in range(nl - 1, -1, -1):
+                if li < nl - 1 and fans[li + 1] > 1:
+                    p = p * sizes[li] // size_fn(masters[li + 1])
+                if not keep[li]:
                     continue
                 fill = 0 if li == outermost else pas[li]
-                if self.read_write[ds]:
-                    c = (ca[li] - part[li], fill if li == outermost else fill - part[li], ca[li])
+                c_l = ca[li]
+                if read_write:
+                    r, f, u = c_l - p, (fill if li == outermost else fill - p), c_l
                 else:
-                    c = (ca[li], fill, 0)
-                per_ds.append(c)
-                reads_l[li] += c[0]
-                writes_l[li] += c[1] + c[2]
+                    r, f, u = c_l, fill, 0
+                reads_l[li] += r
+                writes_l[li] += f + u
                 used_l[li] += sizes[li]
-            counts.append(per_ds)
+                if r or f or u:
+                    b = blocks[li]
+                    per_instance = (
+                        ceil(r / b) * e_read[li]
+                        + ceil(f / b) * e_fill[li]
+                        + ceil(u / b) * e_update[li]
+                    ) / cus[li]
+                    dynamic[li] += per_instance * replication[li]
         # -- capacity, cycles, energy (cost.cost_report) --------------------------------
         valid = True
         cycles = compute_cycles
@@ -380,23 +430,11 @@ class Evaluator:
             if sbw and reads + writes:
                 slowdown = min(slowdown, sbw * compute_cycles / (reads + writes))
             if slowdown < 1.0:
-                cycles = max(cycles, math.ceil(compute_cycles / slowdown))
+                cycles = max(cycles, ceil(compute_cycles / slowdown))
         total = 0.0
+        e_leak = self.e_leak
         for li in range(nl):
-            inst = replication[li]
-            clusters = self.clusters[li]
-            cu = 1.0 if clusters is None else inst / min(inst, clusters)
-            b = self.block[li]
-            er, ef, eu = self.e_read[li], self.e_fill[li], self.e_update[li]
-            dynamic = 0.0
-            for ds in range(nds):
-                r, f, u = counts[ds][li]
-                if r or f or u:
-                    per_instance = (
-                        math.ceil(r / b) * er + math.ceil(f / b) * ef + math.ceil(u / b) * eu
-                    ) / cu
-                    dynamic += per_instance * inst
-            total += dynamic + self.e_leak[li] * cycles * max(1, inst)
+            total += dynamic[li] + e_leak[li] * cycles * max(1, replication[li])
         energy = computes * self.e_mac + total
         return CostSummary(
             valid, cycles, energy, self.area, computes / (self.mac_instances * cycles)

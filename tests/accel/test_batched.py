@@ -8,21 +8,25 @@ from functools import cache
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from test_closed_form import ARCH_CASES, small_problems
 from timeloop_cases import CASES, input_files
 
 from dcoc.accel.architecture import Architecture
+from dcoc.accel.batch_histogram import SlidingHistograms
 from dcoc.accel.batch_inputs import HardwareBatch, MappingBatch
 from dcoc.accel.batch_random import random_mapping
 from dcoc.accel.batched import BatchEvaluator, BatchReport, evaluate_batch
+from dcoc.accel.closed_form import multicast_histogram
 from dcoc.accel.mapping import LevelMapping, Mapping
 from dcoc.accel.model import evaluate
+from dcoc.accel.nest_simulation import projections
 from dcoc.accel.report import CostReport
 from dcoc.accel.spec import ModelInputs, load_model_inputs
 from dcoc.accel.tables import EnergyTables
 from dcoc.workloads.problem import Problem
+from dcoc.workloads.shapes import cnn_layer_problem
 
 REL = 1e-9
 
@@ -195,3 +199,37 @@ def test_hardware_batch_rejects_other_templates() -> None:
     b = _inputs("ex-simba_like")
     with pytest.raises(ValueError, match="template"):
         HardwareBatch.from_architectures(a.architecture, [(b.architecture, b.tables)])
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    spatial=st.lists(st.sampled_from([1, 1, 2, 3, 4, 6]), min_size=7, max_size=7),
+    below=st.lists(st.sampled_from([1, 2, 3, 4, 8, 12]), min_size=7, max_size=7),
+    stride=st.sampled_from([1, 2, 3]),
+    dilation=st.sampled_from([1, 2]),
+)
+def test_sliding_histogram_fast_path_equals_enumeration(
+    spatial: list[int], below: list[int], stride: int, dilation: int
+) -> None:
+    """The memoized pair-collision histograms equal a direct enumeration of the offsets."""
+    problem = cnn_layer_problem(
+        {"C": 2, "M": 2, "R": 3, "S": 3, "N": 1, "P": 4, "Q": 4}, (stride, 1), (dilation, 2)
+    )
+    proj = projections(problem)[1]
+    fanout = int(np.prod(spatial))
+    assume(fanout <= 96)
+    hist = SlidingHistograms(proj, 7)
+    assert hist.fast
+    m, a = hist.entries(
+        [np.array([x, x]) for x in spatial],
+        [np.array([x, x]) for x in below],
+        fanout,
+        np.array([5, 7]),
+    )
+    got = {
+        int(mm): int(aa) // 5
+        for mm, aa in zip(np.broadcast_to(m, a.shape)[:, 0], a[:, 0], strict=True)
+        if aa
+    }
+    members = tuple((d, spatial[d], below[d]) for d in range(7) if spatial[d] > 1)
+    assert got == dict(multicast_histogram(proj, members))
