@@ -126,9 +126,9 @@ class SlidingHistograms:
             known = (new, np.ascontiguousarray(rows.T))
             self.known[f] = known
             idx = np.searchsorted(known[0], key_arr)
-        rows = np.flatnonzero(known[1].any(axis=1))  # group sizes any known key has
-        table = known[1][rows][:, idx]  # [K, B]
-        sizes = rows[:, None] * np.asarray(members)
+        present = np.flatnonzero(known[1].any(axis=1))  # group sizes any known key has
+        table = known[1][present][:, idx]  # [K, B]
+        sizes = present[:, None] * np.asarray(members)
         return np.atleast_2d(sizes), groups * table
 
     def group_counts(self, spatial: np.ndarray, below: np.ndarray, max_fanout: int) -> np.ndarray:

@@ -82,6 +82,53 @@ class _Reference:
     """Weight of the transitions that do not move the tile (current rule)."""
 
 
+class _LevelOrder:
+    """Cumulative sums and products over one level's loops in each element's loop order.
+
+    Values are scattered to rows indexed by loop rank (a permutation of the dimensions), so a
+    running sum or product is a handful of row operations, then gathered back per dimension.
+    """
+
+    def __init__(self, nb: int, nd: int, ranks: list[dict[int, np.ndarray]]) -> None:
+        self.nb, self.nd = nb, nd
+        cols = np.arange(nb)
+        self.index = [{d: r * nb + cols for d, r in level.items()} for level in ranks]
+
+    def exclusive_prefix_sums(
+        self, level: int, values: dict[int, Vec], dims: list[int]
+    ) -> dict[int, Vec]:
+        """Per dim: the sum of the values of the dims that run inside it."""
+        nb, nd = self.nb, self.nd
+        rows = np.zeros(nd * nb, np.int64)
+        idx = self.index[level]
+        for d in dims:
+            v = values[d]
+            if not (isinstance(v, int) and v == 0):
+                rows[idx[d]] = v
+        rows2 = rows.reshape(nd, nb)
+        acc = np.zeros((nd, nb), np.int64)
+        for k in range(1, nd):
+            acc[k] = acc[k - 1] + rows2[k - 1]
+        flat = acc.reshape(-1)
+        return {d: flat[idx[d]] for d in dims}
+
+    def exclusive_suffix_products(
+        self, level: int, values: dict[int, Vec], dims: list[int]
+    ) -> dict[int, Vec]:
+        """Per dim: the product of the values of the dims that run outside it."""
+        nb, nd = self.nb, self.nd
+        rows = np.ones(nd * nb, np.int64)
+        idx = self.index[level]
+        for d in dims:
+            rows[idx[d]] = values[d]
+        rows2 = rows.reshape(nd, nb)
+        acc = np.ones((nd, nb), np.int64)
+        for k in range(nd - 2, -1, -1):
+            acc[k] = acc[k + 1] * rows2[k + 1]
+        flat = acc.reshape(-1)
+        return {d: flat[idx[d]] for d in dims}
+
+
 class BatchEvaluator:
     """Batched evaluation of mappings of ``problem`` on ``arch``'s template."""
 
@@ -254,22 +301,10 @@ class BatchEvaluator:
             else:
                 ranks.append({})
         nt = [{d: np.asarray(tt[li][d]) > 1 for d in active[li]} for li in range(nl)]
-        lower: list[dict[tuple[int, int], np.ndarray]] = []  # (d', d): d' runs inside d
-        for li in range(nl):
-            r = ranks[li]
-            lower.append({(a, b): r[a] < r[b] for a in active[li] for b in active[li] if a != b})
         n_above: list[Vec] = [1] * (nl + 1)
         for li in range(nl - 1, -1, -1):
             n_above[li] = _prod([n_above[li + 1], *(tt[li][d] for d in active[li])])
-        weight: list[dict[int, Vec]] = []
-        for li in range(nl):
-            w: dict[int, Vec] = {}
-            for d in active[li]:
-                inside = _prod(
-                    np.where(lower[li][(d, o)], tt[li][o], 1) for o in active[li] if o != d
-                )
-                w[d] = (tt[li][d] - 1) * _prod([inside, n_above[li + 1]])
-            weight.append(w)
+        order = _LevelOrder(nb, nd, ranks) if any(self.sliding) else None
         first_used = [next((k for k in range(li, nl) if active[k]), None) for li in range(nl + 1)]
 
         # content accesses charged at each level's innermost loop, before multicast
@@ -287,8 +322,7 @@ class BatchEvaluator:
                     active,
                     ranks,
                     nt,
-                    lower,
-                    weight,
+                    order,
                     n_above,
                     first_used,
                     nb,
@@ -368,39 +402,83 @@ class BatchEvaluator:
         active: list[list[int]],
         ranks: list[dict[int, np.ndarray]],
         nt: list[dict[int, np.ndarray]],
-        lower: list[dict[tuple[int, int], np.ndarray]],
-        weight: list[dict[int, Vec]],
+        order: _LevelOrder | None,
         n_above: list[Vec],
         first_used: list[int | None],
         nb: int,
     ) -> None:
-        """Content accesses of a sliding-window data space (see closed_form's docstring)."""
+        """Content accesses of a sliding-window data space (see closed_form's docstring).
+
+        Per temporal slot: ``key`` encodes the translation of its transition relative to the
+        level boundary below everything (own move minus the moves of the nontrivial loops
+        inside it), ``weight`` is ``(n - 1) * prod(bounds of the loops outside it)``. Per level
+        the reference candidate is its innermost nontrivial loop (current rule: the innermost
+        one that moves the data space); a child's reference is the first candidate above it.
+        """
+        assert order is not None
         nl, nd = self.num_levels, self.num_dims
         kappa = self.kappa[s]
-        proj = self.projs[s]
-        # encoded own move V and encoded translation key K = V - (moves below) per slot
-        move: list[dict[int, Vec]] = []
+        touch = [
+            [
+                (k, sum(abs(c) for dd, c in terms if dd == d))
+                for k, terms in enumerate(self.projs[s])
+            ]
+            for d in range(nd)
+        ]
+        touch = [[(k, c) for k, c in t if c] for t in touch]
+        ndd = len(self.projs[s])
         key: list[dict[int, Vec]] = []
+        weight: list[dict[int, Vec]] = []
         start_sum: list[Vec] = []
+        level_ref: list[tuple[np.ndarray, Vec, list[Vec]] | None] = []
         running: Vec = 0
         for li in range(nl):
-            v_l: dict[int, Vec] = {
-                d: (np.where(nt[li][d], kappa[d] * master[li][d], 0) if kappa[d] else 0)
-                for d in active[li]
-            }
-            k_l: dict[int, Vec] = {}
-            for d in active[li]:
-                inside: Vec = running
-                for o in active[li]:
-                    if o != d and not (isinstance(v_l[o], int) and v_l[o] == 0):
-                        inside = inside + np.where(lower[li][(o, d)], v_l[o], 0)
-                k_l[d] = v_l[d] - inside
+            acts = active[li]
             start_sum.append(running)
-            for d in active[li]:
-                running = running + v_l[d]
-            move.append(v_l)
+            if not acts:
+                key.append({})
+                weight.append({})
+                level_ref.append(None)
+                continue
+            move: dict[int, Vec] = {
+                d: (np.where(nt[li][d], kappa[d] * master[li][d], 0) if kappa[d] else 0)
+                for d in acts
+            }
+            if len(acts) == 1:
+                d = acts[0]
+                inside_moves: dict[int, Vec] = {d: 0}
+                outside: dict[int, Vec] = {d: 1}
+            else:
+                inside_moves = order.exclusive_prefix_sums(li, move, acts)
+                outside = order.exclusive_suffix_products(li, {d: tt[li][d] for d in acts}, acts)
+            k_l = {d: move[d] - running - inside_moves[d] for d in acts}
+            w_l = {d: (tt[li][d] - 1) * _prod([outside[d], n_above[li + 1]]) for d in acts}
+            for d in acts:
+                running = running + move[d]
             key.append(k_l)
-        start_sum.append(running)
+            weight.append(w_l)
+            # this level's reference candidate: innermost candidate loop
+            cands = [d for d in acts if self.legacy or kappa[d]]
+            if not cands:
+                level_ref.append(None)
+                continue
+            if len(acts) == 1:
+                sel = {cands[0]: nt[li][cands[0]]}
+                has = nt[li][cands[0]]
+            else:
+                r = ranks[li]
+                minrank: Vec = nd
+                for d in cands:
+                    minrank = np.minimum(minrank, np.where(nt[li][d], r[d], nd))
+                sel = {d: nt[li][d] & (r[d] == minrank) for d in cands}
+                has = np.asarray(minrank < nd)
+            ref_key: Vec = 0
+            amount: list[Vec] = [0] * ndd
+            for d in cands:
+                ref_key = ref_key + np.where(sel[d], k_l[d], 0)
+                for k, c in touch[d]:
+                    amount[k] = amount[k] + np.where(sel[d], c * master[li][d], 0)
+            level_ref.append((has, ref_key, amount))
         groups: dict[int, _Reference] = {}
         for li in range(1, nl):
             c = li - 1
@@ -410,78 +488,64 @@ class BatchEvaluator:
                 base[li][s] = np.broadcast_to(np.asarray(size, np.int64), (nb,))
                 continue
             if g not in groups:
-                groups[g] = self._reference(
-                    s, g, key, master, active, ranks, nt, weight, start_sum, nb
-                )
+                groups[g] = self._reference(g, key, weight, level_ref, start_sum[g], ndd, nb)
             grp = groups[g]
-            ref_amount = grp.amount
             inter: Vec = 1
-            for span, amount in zip(self._spans(s, ext[c]), ref_amount, strict=True):
-                if isinstance(amount, int) and amount == 0:
+            for span, amount_k in zip(self._spans(s, ext[c]), grp.amount, strict=True):
+                if isinstance(amount_k, int) and amount_k == 0:
                     inter = span if isinstance(inter, int) and inter == 1 else inter * span
                 else:
-                    inter = inter * np.maximum(span - amount, 0)
+                    inter = inter * np.maximum(span - amount_k, 0)
             e_sum = grp.e_sum
             if self.legacy:
                 ca = size * n_above[g] - inter * e_sum
             else:
                 ca = np.where(grp.found, size * (n_above[g] - grp.z_sum) - inter * e_sum, size)
             base[li][s] = np.broadcast_to(np.asarray(ca, np.int64), (nb,))
-        del proj, nd
 
     def _reference(
         self,
-        s: int,
         g: int,
         key: list[dict[int, Vec]],
-        master: list[list[Vec]],
-        active: list[list[int]],
-        ranks: list[dict[int, np.ndarray]],
-        nt: list[dict[int, np.ndarray]],
         weight: list[dict[int, Vec]],
-        start_sum: list[Vec],
+        level_ref: list[tuple[np.ndarray, Vec, list[Vec]] | None],
+        start_sum: Vec,
+        ndd: int,
         nb: int,
     ) -> _Reference:
         """The reference transition above level ``g - 1`` and the weights that match it."""
-        nl, nd = self.num_levels, self.num_dims
-        kappa = self.kappa[s]
-        proj = self.projs[s]
-        none_before: np.ndarray = np.ones(nb, bool)
+        found: np.ndarray | None = None
         ref_key: Vec = 0
-        amount: list[Vec] = [0] * len(proj)
-        for li in range(g, nl):
-            acts = active[li]
-            if not acts:
+        amount: list[Vec] = [0] * ndd
+        for li in range(g, self.num_levels):
+            lr = level_ref[li]
+            if lr is None:
                 continue
-            cand = {d: nt[li][d] if (self.legacy or kappa[d]) else np.zeros(nb, bool) for d in acts}
-            if len(acts) == 1:
-                is_min = cand
-            else:
-                r = ranks[li]
-                minrank: Vec = nd
-                for d in acts:
-                    minrank = np.minimum(minrank, np.where(cand[d], r[d], nd))
-                is_min = {d: cand[d] & (r[d] == minrank) for d in acts}
-            has = np.zeros(nb, bool)
-            for d in acts:
-                sel = is_min[d] & none_before
-                has |= cand[d]
-                ref_key = ref_key + np.where(sel, key[li][d], 0)
-                for k, terms in enumerate(proj):
-                    c = sum(abs(co) for dd, co in terms if dd == d)
-                    if c:
-                        amount[k] = amount[k] + np.where(sel, c * master[li][d], 0)
-            none_before = none_before & ~has
+            has, k_l, a_l = lr
+            if found is None:
+                ref_key = np.where(has, k_l, 0)
+                amount = [np.where(has, a, 0) if not isinstance(a, int) else a for a in a_l]
+                found = has
+                continue
+            take = has & ~found
+            ref_key = np.where(take, k_l, ref_key)
+            amount = [
+                a if isinstance(a, int) and isinstance(b, int) else np.where(take, b, a)
+                for a, b in zip(amount, a_l, strict=True)
+            ]
+            found = found | has
         e_sum: Vec = 0
         z_sum: Vec = 0
-        zero_key = -start_sum[g]
-        for li in range(g, nl):
-            for d in active[li]:
+        zero_key = -start_sum
+        for li in range(g, self.num_levels):
+            for d, k in key[li].items():
                 w = weight[li][d]
-                e_sum = e_sum + np.where(key[li][d] == ref_key, w, 0)  # w = 0 if trivial
+                e_sum = e_sum + np.where(k == ref_key, w, 0)  # w = 0 if trivial
                 if not self.legacy:
-                    z_sum = z_sum + np.where(key[li][d] == zero_key, w, 0)
-        return _Reference(~none_before, amount, e_sum, z_sum)
+                    z_sum = z_sum + np.where(k == zero_key, w, 0)
+        if found is None:
+            found = np.zeros(nb, bool)
+        return _Reference(found, amount, e_sum, z_sum)
 
     def _final_counts(
         self,
