@@ -193,11 +193,13 @@ def random_search(
         progress(_progress_line(config, records, config.method, trial))
 
 
-def _progress_line(config: CpuSearchConfig, records: RecordsDB, method: str, done: int) -> str:
+def _progress_line(
+    config: CpuSearchConfig, records: RecordsDB, method: str, done: int, total: int | None = None
+) -> str:
     best = records.best(config.workload, 1, method=method, target=TargetKind.CPU)
     best_s = f"{best[0].latency_s * 1e3:.4f} ms" if best and best[0].latency_s else "none"
     return (
-        f"[{method}] {done}/{config.trials} trials, best {best_s}, "
+        f"[{method}] {done}/{total or config.trials} trials, best {best_s}, "
         f"{records.failed_count(config.workload, method)} failed"
     )
 
@@ -261,7 +263,7 @@ def metaschedule_search(
             measurements[i].trace_json,
         )
         records.add(rec)
-    progress(_progress_line(config, records, verify, len(top)))
+    progress(_progress_line(config, records, verify, len(top), len(top)))
 
 
 METHODS: dict[
