@@ -5,7 +5,8 @@ Run (one core):  OMP_NUM_THREADS=1 python benchmarks/accel_throughput.py [--batc
 Prints, for random legal mappings that respect the architecture's constraints plus the
 reference mapping:
 
-* batched: ``BatchEvaluator.evaluate`` mapping evaluations per second (both stride rules);
+* batched: ``BatchEvaluator.evaluate`` (full per-level report) and ``evaluate_summary``
+  (validity, cycles, energy, area) mapping evaluations per second, both stride rules;
 * scalar: ``Evaluator.summary`` per mapping (cached evaluator), the same including building the
   evaluator, the full ``evaluate`` (closed form + cost report) and the delta-engine simulation.
 
@@ -80,13 +81,17 @@ def main() -> None:
     for legacy in (False, True):
         ev = BatchEvaluator(arch, problem, legacy_translation=legacy)
         rep = ev.evaluate(batch, hardware)  # warm the histogram memo
-        best, med, cpu = timed(lambda ev=ev: ev.evaluate(batch, hardware), args.repeats)
         rule = "legacy" if legacy else "current"
-        print(
-            f"batched [{rule:7s}]: {best * 1e3:7.2f} ms best / {med * 1e3:7.2f} ms median wall, "
-            f"{cpu * 1e3:7.2f} ms CPU per batch -> {args.batch / best:,.0f} /s wall, "
-            f"{args.batch / cpu:,.0f} /s CPU; valid {int(rep.valid.sum())}/{args.batch}"
-        )
+        for what, run in (
+            ("evaluate (full report)", lambda ev=ev: ev.evaluate(batch, hardware)),
+            ("evaluate_summary", lambda ev=ev: ev.evaluate_summary(batch, hardware)),
+        ):
+            best, med, cpu = timed(run, args.repeats)
+            print(
+                f"batched [{rule:7s}] {what:22s}: {best * 1e3:6.2f} ms best / {med * 1e3:6.2f} ms "
+                f"median wall, {cpu * 1e3:6.2f} ms CPU per batch -> {args.batch / best:,.0f} /s "
+                f"wall, {args.batch / cpu:,.0f} /s CPU; valid {int(rep.valid.sum())}/{args.batch}"
+            )
     sample = mappings[: min(2000, len(mappings))]
     for legacy in (False, True):
         rule = "legacy" if legacy else "current"

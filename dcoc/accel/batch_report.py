@@ -69,3 +69,36 @@ class BatchReport:
     def edp(self) -> np.ndarray:
         """[B] energy x cycles (pJ x cycles)."""
         return self.energy_pj * self.cycles
+
+
+@dataclass(frozen=True)
+class BatchSummary:
+    """The headline numbers of a :class:`BatchReport` (``BatchEvaluator.evaluate_summary``)."""
+
+    valid: np.ndarray
+    """[B] bool."""
+    mapping_valid: np.ndarray
+    """[B] bool."""
+    capacity_valid: np.ndarray
+    """[B] bool."""
+    cycles: np.ndarray
+    """[B] int64."""
+    computes: np.ndarray
+    """[B] int64."""
+    utilized_macs: np.ndarray
+    """[B] int64."""
+    utilization: np.ndarray
+    """[B] float64."""
+    energy_pj: np.ndarray
+    """[B] float64."""
+    area_um2: np.ndarray
+    """[B] float64."""
+
+    @property
+    def size(self) -> int:
+        return int(self.valid.shape[0])
+
+    @property
+    def edp(self) -> np.ndarray:
+        """[B] energy x cycles (pJ x cycles)."""
+        return self.energy_pj * self.cycles

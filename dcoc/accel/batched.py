@@ -33,12 +33,12 @@ import numpy as np
 from dcoc.accel.architecture import Architecture
 from dcoc.accel.batch_histogram import SlidingHistograms, Vec
 from dcoc.accel.batch_inputs import UNBOUNDED, HardwareBatch, MappingBatch
-from dcoc.accel.batch_report import BatchReport
+from dcoc.accel.batch_report import BatchReport, BatchSummary
 from dcoc.accel.nest_simulation import projections
 from dcoc.accel.tables import EnergyTables
 from dcoc.workloads.problem import Problem
 
-__all__ = ["BatchEvaluator", "BatchReport", "evaluate_batch"]
+__all__ = ["BatchEvaluator", "BatchReport", "BatchSummary", "evaluate_batch"]
 
 
 def _prod(values: Iterable[Vec]) -> Vec:
@@ -197,6 +197,20 @@ class BatchEvaluator:
 
     # -- main ----------------------------------------------------------------------------
     def evaluate(self, batch: MappingBatch, hardware: HardwareBatch) -> BatchReport:
+        """Every number of the scalar report, per element (counts per level and data space)."""
+        report = self._run(batch, hardware, detail=True)
+        assert isinstance(report, BatchReport)
+        return report
+
+    def evaluate_summary(self, batch: MappingBatch, hardware: HardwareBatch) -> BatchSummary:
+        """Validity, cycles, energy, area and utilization only (faster: no per-level arrays)."""
+        summary = self._run(batch, hardware, detail=False)
+        assert isinstance(summary, BatchSummary)
+        return summary
+
+    def _run(
+        self, batch: MappingBatch, hardware: HardwareBatch, *, detail: bool
+    ) -> BatchReport | BatchSummary:
         nl, nd, nds = self.num_levels, self.num_dims, self.num_ds
         nb = batch.size
         if batch.temporal.shape[1:] != (nl, nd) or batch.keep.shape[1:] != (nl, nds):
@@ -388,7 +402,7 @@ class BatchEvaluator:
             for s in range(nds)
         ]
         return self._cost(
-            hardware, ok, compute_cycles, computes, utilized_macs, replication, counts, nb
+            hardware, ok, compute_cycles, computes, utilized_macs, replication, counts, nb, detail
         )
 
     def _sliding(
@@ -643,7 +657,8 @@ class BatchEvaluator:
         replication: list[Vec],
         counts: list[tuple[list[Vec], ...]],
         nb: int,
-    ) -> BatchReport:
+        detail: bool,
+    ) -> BatchReport | BatchSummary:
         nl, nds = self.num_levels, self.num_ds
         cc_f = compute_cycles.astype(np.float64)
         capacity_ok = np.ones(nb, bool)
@@ -718,17 +733,19 @@ class BatchEvaluator:
                     if isinstance(replication[li], int) and replication[li] == 1
                     else per_instance * inst
                 )
-                row.append(e)
+                if detail:
+                    row.append(e)
                 dyn = dyn + e
             leak = hw.leak_energy_pj[:, li] * cycles * np.maximum(1, inst)
             energy = dyn + leak
             area = np.broadcast_to(hw.area_um2[:, li] * self.instances[li], (nb,))
             total_energy = total_energy + energy
             total_area = total_area + area
-            level_energy.append(energy)
-            level_leak.append(np.broadcast_to(leak, (nb,)))
-            level_area.append(area)
-            ds_energy.append(np.stack(row) if row else np.zeros((0, nb)))
+            if detail:
+                level_energy.append(energy)
+                level_leak.append(np.broadcast_to(leak, (nb,)))
+                level_area.append(area)
+                ds_energy.append(np.stack(row) if row else np.zeros((0, nb)))
         mac_energy = computes * hw.mac_energy_pj
         mac_area = np.broadcast_to(hw.mac_area_um2 * self.mac_instances, (nb,))
         energy = mac_energy + total_energy
@@ -753,6 +770,19 @@ class BatchEvaluator:
             "utilization": utilization,
             "energy_pj": energy,
             "area_um2": area,
+        }
+        bad = ~mapping_ok
+        if not detail:
+            if bad.any():
+                for k, x in out.items():
+                    out[k] = np.where(bad, np.zeros((), x.dtype), x)
+            return BatchSummary(
+                valid=mapping_ok & capacity_ok,
+                mapping_valid=mapping_ok,
+                capacity_valid=capacity_ok | bad,
+                **out,
+            )
+        out |= {
             "mac_energy_pj": mac_energy,
             "mac_area_um2": mac_area,
             "level_energy_pj": per_level(level_energy),
@@ -767,7 +797,6 @@ class BatchEvaluator:
             "utilized_instances": per_level(inst_rows),
             "dataspace_energy_pj": np.stack(ds_energy).transpose(2, 0, 1),
         }
-        bad = ~mapping_ok
         if bad.any():
             for k, x in out.items():
                 out[k] = np.where(

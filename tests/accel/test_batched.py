@@ -171,11 +171,25 @@ def test_random_batches_with_varied_hardware(
     mappings[-2:] = [_break(m, rng) for m in mappings[-2:]]
     designs = [_varied_hardware(arch, inp.tables, rng) for _ in range(n)]
     hardware = HardwareBatch.from_architectures(arch, designs)
-    rep = BatchEvaluator(arch, problem, legacy_translation=legacy).evaluate(
-        _batch(arch, problem, mappings), hardware
-    )
+    evaluator = BatchEvaluator(arch, problem, legacy_translation=legacy)
+    batch = _batch(arch, problem, mappings)
+    rep = evaluator.evaluate(batch, hardware)
     for i, (m, (a, t)) in enumerate(zip(mappings, designs, strict=True)):
         assert_element_equal(rep, i, evaluate(a, problem, m, tables=t, legacy_translation=legacy))
+    summary = evaluator.evaluate_summary(batch, hardware)
+    for name in (
+        "valid",
+        "mapping_valid",
+        "capacity_valid",
+        "cycles",
+        "computes",
+        "utilized_macs",
+        "utilization",
+        "energy_pj",
+        "area_um2",
+        "edp",
+    ):
+        assert np.array_equal(getattr(summary, name), getattr(rep, name)), name
 
 
 def test_shapes_dtypes_and_empty_batch() -> None:
