@@ -666,24 +666,31 @@ class BatchEvaluator:
         for li in range(nl):
             used: Vec = sum(counts[s][3][li] for s in range(nds))
             cap = hw.capacity_words[:, li]
-            capacity_ok &= (cap == UNBOUNDED) | (used <= cap)
+            if hw.size == 1:
+                if cap[0] != UNBOUNDED and not isinstance(used, int):
+                    capacity_ok &= used <= cap[0]
+            else:
+                capacity_ok &= (cap == UNBOUNDED) | (used <= cap)
+            bandwidths = (
+                hw.read_bandwidth[:, li],
+                hw.write_bandwidth[:, li],
+                hw.shared_bandwidth[:, li],
+            )
+            if all(np.isnan(bw).all() for bw in bandwidths):
+                level_cycles.append(compute_cycles)  # no limit: compute cycles
+                continue
             reads = np.asarray(sum(counts[s][0][li] for s in range(nds)), np.float64)
             writes = np.asarray(
                 sum(counts[s][1][li] + counts[s][2][li] for s in range(nds)), np.float64
             )
             slowdown = np.ones(nb, np.float64)
             with np.errstate(divide="ignore", invalid="ignore"):
-                for bw, demand in (
-                    (hw.read_bandwidth[:, li], reads),
-                    (hw.write_bandwidth[:, li], writes),
-                    (hw.shared_bandwidth[:, li], reads + writes),
-                ):
+                for bw, demand in zip(bandwidths, (reads, writes, reads + writes), strict=True):
                     if np.isnan(bw).all():
                         continue
                     limit = bw * cc_f / demand
-                    slowdown = np.where(
-                        ~np.isnan(bw) & (demand > 0), np.minimum(slowdown, limit), slowdown
-                    )
+                    ok = (demand > 0) if hw.size == 1 else ~np.isnan(bw) & (demand > 0)
+                    slowdown = np.where(ok, np.minimum(slowdown, limit), slowdown)
                 throttled = np.ceil(cc_f / slowdown)
             level_cycles.append(
                 np.where(slowdown < 1.0, throttled.astype(np.int64), compute_cycles)
