@@ -281,6 +281,7 @@ class Evaluator:
             replication[li] = replication[li + 1] * fans[li + 1]
         # -- per data space: tile sizes, accesses, bypass, counts -------------------------
         level_sizes = list(map(self.all_sizes_fn, exts))
+        spatial_levels = [li for li in range(nl) if fans[li] > 1]
         reads_l = [0] * nl
         writes_l = [0] * nl
         used_l = [0] * nl
@@ -339,53 +340,65 @@ class Evaluator:
                     firsts[i] = nxt
                 for li in range(1, nl):
                     bases[li] = sizes[li - 1] * suffix[firsts[level_start[li]]]
-            stats: list[list[tuple[int, int]]] = []
-            for li in range(nl):
+            # multicast entries per level: one (m, a) pair, or a list of them (sliding windows)
+            mult = [1] * nl
+            acc = list(bases)
+            multi: dict[int, list[tuple[int, int]]] = {}
+            for li in spatial_levels:
                 base = bases[li]
-                if fans[li] == 1:
-                    stats.append([(1, base)])
-                elif sliding:
-                    sp = spatials[li]
+                sp = spatials[li]
+                if sliding:
                     key = (ds, tuple(sp), tuple(belows[li]))
                     hist = self.hist_cache.get(key)
                     if hist is None:
                         members = tuple((d, sp[d], belows[li][d]) for d in range(nd) if sp[d] > 1)
                         hist = multicast_histogram(self.projs[ds], members)
                         self.hist_cache[key] = hist
-                    stats.append([(m, base * g) for m, g in hist])
+                    if len(hist) == 1:
+                        mult[li] = hist[0][0]
+                        acc[li] = base * hist[0][1]
+                    else:
+                        multi[li] = [(m, base * g) for m, g in hist]
+                        acc[li] = sum(a for _, a in multi[li])
                 else:
                     groups = members_ = 1
-                    for d, x in enumerate(spatials[li]):
+                    for d, x in enumerate(sp):
                         if rel[d]:
                             groups *= x
                         else:
                             members_ *= x
-                    stats.append([(members_, base * groups)])
+                    mult[li] = members_
+                    acc[li] = base * groups
             keep = [lm.keep[ds] for lm in levels]
-            ca = [st[0][1] if len(st) == 1 else sum(a for _, a in st) for st in stats]
+            ca = list(acc)
             # parent access shares, from the accesses before masking
             pas = [0] * nl
             for li in range(nl - 1):
                 if keep[li]:
                     f = fans[li + 1]
-                    st_ = stats[li + 1]
-                    pas[li] = (
-                        st_[0][1] * st_[0][0] // f
-                        if len(st_) == 1
-                        else sum(a * m // f for m, a in st_)
-                    )
+                    if li + 1 in multi:
+                        pas[li] = sum(a * m // f for m, a in multi[li + 1])
+                    else:
+                        pas[li] = acc[li + 1] * mult[li + 1] // f
             for cur in range(nl - 1):  # MaskTiles
                 if keep[cur]:
                     continue
                 outer = cur + 1
-                st_ = stats[outer]
-                weighted = sum(a * m for m, a in st_)
-                if weighted:
-                    factor = float(ca[cur] * fans[outer]) / float(weighted)
-                    st_ = stats[outer] = [
-                        (m, int(float(a) * factor)) if a else (m, a) for m, a in st_
-                    ]
-                ca[outer] = st_[0][1] if len(st_) == 1 else sum(a for _, a in st_)
+                if outer in multi:
+                    st_ = multi[outer]
+                    weighted = sum(a * m for m, a in st_)
+                    if weighted:
+                        factor = float(ca[cur] * fans[outer]) / float(weighted)
+                        st_ = multi[outer] = [
+                            (m, int(float(a) * factor)) if a else (m, a) for m, a in st_
+                        ]
+                    ca[outer] = sum(a for _, a in st_)
+                else:
+                    a = acc[outer]
+                    if a:
+                        factor = float(ca[cur] * fans[outer]) / float(a * mult[outer])
+                        a = acc[outer] = int(float(a) * factor)
+                    ca[outer] = a
             outermost = nl - 1
             while not keep[outermost]:
                 outermost -= 1
