@@ -57,6 +57,22 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
+RESUMABLE_SECTIONS = ("train", "confidence", "ray", "experiment.name")
+"""What --set may change on --resume; the env and the agents come from the checkpoint."""
+
+
+def check_resume_overrides(overrides: Sequence[str]) -> None:
+    for override in overrides:
+        key = override.partition("=")[0].strip()
+        if not key.startswith(RESUMABLE_SECTIONS):
+            raise ConfigError(
+                "--set",
+                (key,),
+                "cannot change on --resume (the env and the agents come from the checkpoint); "
+                f"resumable: {', '.join(RESUMABLE_SECTIONS)}",
+            )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
     logging.basicConfig(
@@ -79,6 +95,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             if args.config is None:
                 raise ConfigError("<command line>", ("--config",), "give --config FILE.yaml")
             config_file = args.config
+        if args.resume is not None:
+            check_resume_overrides(args.overrides)
         config = load_config(config_file, args.overrides)
         if args.resume is None:
             run_dir = args.run_dir or default_run_dir(

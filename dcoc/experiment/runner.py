@@ -81,6 +81,7 @@ class Run:
             # Iterations after the last checkpoint are replayed; their records stay.
             self.progress.iteration = self.progress.checkpoint_iteration
             self.progress.history = self.progress.history[: self.progress.iteration]
+            self.dir.config.write_text(yaml.safe_dump(config_to_dict(self.config), sort_keys=False))
         else:
             self.dir.create()
             self.dir.config.write_text(yaml.safe_dump(config_to_dict(self.config), sort_keys=False))

@@ -220,3 +220,17 @@ def test_resolved_config_round_trips_through_yaml(
         assert load_config(path) == config
     finally:
         path.unlink()
+
+
+def test_resume_rejects_changing_the_env_or_the_agents(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "config.yaml").write_text((ROOT / "experiments" / "quickstart.yaml").read_text())
+    result = _cli("--resume", str(run), "--set", "agents.lr=0.1")
+    assert result.returncode == 2
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith("error: --set: agents.lr: cannot change on --resume")
+    # No progress.json: not a run directory that has trained yet.
+    result = _cli("--resume", str(run), "--set", "train.iterations=5")
+    assert result.returncode == 2
+    assert "progress.json" in result.stderr.strip().splitlines()[-1]
