@@ -173,7 +173,7 @@ class Evaluator:
         ds: int,
         bits: list[tuple[int, int, int, int]],
         keys: list[int],
-        suffix: list[int],
+        weights: list[int],
         start: int,
     ) -> tuple[int, int, int, int, int] | None:
         """For the bits from ``start`` on: the reference transition's dim and step, and the
@@ -191,12 +191,11 @@ class Evaluator:
                 return None
         ref_key = keys[ref]
         matched = zero = 0
-        for i in range(start, nbits):
-            k = keys[i]
+        for k, w in zip(keys[start:], weights[start:], strict=True):
             if k == ref_key:
-                matched += (bits[i][2] - 1) * suffix[i + 1]
+                matched += w
             elif k == offset:
-                zero += (bits[i][2] - 1) * suffix[i + 1]
+                zero += w
         return bits[ref][1], bits[ref][3], matched, zero, 0
 
     def _accesses(
@@ -282,6 +281,7 @@ class Evaluator:
         # -- per data space: tile sizes, accesses, bypass, counts -------------------------
         level_sizes = list(map(self.all_sizes_fn, exts))
         spatial_levels = [li for li in range(nl) if fans[li] > 1]
+        weights: list[int] | None = None  # per bit: (n - 1) * product of the bounds above
         reads_l = [0] * nl
         writes_l = [0] * nl
         used_l = [0] * nl
@@ -299,6 +299,8 @@ class Evaluator:
             sliding = self.sliding[ds]
             bases = [compute_cycles] * nl
             if sliding:
+                if weights is None:
+                    weights = [(b[2] - 1) * suffix[i + 1] for i, b in enumerate(bits)]
                 kappa = self.kappa[ds]
                 keys = []
                 running = 0
@@ -315,7 +317,7 @@ class Evaluator:
                     if start in refs:
                         found = refs[start]
                     else:
-                        found = refs[start] = self._reference(ds, bits, keys, suffix, start)
+                        found = refs[start] = self._reference(ds, bits, keys, weights, start)
                     size = sizes[li - 1]
                     if found is None:
                         bases[li] = size
