@@ -19,14 +19,18 @@ from typing import Any, Literal
 import numpy as np
 import ray
 import torch
+from dcoc.agents.central_critic import CentralCriticModule
 from dcoc.agents.cluster import RAY_ADDRESS_ENV, connect
 from dcoc.agents.confidence import (
+    Candidates,
     ConfidenceConfig,
     ConfidenceSampler,
     ConfidenceSelection,
+    critic_values,
     sample_candidates,
 )
 from dcoc.agents.config import CriticKind, build_algorithm_config
+from dcoc.agents.contract import CRITIC_MODULE_ID
 from ray.rllib.algorithms.algorithm import Algorithm
 from ray.rllib.core.rl_module.rl_module import RLModule
 
@@ -130,6 +134,20 @@ class PolicyTrainer:
             out[agent] = module
         return out
 
+    def critic(self) -> CentralCriticModule | None:
+        """A copy of the learner's centralized critic with its current weights (``None`` for
+        independent critics)."""
+        config, learners = self.algo.config, self.algo.learner_group
+        assert config is not None and learners is not None
+        specs = getattr(config.rl_module_spec, "rl_module_specs", {})
+        if CRITIC_MODULE_ID not in specs:
+            return None
+        module = specs[CRITIC_MODULE_ID].build()
+        weights = learners.get_weights(module_ids=[CRITIC_MODULE_ID])
+        module.set_state(weights[CRITIC_MODULE_ID])
+        assert isinstance(module, CentralCriticModule)
+        return module
+
     def stop(self) -> None:
         self.algo.stop()
 
@@ -157,15 +175,23 @@ class PolicySampler:
         agent_ids: Sequence[str],
         config: ConfidenceConfig,
         seed: int,
+        *,
+        critic: Callable[[], CentralCriticModule | None] | None = None,
     ) -> None:
-        """``trainer``: a :class:`PolicyTrainer` or a function returning the modules by agent."""
+        """``trainer``: a :class:`PolicyTrainer` or a function returning the modules by agent;
+        ``critic``: a function returning the centralized critic (default: the trainer's, when
+        the config weighs values)."""
+        self._critic_source: Callable[[], CentralCriticModule | None] = critic or (lambda: None)
         if isinstance(trainer, PolicyTrainer):
             policy_trainer = trainer
             self._source: Callable[[], Mapping[str, RLModule]] = lambda: policy_trainer.modules(
                 self.agent_ids
             )
+            if config.value_weight > 0 and critic is None:
+                self._critic_source = policy_trainer.critic
         else:
             self._source = trainer
+        self._critic: CentralCriticModule | None = None
         self.agent_ids = list(agent_ids)
         self.sampler = ConfidenceSampler(config, seed=seed)
         self.generator = torch.Generator().manual_seed(seed + 1)
@@ -174,11 +200,29 @@ class PolicySampler:
     def refresh(self) -> None:
         """Pick up the weights of the latest training iteration."""
         self._modules = dict(self._source())
+        self._critic = self._critic_source()
 
-    def propose(self, agent: str, observation: Mapping[str, np.ndarray]) -> ConfidenceSelection:
+    def propose(
+        self,
+        agent: str,
+        observation: Mapping[str, np.ndarray],
+        *,
+        global_states: Callable[[Candidates], np.ndarray] | None = None,
+    ) -> ConfidenceSelection:
+        """K candidates of ``agent``, the confident share kept. ``global_states(candidates) ->
+        [K, g]``: the state each candidate leads to, scored by the centralized critic when the
+        config's ``value_weight > 0``."""
         if not self._modules:
             self.refresh()
-        return self.sampler.propose({agent: self._modules[agent]}, {agent: observation})
+        value_fn = None
+        if self.sampler.config.value_weight > 0:
+            critic = self._critic
+            if critic is None or global_states is None:
+                raise ValueError("value_weight > 0 needs the centralized critic and global states")
+            value_fn = lambda c: critic_values(critic, global_states(c), agent)  # noqa: E731
+        return self.sampler.propose(
+            {agent: self._modules[agent]}, {agent: observation}, value_fn=value_fn
+        )
 
     def sample(self, agent: str, observation: Mapping[str, np.ndarray]) -> np.ndarray:
         if not self._modules:

@@ -126,8 +126,8 @@ class ConfidenceSection:
     logp_weight: float = 1.0
     """Weight of the candidate's log-probability under the hw policy."""
     value_weight: float = 0.0
-    """Weight of the critic's value of the state the candidate leads to (not wired into
-    dcoc.train's proposal phase yet: keep 0)."""
+    """Weight of the centralized critic's value of the state the candidate leads to (needs
+    agents.critic: centralized)."""
     agreement_weight: float = 0.0
     """Weight of the share of the K candidates that chose the same hardware."""
     measure_skipped: bool = True

@@ -220,9 +220,8 @@ def check_values(config: ExperimentConfig, file: str) -> None:
         ),
         (
             ("confidence", "value_weight"),
-            config.confidence.value_weight == 0,
-            "critic values are not wired into dcoc.train's proposal phase yet; set it to 0 "
-            "(use logp_weight / agreement_weight)",
+            config.confidence.value_weight == 0 or config.agents.critic == "centralized",
+            "needs agents.critic: centralized (the value comes from the shared critic)",
         ),
         (("codesign", "rounds_per_layer"), config.codesign.rounds_per_layer >= 1, "must be >= 1"),
         (("cpu", "candidates_per_episode"), config.cpu.candidates_per_episode >= 1, ">= 1"),

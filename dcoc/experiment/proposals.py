@@ -2,7 +2,8 @@
 
 What is gated: the hardware agent draws K hardware configurations from its current policy at
 the episode's first observation; :class:`dcoc.agents.ConfidenceSampler` scores them (joint
-log-probability, agreement, optionally critic value) and keeps the most confident
+log-probability, agreement, optionally the centralized critic's value of the state
+each configuration leads to) and keeps the most confident
 ``keep_fraction`` (duplicates once). Each kept configuration is *evaluated*: the software
 agents map every layer on it with their current policies (one sampled tile + order action per
 layer and round), each layer mapping scored by the accelerator model and recorded (method
@@ -21,7 +22,7 @@ reports the best objective among the kept candidates and among all K.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -36,7 +37,13 @@ SKIPPED_METHOD = "confidence_skipped"
 class PolicySamplerLike(Protocol):
     """What :class:`dcoc.agents.trainer.PolicySampler` offers (kept abstract: no ray here)."""
 
-    def propose(self, agent: str, observation: Mapping[str, np.ndarray]) -> Any: ...
+    def propose(
+        self,
+        agent: str,
+        observation: Mapping[str, np.ndarray],
+        *,
+        global_states: Callable[[Any], np.ndarray] | None = None,
+    ) -> Any: ...
 
     def sample(self, agent: str, observation: Mapping[str, np.ndarray]) -> np.ndarray: ...
 
@@ -102,6 +109,13 @@ def rollout_design(
     )
 
 
+def states_after_hw(env: RecordedCoDesignEnv, hw_action: np.ndarray, seed: int) -> np.ndarray:
+    """The global state after the hardware choice ``hw_action`` (no evaluation happens)."""
+    env.reset(seed=seed)
+    obs, *_ = env.step({"hw": np.asarray(hw_action)})
+    return np.asarray(next(iter(obs.values()))["global_state"], dtype=np.float32)
+
+
 def confidence_round(
     env: RecordedCoDesignEnv,
     sampler: PolicySamplerLike,
@@ -112,7 +126,15 @@ def confidence_round(
 ) -> ConfidenceRound:
     """Draw K hardware candidates, evaluate the confident share (all K when not ``enabled``)."""
     obs, _ = env.reset(seed=seed)
-    selection = sampler.propose("hw", obs["hw"])
+
+    def global_states(candidates: Any) -> np.ndarray:  # [K, g]
+        states = [
+            states_after_hw(env, candidates.joint_action(i)["hw"], seed)
+            for i in range(candidates.num_candidates)
+        ]
+        return np.stack(states)
+
+    selection = sampler.propose("hw", obs["hw"], global_states=global_states)
     candidates = selection.candidates
     drawn = int(candidates.num_candidates)
     kept_indices: Sequence[int] = (

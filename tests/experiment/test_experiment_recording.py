@@ -123,3 +123,41 @@ def test_confidence_round_evaluates_only_the_kept_share(tmp_path: Path, enabled:
     gap = rnd.quality_gap
     assert gap is None or gap >= 0.0 or math.isinf(gap)
     env.close()
+
+
+def test_value_weighted_round_keeps_the_candidates_the_critic_values_most(tmp_path: Path) -> None:
+    from dcoc.agents.central_critic import CentralCriticModule
+    from dcoc.agents.confidence import critic_values
+
+    from dcoc.experiment.proposals import states_after_hw
+
+    env = make_recorded_codesign_env({**ENV, "records_path": str(tmp_path / "r.sqlite")})
+    modules = _modules(env)
+    critic = RLModuleSpec(
+        module_class=CentralCriticModule,
+        observation_space=env.observation_spaces["hw"]["global_state"],
+        action_space=env.action_spaces["hw"],
+        model_config={"agent_ids": list(env.possible_agents), "hidden_sizes": [16]},
+    ).build()
+    config = ConfidenceConfig(
+        num_candidates=8, keep_fraction=0.25, logp_weight=0.0, value_weight=1.0
+    )
+    sampler = PolicySampler(lambda: modules, env.possible_agents, config, 11, critic=lambda: critic)
+    seen: list[Any] = []
+    original = sampler.sampler.propose
+
+    def spy(*args: Any, **kwargs: Any) -> Any:
+        selection = original(*args, **kwargs)
+        seen.append(selection)
+        return selection
+
+    sampler.sampler.propose = spy  # type: ignore[method-assign]
+    rnd = confidence_round(env, sampler, enabled=True, measure_skipped=False, seed=2)
+    (selection,) = seen
+    cands = selection.candidates
+    states = np.stack([states_after_hw(env, cands.joint_action(i)["hw"], 2) for i in range(8)])
+    values = critic_values(critic, states, "hw")
+    order = np.lexsort((np.arange(8), -values))
+    assert rnd.kept == len(selection.kept_indices) >= 1
+    assert int(selection.kept_indices[0]) == int(order[0])  # the highest value is kept first
+    env.close()
