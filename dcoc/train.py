@@ -22,6 +22,7 @@ from pathlib import Path
 from dcoc.errors import ConfigError, SpecError
 from dcoc.experiment.loader import describe_config, load_config
 from dcoc.experiment.run_dir import CONFIG_FILE, default_run_dir
+from dcoc.records import RecordsSchemaError
 
 EXIT_CONFIG = 2
 
@@ -113,7 +114,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 address=args.address,
             )
         )
-    except (ConfigError, SpecError) as error:
+    except (ConfigError, SpecError, RecordsSchemaError) as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_CONFIG
     except KeyboardInterrupt:
