@@ -2,10 +2,13 @@
 
     python -m dcoc.search --target cpu --workload matmul:512,512,512 --method random \\
         --trials 64 [--run-dir DIR] [--seed S] [--threads T] [--json]
+    python -m dcoc.search --target accel --workload resnet18/C5 --method random \\
+        [--design-space accel_specs/eyeriss_like.space.yaml] [--area-budget-um2 A] [--json]
 
-Progress goes to stderr; ``--json`` prints one JSON object on stdout (``best_latency_s``,
-``best_gflops``, ``evaluations``, ``failed``, ``run_dir``, ``method``, ``workload``,
-``wall_s``), also written to ``RUN_DIR/summary.json``. Bad arguments or an unknown workload:
+Progress goes to stderr; ``--json`` prints one JSON object on stdout (cpu: ``best_latency_s``,
+``best_gflops``; accel: ``best_edp``, ``best_cycles``, ``best_energy_pj``; both:
+``evaluations``, ``failed``, ``run_dir``, ``method``, ``workload``, ``wall_s``), also written
+to ``RUN_DIR/summary.json``. Bad arguments or an unknown workload:
 one line on stderr, exit 2. No valid candidate found: exit 1.
 """
 
@@ -23,6 +26,7 @@ from dcoc.errors import SpecError
 
 TARGETS = ("cpu", "accel")
 CPU_METHODS = ("random", "metaschedule")
+ACCEL_METHODS = ("random",)
 PROG = "python -m dcoc.search"
 
 
@@ -59,7 +63,11 @@ def build_parser() -> argparse.ArgumentParser:
         required=True,
         help="a shipped layer (resnet18/C5) or a shape (matmul:512,512,512)",
     )
-    p.add_argument("--method", required=True, help=f"cpu: {', '.join(CPU_METHODS)}")
+    p.add_argument(
+        "--method",
+        required=True,
+        help=f"cpu: {', '.join(CPU_METHODS)}; accel: {', '.join(ACCEL_METHODS)}",
+    )
     p.add_argument("--trials", type=_positive, default=64, help="candidates to measure")
     p.add_argument(
         "--run-dir",
@@ -75,6 +83,17 @@ def build_parser() -> argparse.ArgumentParser:
         help="cores the programs use (target num-cores and TVM_NUM_THREADS)",
     )
     p.add_argument("--workers", type=_positive, default=1, help="measurement worker processes")
+    p.add_argument(
+        "--design-space",
+        default=None,
+        help="accel: hardware design-space file (default accel_specs/eyeriss_like.space.yaml)",
+    )
+    p.add_argument(
+        "--area-budget-um2",
+        type=float,
+        default=None,
+        help="accel: area budget (default: the design space's own)",
+    )
     p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     return p
 
@@ -84,14 +103,72 @@ def _fail(message: str, code: int) -> NoReturn:
     raise SystemExit(code)
 
 
+def _accel(args: argparse.Namespace) -> int:
+    from dcoc.search.accel_search import (
+        DEFAULT_DESIGN_SPACE,
+        AccelMethod,
+        AccelSearchConfig,
+        run_accel_search,
+    )
+    from dcoc.search.cpu_search import default_run_dir
+
+    run_dir = args.run_dir or default_run_dir(args.workload, args.method)
+    config = AccelSearchConfig(
+        workload=args.workload,
+        method=AccelMethod(args.method),
+        trials=args.trials,
+        run_dir=run_dir,
+        design_space=Path(args.design_space or DEFAULT_DESIGN_SPACE),
+        seed=args.seed,
+        area_budget_um2=args.area_budget_um2,
+    )
+    try:
+        result = run_accel_search(config, _progress)
+    except (SpecError, FileNotFoundError) as error:
+        _fail(str(error), 2)
+    except KeyboardInterrupt:
+        _fail(f"interrupted; everything evaluated so far is in {run_dir}", 130)
+    except Exception as error:  # a CLI shows no traceback: one line, details in the run dir
+        _internal_error(run_dir, error)
+    summary = result.to_json()
+    _write_summary(Path(result.run_dir), summary)
+    if args.json:
+        print(json.dumps(summary))
+    else:
+        best = "none" if result.best_edp is None else f"{result.best_edp:.4g} pJ*cycles"
+        print(
+            f"{result.workload} [accel {result.method}]: best EDP {best}, "
+            f"{result.evaluations} evaluations, {result.failed} failed, "
+            f"{result.wall_s:.1f} s; records in {result.run_dir}"
+        )
+    return 0 if result.best_edp is not None else 1
+
+
+def _progress(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
+def _internal_error(run_dir: Path, error: Exception) -> NoReturn:
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "error.log").write_text(traceback.format_exc())
+    _fail(f"{type(error).__name__}: {error} (traceback in {run_dir / 'error.log'})", 1)
+
+
+def _write_summary(run_dir: Path, summary: dict[str, object]) -> None:
+    (run_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    if args.target == "accel":
-        _fail("--target accel is not yet implemented; use --target cpu", 2)
-    if args.method not in CPU_METHODS:
+    methods = CPU_METHODS if args.target == "cpu" else ACCEL_METHODS
+    if args.method not in methods:
         _fail(
-            f"unknown method {args.method!r} for --target cpu; choose from {list(CPU_METHODS)}", 2
+            f"unknown method {args.method!r} for --target {args.target}; choose from "
+            f"{list(methods)}",
+            2,
         )
+    if args.target == "accel":
+        return _accel(args)
     os.environ.setdefault("OMP_NUM_THREADS", "1")
 
     from dcoc.search.cpu_search import (
@@ -117,21 +194,16 @@ def main(argv: list[str] | None = None) -> int:
         workers=args.workers,
     )
 
-    def progress(line: str) -> None:
-        print(line, file=sys.stderr, flush=True)
-
     try:
-        result = run_cpu_search(config, progress)
+        result = run_cpu_search(config, _progress)
     except SpecError as error:
         _fail(str(error), 2)
     except KeyboardInterrupt:
         _fail(f"interrupted; everything measured so far is in {run_dir}", 130)
     except Exception as error:  # a CLI shows no traceback: one line, details in the run dir
-        run_dir.mkdir(parents=True, exist_ok=True)
-        (run_dir / "error.log").write_text(traceback.format_exc())
-        _fail(f"{type(error).__name__}: {error} (traceback in {run_dir / 'error.log'})", 1)
+        _internal_error(run_dir, error)
     summary = result.to_json()
-    (Path(result.run_dir) / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    _write_summary(Path(result.run_dir), summary)
     if args.json:
         print(json.dumps(summary))
     else:

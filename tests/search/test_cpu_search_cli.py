@@ -1,4 +1,4 @@
-"""``python -m dcoc.search --target cpu``: the JSON contract, records, exit codes."""
+"""``python -m dcoc.search`` (cpu and accel targets): the JSON contract, records, exit codes."""
 
 from __future__ import annotations
 
@@ -89,10 +89,62 @@ def test_bad_arguments_exit_2_with_one_line(args: list[str], message: str) -> No
     assert "Traceback" not in proc.stderr
 
 
-def test_accel_target_not_yet_implemented() -> None:
-    proc = run_cli("--target", "accel", "--workload", "resnet18/C5", "--method", "random")
+def test_accel_random_search_json(tmp_path: Path) -> None:
+    run_dir = tmp_path / "accel"
+    proc = run_cli(
+        "--target",
+        "accel",
+        "--workload",
+        "resnet18/C5",
+        "--method",
+        "random",
+        "--trials",
+        "24",
+        "--run-dir",
+        str(run_dir),
+        "--json",
+        "--seed",
+        "2",
+    )
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    for key in (
+        "best_edp",
+        "best_cycles",
+        "best_energy_pj",
+        "evaluations",
+        "failed",
+        "run_dir",
+        "method",
+        "workload",
+        "wall_s",
+    ):
+        assert key in out
+    assert out["evaluations"] == 24
+    assert out["best_edp"] == pytest.approx(out["best_cycles"] * out["best_energy_pj"])
+    with RecordsDB.open(run_dir) as db:
+        assert db.count("resnet18/C5", "random", "accel") == 24
+        assert db.failed_count("resnet18/C5", "random", "accel") == out["failed"]
+        records = list(db.iterate("resnet18/C5"))
+        valid = [r for r in records if r.valid]
+        assert min(r.edp for r in valid if r.edp is not None) == out["best_edp"]
+        assert all(r.error for r in records if not r.valid)
+        assert all("hardware" in r.design and "tile_action" in r.design for r in records)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--method", "metaschedule"], "unknown method 'metaschedule' for --target accel"),
+        (["--method", "random", "--design-space", "nope.space.yaml"], "nope.space.yaml"),
+    ],
+)
+def test_accel_bad_arguments(args: list[str], message: str, tmp_path: Path) -> None:
+    proc = run_cli(
+        "--target", "accel", "--workload", "resnet18/C5", "--run-dir", str(tmp_path / "x"), *args
+    )
     assert proc.returncode == 2
-    assert "not yet implemented" in proc.stderr
+    assert message in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1
 
 
