@@ -17,10 +17,10 @@ from itertools import product as iproduct
 
 import numpy as np
 
+from dcoc.accel.batch_vec import Vec
+
 # Per data dimension: ((problem dim, coefficient), ...).
 Projection = tuple[tuple[tuple[int, int], ...], ...]
-# A per-element integer: the same for every element (int) or one per element ([B] array).
-Vec = int | np.ndarray
 
 
 def _histogram(spatial: tuple[int, ...], alphas: tuple[tuple[int, ...], ...]) -> dict[int, int]:
