@@ -28,7 +28,7 @@ def batch_slots(flat: np.ndarray) -> tuple[list[Vec], np.ndarray]:
     positive = np.ones(flat.shape[0], bool)
     if not len(cols):
         return out, positive
-    sub = flat[:, cols].T.copy()
+    sub = np.ascontiguousarray(flat.T[cols])
     if (sub < 1).any():
         positive = np.asarray((sub >= 1).all(axis=0))
         sub = np.maximum(sub, 1)

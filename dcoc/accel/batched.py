@@ -175,7 +175,7 @@ class BatchEvaluator(SlidingAccesses, BatchCost):
             ok &= fan[li] <= self.fanout[li]
         for d in range(nd):
             ok &= ext[-1][d] == self.bounds[d]
-        keep_rows = batch.keep.reshape(nb, nl * nds).T.copy()  # [L*S, B]
+        keep_rows = np.ascontiguousarray(batch.keep.reshape(nb, nl * nds).T)  # [L*S, B]
         keep = [[keep_rows[li * nds + s] for s in range(nds)] for li in range(nl)]
         for s in range(nds):
             anywhere = np.zeros(nb, bool)
@@ -215,7 +215,7 @@ class BatchEvaluator(SlidingAccesses, BatchCost):
         for li in range(nl):
             if len(active[li]) >= 2:
                 cols = [li * nd + d for d in active[li]]
-                sub = rank_flat[:, cols].T.copy()
+                sub = np.ascontiguousarray(rank_flat.T[cols])
                 ranks.append({d: sub[i] for i, d in enumerate(active[li])})
             else:
                 ranks.append({})
