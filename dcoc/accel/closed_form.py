@@ -41,6 +41,7 @@ from dcoc.workloads.problem import Problem
 
 # A spatial loop as the multicast histogram needs it: (problem dim, bound, stride).
 SpatialMember = tuple[int, int, int]
+Vec = tuple[int, ...]
 Histogram = tuple[tuple[int, int], ...]
 
 
@@ -65,6 +66,48 @@ def multicast_histogram(proj: Projection, members: tuple[SpatialMember, ...]) ->
     return tuple(sorted(Counter(counts.values()).items()))
 
 
+def _transitions(
+    proj: Projection,
+    tile_extents: tuple[int, ...],
+    bits: list[tuple[int, int, int]],
+    legacy: bool,
+) -> tuple[int, list[tuple[Vec, int, Vec | None]]]:
+    """The child tile's size and, per bit (inner to outer), its transition: the data-space
+    translation ``t_j``, the delta charged, and the delta's *mode* (the engine's
+    ``last_mode``: ``t_j`` when the set difference was delivered, ``None`` for a full refetch).
+    """
+    ext = [sum(c * (tile_extents[d] - 1) for d, c in terms) + 1 for terms in proj]
+    size = prod(ext)
+    ndims = len(tile_extents)
+    reset = [0] * ndims  # sum of the steps of the bits below j, per problem dim
+    trans: list[Vec] = []
+    for d, _, s in bits:
+        move = [-r for r in reset]
+        move[d] += s
+        trans.append(tuple(sum(c * move[dd] for dd, c in terms) for terms in proj))
+        reset[d] += s
+    # the reference transition: bit 0 (legacy) or the lowest bit that moves (current rule)
+    ref = 0 if legacy else next((j for j, t in enumerate(trans) if any(t)), -1)
+    t_ref = trans[ref] if trans and ref >= 0 else None
+    out: list[tuple[Vec, int, Vec | None]] = []
+    for j, t in enumerate(trans):
+        if not legacy and not any(t):
+            out.append((t, 0, t))  # stationary step: nothing moves, last_tr untouched
+            continue
+        if j == ref or t == t_ref:
+            inter = 1
+            for e, x in zip(ext, t, strict=True):
+                w = e - abs(x)
+                if w <= 0:
+                    inter = 0
+                    break
+                inter *= w
+            out.append((t, size - inter, t if inter else None))
+        else:
+            out.append((t, size, None))  # pattern change: full refetch
+    return size, out
+
+
 def content_accesses(
     proj: Projection,
     tile_extents: tuple[int, ...],
@@ -77,47 +120,136 @@ def content_accesses(
     ``bits`` the non-trivial temporal loops above the boundary, inner to outer, as
     ``(dim, bound, step)``.
     """
-    ext = [sum(c * (tile_extents[d] - 1) for d, c in terms) + 1 for terms in proj]
-    size = prod(ext)
-    nb = len(bits)
-    if nb == 0:
-        return size
-    ndims = len(tile_extents)
-    reset = [0] * ndims  # sum of the steps of the bits below j, per problem dim
-    trans: list[tuple[int, ...]] = []
-    for d, _, s in bits:
-        move = [-r for r in reset]
-        move[d] += s
-        trans.append(tuple(sum(c * move[dd] for dd, c in terms) for terms in proj))
-        reset[d] += s
-    if legacy:
-        ref = 0
-    else:
-        ref = next((j for j, t in enumerate(trans) if any(t)), -1)
-        if ref < 0:
-            return size
-    t_ref = trans[ref]
+    size, trans = _transitions(proj, tile_extents, bits, legacy)
     total = size
     weight = 1  # product of the bounds of the bits above j
-    for j in range(nb - 1, ref - 1, -1):
+    for j in range(len(bits) - 1, -1, -1):
         n = bits[j][1]
-        t = trans[j]
-        if j == ref or t == t_ref:
-            inter = 1
-            for e, x in zip(ext, t, strict=True):
-                w = e - abs(x)
-                if w <= 0:
-                    inter = 0
-                    break
-                inter *= w
-            delta = size - inter
-        elif not legacy and not any(t):
-            delta = 0
-        else:
-            delta = size
-        total += (n - 1) * weight * delta
+        total += (n - 1) * weight * trans[j][1]
         weight *= n
     return total
+
+
+def link_visits(
+    proj: Projection,
+    tile_extents: tuple[int, ...],
+    bits: list[tuple[int, int, int]],
+    legacy: bool,
+) -> tuple[int, list[tuple[Vec, int]]]:
+    """The child's total content accesses and the visits that could take their delta over
+    neighbour links: ``(translation, delta x weight)`` for every class of visits whose delta is
+    non-empty and has the same mode as the previous visit's.
+
+    Visits of the child boundary come in binary-counter order over ``bits``; a visit whose
+    lowest set bit is ``j >= 1`` follows one on bit 0; a bit-0 visit follows the first visit
+    (weight ``n_0 - 1``) or one on bit ``k >= 1`` (weight ``(n_0 - 1)(n_k - 1) prod(n, > k)``).
+    The first visit's mode is a full fetch.
+    """
+    size, trans = _transitions(proj, tile_extents, bits, legacy)
+    nb = len(bits)
+    suffix = [1] * (nb + 1)
+    for i in range(nb - 1, -1, -1):
+        suffix[i] = suffix[i + 1] * bits[i][1]
+    total = size
+    for j in range(nb):
+        total += (bits[j][1] - 1) * suffix[j + 1] * trans[j][1]
+    visits: list[tuple[Vec, int]] = []
+    if nb == 0:
+        return total, visits
+    t0, d0, mode0 = trans[0]
+    n0 = bits[0][1]
+    if d0:
+        if mode0 is None:  # previous: the first visit (a full fetch)
+            visits.append((t0, d0 * (n0 - 1)))
+        for k in range(1, nb):
+            if trans[k][2] == mode0:
+                visits.append((t0, d0 * (n0 - 1) * (bits[k][1] - 1) * suffix[k + 1]))
+    for j in range(1, nb):
+        t, d, mode = trans[j]
+        if d and mode == mode0:
+            visits.append((t, d * (bits[j][1] - 1) * suffix[j + 1]))
+    return total, visits
+
+
+def element_offsets(proj: Projection, members: tuple[SpatialMember, ...]) -> list[Vec]:
+    """Data-space offset of every element of a spatial group (``members`` inner to outer), in
+    Timeloop's linear order: the innermost spatial loop varies fastest."""
+    offsets: list[Vec] = [(0,) * len(proj)]
+    for d, n, s in members:  # inner to outer: each outer loop repeats the inner block
+        contrib = tuple(sum(c * s for dd, c in terms if dd == d) for terms in proj)
+        offsets = [
+            tuple(a + i * b for a, b in zip(o, contrib, strict=True))
+            for i in range(n)
+            for o in offsets
+        ]
+    return offsets
+
+
+def link_candidates(offsets: list[Vec], fanout_xy: tuple[int, int]) -> dict[Vec, frozenset[int]]:
+    """Translation v -> elements e having a mesh neighbour e' whose previous delta, moved by
+    v, is e's current one (Timeloop's ``ComputeNetworkLinkTransfers``; element e sits at
+    ``(e mod X, e div X)`` of the X x Y mesh)."""
+    h_size, v_size = fanout_xy
+    n = len(offsets)
+    by_shift: dict[Vec, set[int]] = {}
+    for cur in range(n):
+        h, v = cur % h_size, cur // h_size
+        for dh, dv in ((0, -1), (0, 1), (-1, 0), (1, 0)):
+            hh, vv = h + dh, v + dv
+            if not (0 <= hh < h_size and 0 <= vv < v_size):
+                continue
+            prev = vv * h_size + hh
+            if prev >= n:
+                continue
+            shift = tuple(a - b for a, b in zip(offsets[prev], offsets[cur], strict=True))
+            by_shift.setdefault(shift, set()).add(cur)
+    return {k: frozenset(v) for k, v in by_shift.items()}
+
+
+def _groups(hist: Histogram) -> int:
+    return sum(g for _, g in hist)
+
+
+def link_accesses(
+    proj: Projection,
+    members: tuple[SpatialMember, ...],
+    fanout_xy: tuple[int, int],
+    total: int,
+    visits: list[tuple[Vec, int]],
+) -> tuple[tuple[tuple[int, int], ...], int]:
+    """A spatial level's multicast entries and link words for one data space, given the
+    child's total accesses and its link-eligible visits (:func:`link_visits`). A visit uses
+    the links when the elements left without a neighbour's copy form fewer multicast groups
+    than all elements do; those elements then read from the parent, the others over links."""
+    hist = multicast_histogram(proj, members)
+    entries: dict[int, int] = {}
+    rest_words = total
+    link_words = 0
+    if visits:
+        offsets = element_offsets(proj, members)
+        cands = link_candidates(offsets, fanout_xy)
+        groups = _groups(hist)
+        for shift, words in visits:
+            reused = cands.get(shift)
+            if not reused:
+                continue
+            rest = tuple(
+                sorted(
+                    Counter(
+                        Counter(o for e, o in enumerate(offsets) if e not in reused).values()
+                    ).items()
+                )
+            )
+            if _groups(rest) >= groups:
+                continue
+            rest_words -= words
+            link_words += words * len(reused)
+            for m, g in rest:
+                entries[m] = entries.get(m, 0) + words * g
+    if rest_words:
+        for m, g in hist:
+            entries[m] = entries.get(m, 0) + rest_words * g
+    return tuple(sorted((m, a) for m, a in entries.items() if a)), link_words
 
 
 def analyze(nest: LoopNest, problem: Problem, *, legacy_translation: bool = False) -> NestAnalysis:
@@ -151,6 +283,8 @@ def analyze(nest: LoopNest, problem: Problem, *, legacy_translation: bool = Fals
         replication = prod(lp.bound for lp in loops[b + 1 :] if lp.axis.is_spatial)
         sizes = [box_size(p, extents[b]) for p in projs]
         spatial_sizes = [box_size(p, extents[master]) for p in projs] if members else None
+        linked: dict[int, tuple[tuple[tuple[int, int], ...], int]] = {}
+        bases: list[int] = []
         if prev_boundary < 0:
             bases = [compute_cycles] * nds
         else:
@@ -159,26 +293,42 @@ def analyze(nest: LoopNest, problem: Problem, *, legacy_translation: bool = Fals
                 for k, lp in enumerate(loops[prev_boundary + 1 :], prev_boundary + 1)
                 if lp.bound > 1 and not lp.axis.is_spatial
             ]
-            bases = [
-                content_accesses(p, extents[prev_boundary], bits, legacy_translation) for p in projs
-            ]
+            if members and nest.fanout_xy:
+                for ds, p in enumerate(projs):
+                    total, visits = link_visits(p, extents[prev_boundary], bits, legacy_translation)
+                    bases.append(total)
+                    if visits:
+                        linked[ds] = link_accesses(
+                            p, members, nest.fanout_xy[len(levels_info)], total, visits
+                        )
+            else:
+                bases = [
+                    content_accesses(p, extents[prev_boundary], bits, legacy_translation)
+                    for p in projs
+                ]
         accesses: list[tuple[tuple[int, int], ...]] = []
+        links = [0] * nds
         for ds in range(nds):
             base = bases[ds]
-            if not base:
+            if ds in linked:
+                accesses.append(linked[ds][0])
+                links[ds] = linked[ds][1]
+            elif not base:
                 accesses.append(())
             elif members:
                 hist = multicast_histogram(projs[ds], members)
                 accesses.append(tuple((m, base * g) for m, g in hist))
             else:
                 accesses.append(((1, base),))
-        levels_info.append((fanout, replication, sizes, spatial_sizes, accesses))
+        levels_info.append((fanout, replication, sizes, spatial_sizes, accesses, links))
         start = b + 1
         prev_boundary = b
     return collapse(levels_info, nds, computes, computes // compute_cycles, compute_cycles)
 
 
-LevelInfo = tuple[int, int, list[int], list[int] | None, list[tuple[tuple[int, int], ...]]]
+LevelInfo = tuple[
+    int, int, list[int], list[int] | None, list[tuple[tuple[int, int], ...]], list[int]
+]
 
 
 def collapse(
@@ -210,7 +360,9 @@ def collapse(
             fanout=info[0],
             replication=info[1],
             tiles=tuple(
-                DataSpaceTile(info[2][ds], info[4][ds], partitions[li][ds], pas[li][ds])
+                DataSpaceTile(
+                    info[2][ds], info[4][ds], partitions[li][ds], pas[li][ds], info[5][ds]
+                )
                 for ds in range(nds)
             ),
         )

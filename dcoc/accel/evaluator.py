@@ -101,8 +101,10 @@ class Evaluator:
         tables: EnergyTables,
         *,
         legacy_translation: bool = False,
+        link_transfers: bool = True,
     ) -> None:
         self.arch = arch
+        self.link_transfers = link_transfers
         self.problem = problem
         self.tables = tables
         self.legacy = legacy_translation
@@ -119,6 +121,15 @@ class Evaluator:
             for p in self.projs
         )
         self.sliding = tuple(any(len(t) > 1 for t in p) for p in self.projs)
+        # per data space (link detector): the problem dims of its one-term data dimensions,
+        # and the terms of its sliding-window data dimensions
+        self.link_terms = tuple(
+            (
+                frozenset(d for terms in p if len(terms) == 1 for d, c in terms if c),
+                tuple(terms for terms in p if len(terms) > 1),
+            )
+            for p in self.projs
+        )
         self.capacity = tuple(lv.effective_size_words for lv in arch.storage)
         self.block = tuple(lv.block_size for lv in arch.storage)
         self.bandwidth = tuple(
@@ -166,7 +177,61 @@ class Evaluator:
             mapping,
             tables=self.tables,
             legacy_translation=self.legacy,
+            link_transfers=self.link_transfers,
         )
+
+    def may_use_links(
+        self,
+        bits: list[tuple[int, int, int, int]],
+        level_start: list[int],
+        belows: list[list[int]],
+        masters: list[list[int]],
+        fans: list[int],
+    ) -> bool:
+        """False only if no neighbour-link transfer can occur (a sufficient condition).
+
+        A link at spatial level L needs the child tile's translation ``t_j`` at some visit
+        (a temporal loop j of L or above) to equal the data-space offset between two of L's
+        spatial elements. Offsets along data dimension k differ by at most
+        ``D_k = sum(|c_d| (master_d - below_d))`` over k's terms. Along a data dimension with
+        one term, a loop that moves it at all moves it by at least the projected extent of L's
+        whole spatial group (steps above a loop at least double), more than ``D_k``; so from
+        the first loop moving such a dimension on, no visit can link. A zero translation
+        delivers nothing (current rule); under the legacy rule it is kept as a candidate.
+        """
+        for li in range(1, self.nl):
+            if fans[li] <= 1:
+                continue
+            start = level_start[li]
+            if start == len(bits):
+                continue
+            below, master = belows[li], masters[li]
+            for ds in range(self.nds):
+                single, windows = self.link_terms[ds]
+                limits = [
+                    sum(abs(c) * (master[d] - below[d]) for d, c in terms) for terms in windows
+                ]
+                move = [0] * self.nd
+                first_moves = False
+                for j in range(start, len(bits)):
+                    d, step = bits[j][1], bits[j][3]
+                    if d in single:
+                        break
+                    t = [sum(c * move[dd] for dd, c in terms) for terms in windows]
+                    t_j = [
+                        x + sum(c * step for dd, c in terms if dd == d)
+                        for x, terms in zip(t, windows, strict=True)
+                    ]
+                    move[d] -= step
+                    if j == start:
+                        first_moves = any(t_j)
+                    # a zero translation delivers nothing, except (legacy rule) a full refetch
+                    # after the first loop moved the tile
+                    if (any(t_j) or (self.legacy and j > start and first_moves)) and all(
+                        abs(x) <= lim for x, lim in zip(t_j, limits, strict=True)
+                    ):
+                        return True
+        return False
 
     def _reference(
         self,
@@ -270,6 +335,9 @@ class Evaluator:
             if not any(lm.keep[ds] for lm in levels):
                 return _INVALID
         level_start.append(len(bits))
+        if self.link_transfers and self.may_use_links(bits, level_start, belows, masters, fans):
+            rep = self.evaluate(mapping)
+            return CostSummary(rep.valid, rep.cycles, rep.energy_pj, rep.area_um2, rep.utilization)
         computes = math.prod(ext)
         nbits = len(bits)
         suffix = [1] * (nbits + 1)

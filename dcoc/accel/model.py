@@ -79,7 +79,7 @@ def evaluate(
     tables: EnergyTables,
     legacy_translation: bool = False,
     engine: Literal["closed_form", "simulate"] = "closed_form",
-    link_transfers: bool = False,
+    link_transfers: bool = True,
 ) -> CostReport:
     """Cycles, energy, area and per-level counts of ``mapping``, as ``timeloop-model`` reports.
 
@@ -88,11 +88,12 @@ def evaluate(
     Timeloop. ``engine="simulate"`` runs the delta engine itself instead of its closed form
     (:mod:`dcoc.accel.closed_form`, equal to it and much faster); tests use it as the oracle.
 
-    ``link_transfers=True`` adds Timeloop's neighbour-link transfers (on by default in
-    ``timeloop-model``): where the children of a spatial fanout could take a delta from a mesh
-    neighbour's previous delta and that cuts the parent's accesses, Timeloop uses the links.
-    None of the reference cases triggers them; about 1 % of random mappings do. This path runs
-    the delta engine (the closed form does not model links yet).
+    ``link_transfers=True`` (the default, as in ``timeloop-model``) adds Timeloop's
+    neighbour-link transfers: where the children of a spatial fanout could take a delta from a
+    mesh neighbour's previous delta and that cuts the parent's accesses, Timeloop uses the
+    links. None of the reference cases triggers them; about 1 % of random mappings (sliding
+    windows across spatial neighbours) do. Both engines model them; ``False`` ignores them
+    (Timeloop with ``TIMELOOP_DISABLE_LINK_TRANSFERS`` set).
     """
     _check_shape(arch, problem, mapping)
     reasons = mapping_violations(arch, problem, mapping)
@@ -100,7 +101,7 @@ def evaluate(
         return CostReport(valid=False, reasons=tuple(reasons))
     fanout_xy = tuple(arch.fanout_xy(i) for i in range(len(arch.storage))) if link_transfers else ()
     nest = lower(mapping, len(problem.dimensions), fanout_xy)
-    if engine == "simulate" or link_transfers:
+    if engine == "simulate":
         analysis = simulate(nest, problem, legacy_translation=legacy_translation)
     else:
         analysis = analyze(nest, problem, legacy_translation=legacy_translation)
