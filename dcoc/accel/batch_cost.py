@@ -36,12 +36,18 @@ class BatchCost:
         ent_m: list[Vec],
         ent_a: list[np.ndarray],
         nb: int,
+        links: list[Vec] | None = None,
+        replication: list[Vec] | None = None,
     ) -> tuple[list[Vec], ...]:
         """reads, fills, updates, utilized capacity, partition size per level (cost.py).
 
         A level keeps a data space after masking exactly where its keep mask says so
         (``MaskTiles`` zeroes bypassed levels, ``ProcessOuterMaskedLevels`` the levels above
-        the outermost keeping one); levels no element keeps are the int 0."""
+        the outermost keeping one); levels no element keeps are the int 0.
+
+        ``links``: per level, words its children passed over neighbour links (0 or [B]);
+        ``ComputePeerAccesses`` adds ``links // replication`` of the level below to that
+        level's reads and fills where it is kept and the links survive masking."""
         nl = self.num_levels
         full = [bool(m.all()) for m in mask]
         empty = [not bool(m.any()) for m in mask]
@@ -110,6 +116,17 @@ class BatchCost:
                 reads.append(c_l)
                 fills.append(pas)
                 updates.append(0)
+        if links is not None and replication is not None:
+            for li in range(1, nl):
+                words = links[li]
+                if isinstance(words, int) or empty[li - 1]:
+                    continue
+                # MaskTiles zeroes the links of a level whose child is bypassed, and
+                # ProcessOuterMaskedLevels those above the outermost keeping level
+                live = True if full[li - 1] else mask[li - 1]
+                peer = np.where(live & (kept_idx >= li), words // replication[li - 1], 0)
+                reads[li - 1] = reads[li - 1] + peer
+                fills[li - 1] = fills[li - 1] + peer
         return reads, fills, updates, used, parts
 
     def _cost(

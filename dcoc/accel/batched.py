@@ -35,6 +35,7 @@ from dcoc.accel.architecture import Architecture
 from dcoc.accel.batch_cost import BatchCost
 from dcoc.accel.batch_histogram import SlidingHistograms
 from dcoc.accel.batch_inputs import HardwareBatch, MappingBatch
+from dcoc.accel.batch_links import BatchLinks
 from dcoc.accel.batch_report import BatchReport, BatchSummary
 from dcoc.accel.batch_sliding import LevelOrder, SlidingAccesses
 from dcoc.accel.batch_vec import Vec, batch_slots, vprod
@@ -49,11 +50,17 @@ class BatchEvaluator(SlidingAccesses, BatchCost):
     """Batched evaluation of mappings of ``problem`` on ``arch``'s template."""
 
     def __init__(
-        self, arch: Architecture, problem: Problem, *, legacy_translation: bool = False
+        self,
+        arch: Architecture,
+        problem: Problem,
+        *,
+        legacy_translation: bool = False,
+        link_transfers: bool = True,
     ) -> None:
         self.arch = arch
         self.problem = problem
         self.legacy = legacy_translation
+        self.link_transfers = link_transfers
         self.projs = projections(problem)
         self.num_levels = nl = len(arch.storage)
         self.num_dims = nd = len(problem.dimensions)
@@ -85,6 +92,12 @@ class BatchEvaluator(SlidingAccesses, BatchCost):
             if mult >= 2**62:
                 raise ValueError("problem too large for the batched translation keys")
             self.kappa.append(kappa)
+        self.links = BatchLinks(
+            problem,
+            self.projs,
+            [arch.fanout_xy(li) for li in range(nl)],
+            legacy_translation,
+        )
         self.instances = [lv.instances for lv in arch.storage]
         self.cluster = [lv.cluster_size for lv in arch.storage]
         self.mac_instances = arch.arithmetic.instances
@@ -293,6 +306,14 @@ class BatchEvaluator(SlidingAccesses, BatchCost):
             ent_m.append(row_m)
             ent_a.append(row_a)
 
+        # neighbour link transfers: exact scalar entries for the elements that may use them
+        links: list[list[Vec]] | None = None
+        if self.link_transfers and self.links.possible:
+            flag = self.links.candidates(tt, ss, below, master, nt, batch.permutation_rank, nb)
+            flag &= ok
+            if flag.any():
+                links = self.links.patch(batch, np.flatnonzero(flag), ent_m, ent_a, nb)
+
         counts = [
             self._final_counts(
                 s,
@@ -303,6 +324,8 @@ class BatchEvaluator(SlidingAccesses, BatchCost):
                 [ent_m[li][s] for li in range(nl)],
                 [ent_a[li][s] for li in range(nl)],
                 nb,
+                None if links is None else [links[li][s] for li in range(nl)],
+                replication,
             )
             for s in range(nds)
         ]
@@ -319,6 +342,7 @@ def evaluate_batch(
     tables: EnergyTables | None = None,
     hardware: HardwareBatch | None = None,
     legacy_translation: bool = False,
+    link_transfers: bool = True,
 ) -> BatchReport:
     """Evaluate every mapping of ``batch``; give ``tables`` (one configuration: ``arch`` and
     its tables) or ``hardware`` (per-element capacities, bandwidths and tables)."""
@@ -326,5 +350,7 @@ def evaluate_batch(
         if tables is None:
             raise ValueError("give tables= (one configuration) or hardware= (one per element)")
         hardware = HardwareBatch.from_architecture(arch, tables)
-    evaluator = BatchEvaluator(arch, problem, legacy_translation=legacy_translation)
+    evaluator = BatchEvaluator(
+        arch, problem, legacy_translation=legacy_translation, link_transfers=link_transfers
+    )
     return evaluator.evaluate(batch, hardware)
