@@ -10,22 +10,24 @@ The batched closed form does not model this; instead
   loop that moves a one-term data dimension, must translate the child tile by at most the
   spread of L's element offsets along every sliding-window data dimension (and, except under
   the legacy rule, by a non-zero amount);
-* :meth:`BatchLinks.patch` runs the exact scalar closed form (with links) on the flagged
-  elements and overwrites their multicast entries and link words.
-
-Everything else stays vectorized; the flagged elements cost a scalar analysis each.
+* :meth:`BatchLinks.patch` computes, vectorized over the flagged elements, the child's
+  transitions above the fanout (translation, delta, mode), the visits whose delta has the
+  previous visit's mode (:func:`~dcoc.accel.closed_form.link_visits`), and looks up, per
+  distinct (spatial group, translation), which elements a mesh neighbour serves and the
+  multicast histogram of the rest (memoized), then rewrites the flagged elements' multicast
+  entries and link words (:func:`~dcoc.accel.closed_form.link_accesses`).
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 
 import numpy as np
 
 from dcoc.accel.batch_inputs import MappingBatch
 from dcoc.accel.batch_vec import Vec
-from dcoc.accel.closed_form import analyze
-from dcoc.accel.nest import lower
+from dcoc.accel.closed_form import element_offsets, link_candidates
 from dcoc.workloads.problem import Problem
 
 Projection = tuple[tuple[tuple[int, int], ...], ...]
@@ -55,6 +57,11 @@ class BatchLinks:
             if windows:
                 single = frozenset(d for terms in p if len(terms) == 1 for d, c in terms if c)
                 self.windowed.append((s, single, windows))
+        self.reuse: dict[tuple[int, int, bytes], tuple[tuple[tuple[int, int], ...], int] | None]
+        self.reuse = {}
+        self.groups: dict[
+            tuple[int, int, tuple[int, ...]], tuple[list[tuple[int, ...]], dict, int]
+        ] = {}
         self.movable = [[d for d in range(nd) if d not in single] for _, single, _ in self.windowed]
 
     @property
@@ -144,46 +151,227 @@ class BatchLinks:
         self,
         batch: MappingBatch,
         index: np.ndarray,
+        base: list[list[np.ndarray]],
         ent_m: list[list[Vec]],
         ent_a: list[list[np.ndarray]],
         nb: int,
     ) -> list[list[Vec]]:
-        """Overwrite, for the elements at ``index``, the multicast entries of the spatial
-        levels of sliding-window data spaces with the exact ones (with link transfers); return
-        the link words per level and data space (0 or [B])."""
+        """Exact multicast entries with link transfers for the elements at ``index``
+        (:func:`~dcoc.accel.closed_form.link_visits` and ``link_accesses``, vectorized over
+        the elements; the per-group neighbour analysis is memoized per (group, translation)).
+        Overwrites ``ent_m``/``ent_a`` of the spatial levels of sliding-window data spaces and
+        returns the link words per level and data space (0 or [B])."""
         nl, nds = len(ent_m), len(self.projs)
         links: list[list[Vec]] = [[0] * nds for _ in range(nl)]
-        mappings = batch.take(index).to_mappings()
-        found: dict[tuple[int, int], list[tuple[int, tuple[tuple[int, int], ...], int]]] = {}
-        for col, mapping in zip(index.tolist(), mappings, strict=True):
-            nest = lower(mapping, self.num_dims, self.fanout_xy)
-            analysis = analyze(nest, self.problem, legacy_translation=self.legacy)
-            for li in self.spatial_levels:
-                tiles = analysis.levels[li].tiles
-                for s, _, _ in self.windowed:
-                    tile = tiles[s]
-                    found.setdefault((li, s), []).append((col, tile.accesses, tile.link_transfers))
-        for (li, s), rows in found.items():
-            cols = np.array([c for c, _, _ in rows], np.int64)
-            a = ent_a[li][s].copy()
-            a[:, cols] = 0
-            sizes = sorted({m for _, entries, _ in rows for m, _ in entries})
-            new_a = np.zeros((len(sizes), nb), np.int64)
-            pos = {m: i for i, m in enumerate(sizes)}
-            words = np.zeros(nb, np.int64)
-            for col, entries, link in rows:
-                for m, acc in entries:
-                    new_a[pos[m], col] = acc
-                words[col] = link
-            m_old = ent_m[li][s]
-            if isinstance(m_old, int):
-                m_old = np.full((a.shape[0], 1), m_old, np.int64)
-            if m_old.shape[1] == 1:
-                m_new = np.array(sizes, np.int64)[:, None]
-            else:
-                m_new = np.repeat(np.array(sizes, np.int64)[:, None], nb, axis=1)
-            ent_m[li][s] = np.concatenate([m_old, m_new])
-            ent_a[li][s] = np.concatenate([a, new_a])
-            if words.any():
-                links[li][s] = words
+        t_all = batch.temporal[index]
+        s_all = batch.spatial_x[index] * batch.spatial_y[index]
+        # master (below x spatial) and tile extents per level, [F, L, D]
+        tiles = np.cumprod(s_all * t_all, axis=1)
+        belows = np.concatenate([np.ones_like(tiles[:, :1]), tiles[:, :-1]], axis=1)
+        masters = belows * s_all
+        order = np.argsort(batch.permutation_rank[index], axis=2, kind="stable")
+        n_at = np.take_along_axis(t_all, order, axis=2)  # [F, L, D] bounds in loop order
+        for li_sp in self.spatial_levels:
+            step_at = np.take_along_axis(masters, order, axis=2)
+            for s, _, _ in self.windowed:
+                self._patch_level(
+                    batch,
+                    index,
+                    li_sp,
+                    s,
+                    order,
+                    n_at,
+                    step_at,
+                    belows,
+                    masters,
+                    base,
+                    ent_m,
+                    ent_a,
+                    links,
+                    nb,
+                )
         return links
+
+    def _patch_level(
+        self,
+        batch: MappingBatch,
+        index: np.ndarray,
+        li_sp: int,
+        s: int,
+        order: np.ndarray,
+        n_at: np.ndarray,
+        step_at: np.ndarray,
+        belows: np.ndarray,
+        masters: np.ndarray,
+        base: list[list[np.ndarray]],
+        ent_m: list[list[Vec]],
+        ent_a: list[list[np.ndarray]],
+        links: list[list[Vec]],
+        nb: int,
+    ) -> None:
+        proj = self.projs[s]
+        nd, nk = self.num_dims, len(proj)
+        nf = len(index)
+        coef = np.zeros((nk, nd), np.int64)
+        for k, terms in enumerate(proj):
+            for d, c in terms:
+                coef[k, d] += c
+        child = belows[:, li_sp, :]  # the child's tile extents [F, D]
+        extent = (child - 1) @ coef.T + 1  # [F, K]
+        size = np.prod(extent, axis=1)
+        # the bits above the child, inner to outer: slots (level, rank), trivial ones masked
+        n_bits = n_at[:, li_sp:, :].reshape(nf, -1)  # [F, J]
+        dims = order[:, li_sp:, :].reshape(nf, -1)
+        steps = step_at[:, li_sp:, :].reshape(nf, -1)
+        nj = n_bits.shape[1]
+        real = n_bits > 1
+        trans = np.zeros((nf, nj, nk), np.int64)
+        reset = np.zeros((nf, nk), np.int64)
+        for j in range(nj):
+            own = coef.T[dims[:, j]] * np.where(real[:, j], steps[:, j], 0)[:, None]  # [F, K]
+            trans[:, j] = own - reset
+            reset += own
+        moves = (trans != 0).any(axis=2)  # [F, J]
+        rows = np.arange(nf)
+        start = np.argmax(real, axis=1)
+        has_bits = real[rows, start]
+        if self.legacy:
+            ref = start
+            has_ref = has_bits
+        else:
+            cand = real & moves
+            ref = np.argmax(cand, axis=1)
+            has_ref = cand[rows, ref]
+        t_ref = trans[rows, ref]  # [F, K]
+        inter_ref = np.prod(np.maximum(extent - np.abs(t_ref), 0), axis=1)
+        is_ref = (trans == t_ref[:, None, :]).all(axis=2) & has_ref[:, None]
+        zero = ~moves if not self.legacy else np.zeros_like(moves)
+        # mode codes: 0 nothing moved (current rule), 1 the reference's set difference,
+        # 2 a full fetch; deltas accordingly
+        code = np.where(is_ref & (inter_ref > 0)[:, None], 1, np.where(zero, 0, 2))
+        delta = np.where(is_ref, (size - inter_ref)[:, None], np.where(zero, 0, size[:, None]))
+        # weights: (n_j - 1) x product of the bounds above j
+        above = np.cumprod(n_bits[:, ::-1], axis=1)[:, ::-1]
+        above = np.concatenate([above[:, 1:], np.ones((nf, 1), np.int64)], axis=1)
+        weight = np.where(real, (n_bits - 1) * above, 0)
+        code_start = code[rows, start]
+        d_start = delta[rows, start]
+        n_start = n_bits[rows, start]
+        after = real & (np.arange(nj)[None, :] > start[:, None])
+        same = after & (code == code_start[:, None])
+        words = np.where(same & (delta > 0), delta * weight, 0)  # visits j > start
+        prev_weight = (code_start == 2).astype(np.int64) + np.where(same, weight, 0).sum(axis=1)
+        words_start = np.where(has_bits, d_start * (n_start - 1) * prev_weight, 0)
+        words[rows, start] = words_start
+        elem, slot = np.nonzero(words)
+        if not len(elem):
+            return
+        shifts = trans[elem, slot]  # [C, K]
+        # only translations within the spread of the element offsets can be neighbour shifts
+        spread = (masters[:, li_sp, :] - child) @ np.abs(coef).T  # [F, K]
+        near = (np.abs(shifts) <= spread[elem]).all(axis=1)
+        elem, slot, shifts = elem[near], slot[near], shifts[near]
+        if not len(elem):
+            return
+        lvl = li_sp
+        config = np.concatenate(
+            [
+                batch.spatial_x[index[elem], lvl],
+                batch.spatial_y[index[elem], lvl],
+                batch.spatial_rank[index[elem], lvl],
+                child[elem],
+                shifts,
+            ],
+            axis=1,
+        )
+        uniq, inverse = np.unique(config, axis=0, return_inverse=True)
+        inverse = inverse.reshape(-1)
+        fmax = self.fanout_xy[lvl][0] * self.fanout_xy[lvl][1]
+        usable = np.zeros(len(uniq), bool)
+        reused = np.zeros(len(uniq), np.int64)
+        rest = np.zeros((len(uniq), fmax + 1), np.int64)
+        for u, row in enumerate(uniq):
+            info = self._neighbour_reuse(s, lvl, row, nd)
+            if info is not None:
+                usable[u] = True
+                reused[u] = info[1]
+                for m, g in info[0]:
+                    rest[u, m] = g
+        use = usable[inverse]
+        if not use.any():
+            return
+        elem, slot, inverse = elem[use], slot[use], inverse[use]
+        w = words[elem, slot]
+        linked = np.zeros(nf, np.int64)
+        np.add.at(linked, elem, w)
+        link_words = np.zeros(nf, np.int64)
+        np.add.at(link_words, elem, w * reused[inverse])
+        extra = np.zeros((nf, fmax + 1), np.int64)
+        np.add.at(extra, elem, w[:, None] * rest[inverse])
+        touched = np.flatnonzero(linked)
+        cols = index[touched]
+        # the touched elements' entries, merged per multicast size (masking scales each
+        # entry separately, so one entry per size, as the scalar model keeps them)
+        a = ent_a[lvl][s].copy()
+        m_old = ent_m[lvl][s]
+        if isinstance(m_old, int):
+            m_old = np.full((a.shape[0], 1), m_old, np.int64)
+        b_ = np.asarray(base[lvl][s])[cols]
+        kept = a[:, cols] // np.maximum(b_, 1) * (b_ - linked[touched])  # [K, T]
+        m_cols = np.broadcast_to(m_old, a.shape)[:, cols]
+        dense = extra[touched]
+        np.add.at(dense, (np.broadcast_to(np.arange(len(cols)), kept.shape), m_cols), kept)
+        a[:, cols] = 0
+        sizes = np.flatnonzero(dense.any(axis=0))
+        new_a = np.zeros((len(sizes), nb), np.int64)
+        new_a[:, cols] = dense[:, sizes].T
+        m_new = sizes.astype(np.int64)[:, None]
+        if m_old.shape[1] != 1:
+            m_new = np.repeat(m_new, nb, axis=1)
+        ent_m[lvl][s] = np.concatenate([m_old, m_new])
+        ent_a[lvl][s] = np.concatenate([a, new_a])
+        words_b = np.zeros(nb, np.int64)
+        words_b[cols] = link_words[touched]
+        links[lvl][s] = words_b
+
+    def _neighbour_reuse(
+        self, s: int, level: int, row: np.ndarray, nd: int
+    ) -> tuple[tuple[tuple[int, int], ...], int] | None:
+        """For a spatial group (X factors, Y factors, spatial ranks, child extents) and a
+        translation: the multicast histogram of the elements left to the parent and the number
+        of elements served over links, or None if the links do not cut the parent's groups."""
+        key = (s, level, row.tobytes())
+        if key in self.reuse:
+            return self.reuse[key]
+        vals = [int(x) for x in row]
+        sx, sy, srank, child = (
+            vals[:nd],
+            vals[nd : 2 * nd],
+            vals[2 * nd : 3 * nd],
+            vals[3 * nd : 4 * nd],
+        )
+        shift = tuple(vals[4 * nd :])
+        gkey = (s, level, tuple(vals[: 4 * nd]))
+        group = self.groups.get(gkey)
+        if group is None:
+            perm = sorted(range(nd), key=lambda d: srank[d])
+            scale = list(child)
+            members = []
+            for factors in (sx, sy):
+                for d in perm:
+                    if factors[d] > 1:
+                        members.append((d, factors[d], scale[d]))
+                        scale[d] *= factors[d]
+            offsets = element_offsets(self.projs[s], tuple(members))
+            hist = Counter(Counter(offsets).values())
+            group = (offsets, link_candidates(offsets, self.fanout_xy[level]), sum(hist.values()))
+            self.groups[gkey] = group
+        offsets, cands, groups = group
+        out = None
+        reused = cands.get(shift)
+        if reused:
+            rest = Counter(Counter(o for e, o in enumerate(offsets) if e not in reused).values())
+            if sum(rest.values()) < groups:
+                out = (tuple(sorted(rest.items())), len(reused))
+        self.reuse[key] = out
+        return out

@@ -312,7 +312,7 @@ class BatchEvaluator(SlidingAccesses, BatchCost):
             flag = self.links.candidates(tt, ss, below, master, nt, batch.permutation_rank, nb)
             flag &= ok
             if flag.any():
-                links = self.links.patch(batch, np.flatnonzero(flag), ent_m, ent_a, nb)
+                links = self.links.patch(batch, np.flatnonzero(flag), base, ent_m, ent_a, nb)
 
         counts = [
             self._final_counts(
