@@ -51,8 +51,18 @@ def test_editable_or_installed_import_maps_envs_and_agents() -> None:
 @pytest.mark.slow
 def test_wheel_contains_one_import_name_and_data(tmp_path: Path) -> None:
     subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
-         "-w", str(tmp_path), str(ROOT)],
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "-q",
+            "-w",
+            str(tmp_path),
+            str(ROOT),
+        ],
         check=True,
     )
     (wheel,) = tmp_path.glob("dcoc-*.whl")
@@ -62,8 +72,17 @@ def test_wheel_contains_one_import_name_and_data(tmp_path: Path) -> None:
     assert "dcoc/envs/__init__.py" in names and "dcoc/agents/__init__.py" in names
     target = tmp_path / "site"
     subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target", str(target),
-         str(wheel)],
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--no-deps",
+            "-q",
+            "--target",
+            str(target),
+            str(wheel),
+        ],
         check=True,
     )
     probe = (
@@ -72,6 +91,9 @@ def test_wheel_contains_one_import_name_and_data(tmp_path: Path) -> None:
     )
     out = subprocess.run(
         [sys.executable, "-I", "-c", f"import sys; sys.path.insert(0, {str(target)!r}); {probe}"],
-        check=True, capture_output=True, text=True, cwd=tmp_path,
+        check=True,
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
     ).stdout.strip()
     assert Path(out) == target / "dcoc"

@@ -58,9 +58,7 @@ class LoopNest:
         return self.loops[start : self.boundaries[level] + 1]
 
 
-def lower(
-    mapping: Mapping, num_dims: int, fanout_xy: tuple[tuple[int, int], ...] = ()
-) -> LoopNest:
+def lower(mapping: Mapping, num_dims: int, fanout_xy: tuple[tuple[int, int], ...] = ()) -> LoopNest:
     """Lower ``mapping`` to its loop nest; ``num_dims`` is ``len(problem.dimensions)``,
     ``fanout_xy`` the architecture's per-level X/Y fanouts (for link transfers)."""
     loops: list[Loop] = []

@@ -72,37 +72,54 @@ class Problem:
         """Raise :class:`SpecError` if the shape is inconsistent."""
         dims = set(self.dimensions)
         if len(dims) != len(self.dimensions):
-            raise SpecError(file, ("problem", "shape", "dimensions"),
-                            f"dimension names repeat in {list(self.dimensions)}; give each once")
+            raise SpecError(
+                file,
+                ("problem", "shape", "dimensions"),
+                f"dimension names repeat in {list(self.dimensions)}; give each once",
+            )
         for d in self.dimensions:
             b = self.bounds.get(d)
             if b is None:
-                raise SpecError(file, ("problem", "instance", d),
-                                f"no bound for dimension {d!r}; add '{d}: <positive int>'")
+                raise SpecError(
+                    file,
+                    ("problem", "instance", d),
+                    f"no bound for dimension {d!r}; add '{d}: <positive int>'",
+                )
             if not isinstance(b, int) or isinstance(b, bool) or b < 1:
-                raise SpecError(file, ("problem", "instance", d),
-                                f"bound must be a positive integer, got {b!r}")
+                raise SpecError(
+                    file, ("problem", "instance", d), f"bound must be a positive integer, got {b!r}"
+                )
         extra = set(self.bounds) - dims
         if extra:
-            raise SpecError(file, ("problem", "instance", sorted(extra)[0]),
-                            f"{sorted(extra)[0]!r} is neither a dimension nor a coefficient "
-                            f"of the shape (dimensions: {list(self.dimensions)})")
+            raise SpecError(
+                file,
+                ("problem", "instance", sorted(extra)[0]),
+                f"{sorted(extra)[0]!r} is neither a dimension nor a coefficient "
+                f"of the shape (dimensions: {list(self.dimensions)})",
+            )
         names = [ds.name for ds in self.data_spaces]
         if len(set(names)) != len(names):
-            raise SpecError(file, ("problem", "shape", "data_spaces"),
-                            f"data space names repeat in {names}")
+            raise SpecError(
+                file, ("problem", "shape", "data_spaces"), f"data space names repeat in {names}"
+            )
         for i, ds in enumerate(self.data_spaces):
             for j, terms in enumerate(ds.projection):
                 for k, t in enumerate(terms):
                     where = ("problem", "shape", "data_spaces", i, "projection", j, k)
                     if t.dimension not in dims:
-                        raise SpecError(file, where,
-                                        f"{t.dimension!r} is not a dimension of the problem "
-                                        f"(dimensions: {list(self.dimensions)})")
+                        raise SpecError(
+                            file,
+                            where,
+                            f"{t.dimension!r} is not a dimension of the problem "
+                            f"(dimensions: {list(self.dimensions)})",
+                        )
                     if t.coefficient is not None and t.coefficient not in self.coefficients:
-                        raise SpecError(file, where,
-                                        f"coefficient {t.coefficient!r} is not declared; add "
-                                        f"it to problem.shape.coefficients")
+                        raise SpecError(
+                            file,
+                            where,
+                            f"coefficient {t.coefficient!r} is not declared; add "
+                            f"it to problem.shape.coefficients",
+                        )
 
     # -- queries --------------------------------------------------------------------------
     @property
