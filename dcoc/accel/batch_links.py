@@ -76,120 +76,147 @@ class BatchLinks:
         master: list[list[Vec]],
         nt: list[dict[int, np.ndarray]],
         rank: np.ndarray,
-        nb: int,
-    ) -> np.ndarray:
-        """[B] bool: a link transfer may occur (False: it certainly does not).
+        live: np.ndarray,
+    ) -> dict[tuple[int, int], np.ndarray]:
+        """Per (spatial level, data space), the indices of the ``live`` elements where a link
+        transfer may occur there (elsewhere it certainly does not).
 
         ``rank``: [B, L, D] loop positions in each level's temporal order (0 innermost)."""
         nl = len(tt)
-        flag = np.zeros(nb, bool)
+        nb = live.shape[0]
+        out: dict[tuple[int, int], np.ndarray] = {}
+
+        def pick(x: Vec, idx: np.ndarray) -> Vec:
+            return x if isinstance(x, int) else x[idx]
+
         for li_sp in self.spatial_levels:
-            fan_used = np.ones(nb, bool)
             fan: Vec = 1
             for d in range(self.num_dims):
                 fan = fan * ss[li_sp][d]
-            if isinstance(fan, int):
-                if fan <= 1:
-                    continue
-            else:
-                fan_used = fan > 1
-            for (_, single, windows), movable in zip(self.windowed, self.movable, strict=True):
-                wdims = sorted({d for terms in windows for d, _ in terms})
-                live = fan_used.copy()
+            if isinstance(fan, int) and fan <= 1:
+                continue
+            used = live & (fan > 1)
+            for (s, single, windows), movable in zip(self.windowed, self.movable, strict=True):
+                cand = used
                 if not self.legacy:
                     touched = np.zeros(nb, bool)
-                    for d in wdims:
-                        touched |= np.asarray(ss[li_sp][d]) > 1
-                    live &= touched
-                if not live.any():
+                    for terms in windows:
+                        for d, _ in terms:
+                            touched |= np.asarray(ss[li_sp][d]) > 1
+                    cand = cand & touched
+                idx = np.flatnonzero(cand)
+                n = len(idx)
+                if not n:
                     continue
                 limits = [
-                    sum(abs(c) * (master[li_sp][d] - below[li_sp][d]) for d, c in terms)
+                    np.broadcast_to(
+                        sum(
+                            abs(c) * (pick(master[li_sp][d], idx) - pick(below[li_sp][d], idx))
+                            for d, c in terms
+                        ),
+                        (n,),
+                    )
                     for terms in windows
                 ]
-                cum: list[Vec] = [0] * len(windows)  # moves of the levels below, per window
-                blocked: Vec = False  # a one-term data dimension moved below
+                hits: list[np.ndarray] = []
+                cum = [np.zeros(n, np.int64) for _ in windows]  # moves below, per window
                 for li in range(li_sp, nl):
-                    acts = nt[li]
-                    if not acts:
+                    if not nt[li]:
                         continue
-                    r_l = rank[:, li, :]
+                    acts = {d: v[idx] for d, v in nt[li].items()}
+                    r_l = rank[idx, li, :]
                     single_rank: Vec = self.num_dims
+                    blocked: Vec = False  # a one-term data dimension moves at this level
                     for d in single:
                         if d in acts:
                             single_rank = np.minimum(single_rank, np.where(acts[d], r_l[:, d], 99))
+                            blocked = blocked | acts[d]
                     own = [
-                        {d: c * master[li][d] * acts[d] for d, c in terms if d in acts}
+                        {d: c * pick(master[li][d], idx) * acts[d] for d, c in terms if d in acts}
                         for terms in windows
                     ]
+                    found = np.zeros(len(idx), bool)
                     for d in movable:
                         if d not in acts:
                             continue
                         rd = r_l[:, d]
-                        ok = live & acts[d] & ~np.asarray(blocked) & (rd < single_rank)
-                        if not ok.any():
-                            continue
-                        nonzero = np.zeros(nb, bool)
-                        within = ok
+                        ok = acts[d] & (rd < single_rank)
+                        nonzero = np.zeros(len(idx), bool)
                         for k, own_k in enumerate(own):
                             t: Vec = own_k.get(d, 0) - cum[k]
                             for d2, v in own_k.items():
                                 if d2 != d:
                                     t = t - np.where(r_l[:, d2] < rd, v, 0)
                             nonzero |= np.asarray(t) != 0
-                            within = within & (np.abs(t) <= limits[k])
-                        flag |= within if self.legacy else within & nonzero
+                            ok &= np.abs(t) <= limits[k]
+                        found |= ok if self.legacy else ok & nonzero
+                    if found.any():
+                        hits.append(idx[found])
+                    # elements found, or blocked from here on, are done
+                    rest = ~(found | blocked)
+                    if not rest.any():
+                        break
+                    if not rest.all():
+                        idx = idx[rest]
+                        limits = [x[rest] for x in limits]
+                        cum = [x[rest] for x in cum]
+                        own = [{d: v[rest] for d, v in own_k.items()} for own_k in own]
                     for k, own_k in enumerate(own):
                         for v in own_k.values():
                             cum[k] = cum[k] + v
-                    for d in single:
-                        if d in acts:
-                            blocked = blocked | acts[d]
-        return flag
+                if hits:
+                    out[(li_sp, s)] = np.sort(np.concatenate(hits))
+        return out
 
     def patch(
         self,
         batch: MappingBatch,
-        index: np.ndarray,
+        flagged: dict[tuple[int, int], np.ndarray],
         base: list[list[np.ndarray]],
         ent_m: list[list[Vec]],
         ent_a: list[list[np.ndarray]],
         nb: int,
     ) -> list[list[Vec]]:
-        """Exact multicast entries with link transfers for the elements at ``index``
+        """Exact multicast entries with link transfers for the ``flagged`` elements
         (:func:`~dcoc.accel.closed_form.link_visits` and ``link_accesses``, vectorized over
         the elements; the per-group neighbour analysis is memoized per (group, translation)).
         Overwrites ``ent_m``/``ent_a`` of the spatial levels of sliding-window data spaces and
         returns the link words per level and data space (0 or [B])."""
         nl, nds = len(ent_m), len(self.projs)
         links: list[list[Vec]] = [[0] * nds for _ in range(nl)]
-        t_all = batch.temporal[index]
-        s_all = batch.spatial_x[index] * batch.spatial_y[index]
-        # master (below x spatial) and tile extents per level, [F, L, D]
-        tiles = np.cumprod(s_all * t_all, axis=1)
-        belows = np.concatenate([np.ones_like(tiles[:, :1]), tiles[:, :-1]], axis=1)
-        masters = belows * s_all
-        order = np.argsort(batch.permutation_rank[index], axis=2, kind="stable")
-        n_at = np.take_along_axis(t_all, order, axis=2)  # [F, L, D] bounds in loop order
-        for li_sp in self.spatial_levels:
-            step_at = np.take_along_axis(masters, order, axis=2)
-            for s, _, _ in self.windowed:
-                self._patch_level(
-                    batch,
-                    index,
-                    li_sp,
-                    s,
-                    order,
-                    n_at,
-                    step_at,
-                    belows,
-                    masters,
-                    base,
-                    ent_m,
-                    ent_a,
-                    links,
-                    nb,
-                )
+        for (li_sp, s), index in flagged.items():
+            t_all = batch.temporal[index]
+            s_all = batch.spatial_x[index] * batch.spatial_y[index]
+            # master (below x spatial) and tile extents per level, [F, L, D]
+            tiles = np.cumprod(s_all * t_all, axis=1)
+            belows = np.concatenate([np.ones_like(tiles[:, :1]), tiles[:, :-1]], axis=1)
+            masters = belows * s_all
+            # the dim at each loop position (ranks are a permutation per level): a scatter
+            order = np.empty_like(t_all[:, li_sp:])
+            np.put_along_axis(
+                order,
+                batch.permutation_rank[index, li_sp:],
+                np.broadcast_to(np.arange(self.num_dims), order.shape),
+                axis=2,
+            )
+            n_at = np.take_along_axis(t_all[:, li_sp:], order, axis=2)  # bounds in loop order
+            step_at = np.take_along_axis(masters[:, li_sp:], order, axis=2)
+            self._patch_level(
+                batch,
+                index,
+                li_sp,
+                s,
+                order,
+                n_at,
+                step_at,
+                belows,
+                masters,
+                base,
+                ent_m,
+                ent_a,
+                links,
+                nb,
+            )
         return links
 
     def _patch_level(
@@ -220,17 +247,15 @@ class BatchLinks:
         extent = (child - 1) @ coef.T + 1  # [F, K]
         size = np.prod(extent, axis=1)
         # the bits above the child, inner to outer: slots (level, rank), trivial ones masked
-        n_bits = n_at[:, li_sp:, :].reshape(nf, -1)  # [F, J]
-        dims = order[:, li_sp:, :].reshape(nf, -1)
-        steps = step_at[:, li_sp:, :].reshape(nf, -1)
+        n_bits = n_at.reshape(nf, -1)  # [F, J]
+        cols = np.flatnonzero((n_bits > 1).any(axis=0))  # loop positions someone uses
+        n_bits = n_bits[:, cols]
+        dims = order.reshape(nf, -1)[:, cols]
+        steps = step_at.reshape(nf, -1)[:, cols]
         nj = n_bits.shape[1]
         real = n_bits > 1
-        trans = np.zeros((nf, nj, nk), np.int64)
-        reset = np.zeros((nf, nk), np.int64)
-        for j in range(nj):
-            own = coef.T[dims[:, j]] * np.where(real[:, j], steps[:, j], 0)[:, None]  # [F, K]
-            trans[:, j] = own - reset
-            reset += own
+        own = coef.T[dims] * np.where(real, steps, 0)[:, :, None]  # [F, J, K]
+        trans = 2 * own - np.cumsum(own, axis=1)  # own move minus the moves below it
         moves = (trans != 0).any(axis=2)  # [F, J]
         rows = np.arange(nf)
         start = np.argmax(real, axis=1)
@@ -284,8 +309,7 @@ class BatchLinks:
             ],
             axis=1,
         )
-        uniq, inverse = np.unique(config, axis=0, return_inverse=True)
-        inverse = inverse.reshape(-1)
+        uniq, inverse = _unique_rows(config)
         fmax = self.fanout_xy[lvl][0] * self.fanout_xy[lvl][1]
         usable = np.zeros(len(uniq), bool)
         reused = np.zeros(len(uniq), np.int64)
@@ -375,3 +399,22 @@ class BatchLinks:
                 out = (tuple(sorted(rest.items())), len(reused))
         self.reuse[key] = out
         return out
+
+
+_MIX = np.random.default_rng(0x5EED).integers(1, 2**62, size=64, dtype=np.int64) | 1
+
+
+def _unique_rows(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``np.unique(rows, axis=0, return_inverse=True)`` (order aside), through a 64-bit hash
+    of each row; verified exactly, falling back to the sort of whole rows on a collision."""
+    ncol = rows.shape[1]
+    if ncol > len(_MIX):
+        uniq, inverse = np.unique(rows, axis=0, return_inverse=True)
+        return uniq, inverse.reshape(-1)
+    with np.errstate(over="ignore"):
+        keys = rows @ _MIX[:ncol]  # wraps modulo 2**64
+    _, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
+    uniq = rows[first]
+    if not (uniq[inverse] == rows).all():
+        uniq, inverse = np.unique(rows, axis=0, return_inverse=True)
+    return uniq, inverse.reshape(-1)

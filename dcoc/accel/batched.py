@@ -309,10 +309,9 @@ class BatchEvaluator(SlidingAccesses, BatchCost):
         # neighbour link transfers: exact scalar entries for the elements that may use them
         links: list[list[Vec]] | None = None
         if self.link_transfers and self.links.possible:
-            flag = self.links.candidates(tt, ss, below, master, nt, batch.permutation_rank, nb)
-            flag &= ok
-            if flag.any():
-                links = self.links.patch(batch, np.flatnonzero(flag), base, ent_m, ent_a, nb)
+            flagged = self.links.candidates(tt, ss, below, master, nt, batch.permutation_rank, ok)
+            if len(flagged):
+                links = self.links.patch(batch, flagged, base, ent_m, ent_a, nb)
 
         counts = [
             self._final_counts(
