@@ -9,42 +9,33 @@ Every agent's observation is a ``gymnasium.spaces.Dict`` with three keys (:class
 * ``global_state``: ``Box(float32, (g,))``, the same space for every agent. Only the learner-side
   centralized critic reads it; actor modules drop it before their networks see anything.
 
-Agents act in turns (:data:`TURN_ORDER`); see ``agents/README.md`` for the full contract.
+Agents act in turns (:data:`TURN_ORDER`); see ``agents/README.md`` for the full contract. The
+protocol's names (:class:`ObsKey`, :class:`AgentId`, :data:`TURN_ORDER`, :data:`INFO_KEY`) are
+defined once, ray-free, in :mod:`dcoc.envs.protocol` and re-exported here.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from enum import StrEnum
 
 import gymnasium as gym
 import numpy as np
+from dcoc.envs.protocol import INFO_KEY, TURN_ORDER, AgentId, ObsKey
 
+__all__ = [
+    "CRITIC_MODULE_ID",
+    "INFO_KEY",
+    "TURN_ORDER",
+    "AgentId",
+    "ObsKey",
+    "check_agent_spaces",
+    "mask_size",
+    "sub_action_sizes",
+]
 
-class ObsKey(StrEnum):
-    """Keys of every agent's Dict observation."""
-
-    OBSERVATIONS = "observations"
-    ACTION_MASK = "action_mask"
-    GLOBAL_STATE = "global_state"
-
-
-class AgentId(StrEnum):
-    """The three dcoc agents; the module id of each agent's policy is the agent id."""
-
-    HW = "hw"
-    SW_TILE = "sw_tile"
-    SW_ORDER = "sw_order"
-
-
-TURN_ORDER: tuple[AgentId, ...] = (AgentId.HW, AgentId.SW_TILE, AgentId.SW_ORDER)
-"""Within one episode step the hardware agent acts first, then tiling, then ordering."""
 
 CRITIC_MODULE_ID = "central_critic"
 """Module id of the learner-only shared critic inside the centralized MultiRLModule."""
-
-INFO_KEY = "dcoc"
-"""Env infos carry dcoc metrics under ``info[agent_id][INFO_KEY] = {name: float}``."""
 
 
 def mask_size(action_space: gym.Space) -> int:

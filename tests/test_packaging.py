@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 import tomllib
@@ -50,6 +51,15 @@ def test_editable_or_installed_import_maps_envs_and_agents() -> None:
 
 @pytest.mark.slow
 def test_wheel_contains_one_import_name_and_data(tmp_path: Path) -> None:
+    # Build from a copy: an in-tree build leaves build/ behind in the checkout.
+    source = tmp_path / "src"
+    shutil.copytree(
+        ROOT,
+        source,
+        ignore=shutil.ignore_patterns(
+            ".git", ".venv", "build", "runs", "*.egg-info", "__pycache__", ".*_cache"
+        ),
+    )
     subprocess.run(
         [
             sys.executable,
@@ -61,9 +71,10 @@ def test_wheel_contains_one_import_name_and_data(tmp_path: Path) -> None:
             "-q",
             "-w",
             str(tmp_path),
-            str(ROOT),
+            str(source),
         ],
         check=True,
+        cwd=source,
     )
     (wheel,) = tmp_path.glob("dcoc-*.whl")
     names = zipfile.ZipFile(wheel).namelist()

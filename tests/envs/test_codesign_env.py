@@ -55,12 +55,6 @@ def _random_episode(
     return order, observations, rewards, infos
 
 
-def test_protocol_names_match_the_agents_contract() -> None:
-    assert [k.value for k in protocol.ObsKey] == [k.value for k in contract.ObsKey]
-    assert [a.value for a in protocol.TURN_ORDER] == [a.value for a in contract.TURN_ORDER]
-    assert protocol.INFO_KEY == contract.INFO_KEY
-
-
 def test_spaces_meet_the_contract() -> None:
     env = _env()
     contract.check_agent_spaces(env.observation_spaces, env.action_spaces)
