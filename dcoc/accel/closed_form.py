@@ -32,8 +32,10 @@ elements whose data-space offsets coincide receive equal deltas and form one gro
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 from math import prod
 
+from dcoc.accel.mapping import LevelMapping
 from dcoc.accel.nest import LoopNest
 from dcoc.accel.nest_analysis import DataSpaceTile, LevelTiles, NestAnalysis
 from dcoc.accel.nest_simulation import Projection, box_size, projections
@@ -250,6 +252,113 @@ def link_accesses(
         for m, g in hist:
             entries[m] = entries.get(m, 0) + rest_words * g
     return tuple(sorted((m, a) for m, a in entries.items() if a)), link_words
+
+
+class LinkDetector:
+    """A cheap, sufficient condition for "no neighbour-link transfer can occur in this mapping".
+
+    A link at spatial level L needs the child tile's translation ``t_j`` at some visit (a
+    temporal loop j of L or above, moving the tile; loops below j reset) to equal the
+    data-space offset between two mesh-neighbour elements of L (:func:`link_candidates`).
+
+    * Along a data dimension with one term ``c * d``, a loop that moves d at all moves the
+      tile by at least ``|c|`` times L's whole spatial extent in d (the steps of the loops
+      above L at least double), more than any element offset ``|c| (master_d - below_d)``: from
+      the first loop moving such a dimension on, no visit can link.
+    * A zero translation delivers nothing under the current rule; under the legacy rule it is
+      a full refetch only when the first loop moved the tile, and then stays a candidate.
+    * Otherwise ``t_j`` (non-zero only in sliding-window dimensions) must be at most the
+      offsets' range there and, finally, one of the neighbour shifts of L's element offsets
+      (cached per spatial group).
+    """
+
+    def __init__(
+        self, projs: tuple[Projection, ...], fanout_xy: tuple[tuple[int, int], ...], legacy: bool
+    ) -> None:
+        self.projs = projs
+        self.fanout_xy = fanout_xy
+        self.legacy = legacy
+        self.single = tuple(
+            frozenset(d for terms in p if len(terms) == 1 for d, c in terms if c) for p in projs
+        )
+        self.windows = tuple(tuple(k for k, terms in enumerate(p) if len(terms) > 1) for p in projs)
+        self.shifts: dict[tuple[int, int, tuple[SpatialMember, ...]], frozenset[Vec]] = {}
+
+    def _shifts(self, ds: int, li: int, members: tuple[SpatialMember, ...]) -> frozenset[Vec]:
+        key = (ds, li, members)
+        found = self.shifts.get(key)
+        if found is None:
+            offsets = element_offsets(self.projs[ds], members)
+            found = frozenset(link_candidates(offsets, self.fanout_xy[li]))
+            self.shifts[key] = found
+        return found
+
+    def may_link(
+        self,
+        levels: Sequence[LevelMapping],
+        bits: list[tuple[int, int, int, int]],
+        level_start: list[int],
+        belows: list[list[int]],
+        masters: list[list[int]],
+        fans: list[int],
+    ) -> set[tuple[int, int]]:
+        """The (spatial level, data space) pairs where a link transfer may occur; none can
+        occur elsewhere. ``bits``: the non-trivial temporal loops inner to outer as
+        ``(level, dim, bound, step)``, ``level_start[L]`` the first of level L;
+        ``belows``/``masters``: per level, the operation-space extents below and including its
+        spatial loops; ``fans``: per level, the product of its spatial factors."""
+        out: set[tuple[int, int]] = set()
+        nbits = len(bits)
+        for li in range(1, len(levels)):
+            start = level_start[li]
+            if fans[li] <= 1 or start == nbits:
+                continue
+            below, master = belows[li], masters[li]
+            members: tuple[SpatialMember, ...] | None = None
+            for ds, proj in enumerate(self.projs):
+                windows = self.windows[ds]
+                if not windows:
+                    continue
+                single = self.single[ds]
+                limits = [sum(abs(c) * (master[d] - below[d]) for d, c in proj[k]) for k in windows]
+                move = [0] * len(below)
+                first_moves = False
+                for j in range(start, nbits):
+                    d, step = bits[j][1], bits[j][3]
+                    if d in single:
+                        break
+                    move[d] += step
+                    t = [sum(c * move[dd] for dd, c in proj[k]) for k in windows]
+                    move[d] -= 2 * step  # the loops below the next one reset
+                    if j == start:
+                        first_moves = any(t)
+                    if not any(t) and not (self.legacy and j > start and first_moves):
+                        continue
+                    if any(abs(x) > lim for x, lim in zip(t, limits, strict=True)):
+                        continue
+                    if members is None:
+                        members = spatial_members(levels[li], below)
+                    shift = [0] * len(proj)
+                    for k, x in zip(windows, t, strict=True):
+                        shift[k] = x
+                    if tuple(shift) in self._shifts(ds, li, members):
+                        out.add((li, ds))
+                        break
+        return out
+
+
+def spatial_members(lm: LevelMapping, below: list[int]) -> tuple[SpatialMember, ...]:
+    """The spatial loops of one level as the nest orders them (X then Y, each in the spatial
+    permutation, inner to outer) with their strides."""
+    scale = list(below)
+    out = []
+    for factors in (lm.spatial_x, lm.spatial_y):
+        for d in lm.spatial_permutation:
+            n = factors[d]
+            if n > 1:
+                out.append((d, n, scale[d]))
+                scale[d] *= n
+    return tuple(out)
 
 
 def analyze(nest: LoopNest, problem: Problem, *, legacy_translation: bool = False) -> NestAnalysis:

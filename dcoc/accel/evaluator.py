@@ -17,7 +17,13 @@ from math import prod
 from operator import mul
 
 from dcoc.accel.architecture import Architecture
-from dcoc.accel.closed_form import multicast_histogram
+from dcoc.accel.closed_form import (
+    LinkDetector,
+    link_accesses,
+    link_visits,
+    multicast_histogram,
+    spatial_members,
+)
 from dcoc.accel.cost import MAC_ACTIONS
 from dcoc.accel.mapping import Mapping
 from dcoc.accel.model import evaluate
@@ -121,15 +127,7 @@ class Evaluator:
             for p in self.projs
         )
         self.sliding = tuple(any(len(t) > 1 for t in p) for p in self.projs)
-        # per data space (link detector): the problem dims of its one-term data dimensions,
-        # and the terms of its sliding-window data dimensions
-        self.link_terms = tuple(
-            (
-                frozenset(d for terms in p if len(terms) == 1 for d, c in terms if c),
-                tuple(terms for terms in p if len(terms) > 1),
-            )
-            for p in self.projs
-        )
+        self.links = LinkDetector(self.projs, self.fanout_xy, legacy_translation)
         self.capacity = tuple(lv.effective_size_words for lv in arch.storage)
         self.block = tuple(lv.block_size for lv in arch.storage)
         self.bandwidth = tuple(
@@ -179,59 +177,6 @@ class Evaluator:
             legacy_translation=self.legacy,
             link_transfers=self.link_transfers,
         )
-
-    def may_use_links(
-        self,
-        bits: list[tuple[int, int, int, int]],
-        level_start: list[int],
-        belows: list[list[int]],
-        masters: list[list[int]],
-        fans: list[int],
-    ) -> bool:
-        """False only if no neighbour-link transfer can occur (a sufficient condition).
-
-        A link at spatial level L needs the child tile's translation ``t_j`` at some visit
-        (a temporal loop j of L or above) to equal the data-space offset between two of L's
-        spatial elements. Offsets along data dimension k differ by at most
-        ``D_k = sum(|c_d| (master_d - below_d))`` over k's terms. Along a data dimension with
-        one term, a loop that moves it at all moves it by at least the projected extent of L's
-        whole spatial group (steps above a loop at least double), more than ``D_k``; so from
-        the first loop moving such a dimension on, no visit can link. A zero translation
-        delivers nothing (current rule); under the legacy rule it is kept as a candidate.
-        """
-        for li in range(1, self.nl):
-            if fans[li] <= 1:
-                continue
-            start = level_start[li]
-            if start == len(bits):
-                continue
-            below, master = belows[li], masters[li]
-            for ds in range(self.nds):
-                single, windows = self.link_terms[ds]
-                limits = [
-                    sum(abs(c) * (master[d] - below[d]) for d, c in terms) for terms in windows
-                ]
-                move = [0] * self.nd
-                first_moves = False
-                for j in range(start, len(bits)):
-                    d, step = bits[j][1], bits[j][3]
-                    if d in single:
-                        break
-                    t = [sum(c * move[dd] for dd, c in terms) for terms in windows]
-                    t_j = [
-                        x + sum(c * step for dd, c in terms if dd == d)
-                        for x, terms in zip(t, windows, strict=True)
-                    ]
-                    move[d] -= step
-                    if j == start:
-                        first_moves = any(t_j)
-                    # a zero translation delivers nothing, except (legacy rule) a full refetch
-                    # after the first loop moved the tile
-                    if (any(t_j) or (self.legacy and j > start and first_moves)) and all(
-                        abs(x) <= lim for x, lim in zip(t_j, limits, strict=True)
-                    ):
-                        return True
-        return False
 
     def _reference(
         self,
@@ -335,9 +280,11 @@ class Evaluator:
             if not any(lm.keep[ds] for lm in levels):
                 return _INVALID
         level_start.append(len(bits))
-        if self.link_transfers and self.may_use_links(bits, level_start, belows, masters, fans):
-            rep = self.evaluate(mapping)
-            return CostSummary(rep.valid, rep.cycles, rep.energy_pj, rep.area_um2, rep.utilization)
+        linked = (
+            self.links.may_link(levels, bits, level_start, belows, masters, fans)
+            if self.link_transfers
+            else ()
+        )
         computes = math.prod(ext)
         nbits = len(bits)
         suffix = [1] * (nbits + 1)
@@ -414,10 +361,25 @@ class Evaluator:
             mult = [1] * nl
             acc = list(bases)
             multi: dict[int, list[tuple[int, int]]] = {}
+            link_words: dict[int, int] = {}
             for li in spatial_levels:
                 base = bases[li]
                 sp = spatials[li]
-                if sliding:
+                if (li, ds) in linked:
+                    # exact entries with neighbour links (closed_form.link_accesses)
+                    above = [(b[1], b[2], b[3]) for b in bits[level_start[li] :]]
+                    total, visits = link_visits(
+                        self.projs[ds], tuple(exts[li - 1]), above, self.legacy
+                    )
+                    members = spatial_members(levels[li], belows[li])
+                    entries, words = link_accesses(
+                        self.projs[ds], members, self.fanout_xy[li], total, visits
+                    )
+                    multi[li] = list(entries)
+                    acc[li] = sum(a for _, a in entries)
+                    if words:
+                        link_words[li] = words
+                elif sliding:
                     key = (ds, tuple(sp), tuple(belows[li]))
                     hist = self.hist_cache.get(key)
                     if hist is None:
@@ -458,6 +420,7 @@ class Evaluator:
                     st_ = multi[outer]
                     weighted = sum(a * m for m, a in st_)
                     if weighted:
+                        link_words.pop(outer, None)
                         factor = float(ca[cur] * fans[outer]) / float(weighted)
                         st_ = multi[outer] = [
                             (m, int(float(a) * factor)) if a else (m, a) for m, a in st_
@@ -485,6 +448,11 @@ class Evaluator:
                     r, f, u = c_l - p, (fill if li == outermost else fill - p), c_l
                 else:
                     r, f, u = c_l, fill, 0
+                if link_words and li + 1 in link_words and li + 1 <= outermost:
+                    # ComputePeerAccesses: words from neighbours are extra reads and fills
+                    peer = link_words[li + 1] // replication[li]
+                    r += peer
+                    f += peer
                 reads_l[li] += r
                 writes_l[li] += f + u
                 used_l[li] += sizes[li]
