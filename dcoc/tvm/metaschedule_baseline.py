@@ -1,25 +1,32 @@
 """MetaSchedule's own search as a baseline: evolutionary search guided by XGBoost.
 
-:func:`tune_metaschedule` runs ``tune_tir`` (``strategy="evolutionary"``, ``cost_model="xgb"``)
-on the same computation, the same sketches (the space generator of
-:mod:`dcoc.tvm.design_space`), the same target and the same measurement settings as dcoc's
-own searches (``LocalRunner`` with the same ``number``/``repeat``/``min_repeat_ms``, its
-program run with the same ``TVM_NUM_THREADS``). It returns every measured candidate, read back
-from MetaSchedule's JSON database in the order it was measured. Failed candidates have no
-latency (MetaSchedule stores them with a run time of 1e9 s).
+:func:`tune_metaschedule` runs MetaSchedule's tuning as ``tune_tir`` does
+(``strategy="evolutionary"``, ``cost_model="xgb"``, gradient task scheduler) on the same
+computation, the same sketches (the space generator of :mod:`dcoc.tvm.design_space`), the same
+target and the same measurement settings as dcoc's own searches (``LocalRunner`` with the same
+``number``/``repeat``/``min_repeat_ms``, its program run with the same ``TVM_NUM_THREADS``). It
+returns every measured candidate, read back from MetaSchedule's JSON database in the order it
+was measured. Failed candidates have no latency (MetaSchedule stores them with a run time of
+1e9 s).
 
 MetaSchedule does not check results; the caller re-measures its best schedules with
 :class:`~dcoc.tvm.measure.Measurer`, which does.
+
+Logging: ``tune_tir`` would build its task loggers with ``logging.config.dictConfig``, which
+closes every handler of the process (``logging._clearExistingHandlers``; e.g. absl's
+``PythonHandler`` then closes the stream it was created with) and leaves a console handler
+bound to the then-current ``sys.stdout`` on ``tvm.s_tir.meta_schedule``. So the task is built
+here as ``tune_tir`` builds it, with a task logger of this module that writes MetaSchedule's
+per-task log to ``<work_dir>/logs/`` only while the call runs. MetaSchedule's other loggers
+(task scheduler, builder, runner) are left to the caller's logging configuration.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import os
 import statistics
-import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -28,6 +35,7 @@ from typing import Any
 
 import tvm
 from tvm.s_tir import meta_schedule as ms
+from tvm.s_tir.meta_schedule.utils import fork_seed
 
 from dcoc.tvm.compute import EinsumSpec, einsum_module
 from dcoc.tvm.design_space import cpu_space_generator
@@ -83,6 +91,32 @@ def _environment(**values: str) -> Iterator[None]:
                 os.environ[k] = v
 
 
+@contextmanager
+def _task_logger(log_dir: Path, task_name: str) -> Iterator[logging.Logger]:
+    """A logger for one MetaSchedule task that writes (at DEBUG, as MetaSchedule's own task
+    loggers do) to ``log_dir/<task_name>.log`` and nowhere else, for the duration of the block.
+
+    Its handler is removed and closed and its level and propagation restored on exit, so no
+    logging state of the process outlives the call."""
+    log_dir.mkdir(parents=True, exist_ok=True)
+    task_logger = logging.getLogger(f"{__name__}.task.{task_name}")
+    handler = logging.FileHandler(log_dir / f"{task_name}.log", mode="a")
+    handler.setFormatter(
+        logging.Formatter("%(asctime)s [%(levelname)s] %(message)s", "%Y-%m-%d %H:%M:%S")
+    )
+    saved_level, saved_propagate = task_logger.level, task_logger.propagate
+    task_logger.addHandler(handler)
+    task_logger.setLevel(logging.DEBUG)
+    task_logger.propagate = False
+    try:
+        yield task_logger
+    finally:
+        task_logger.removeHandler(handler)
+        handler.close()
+        task_logger.setLevel(saved_level)
+        task_logger.propagate = saved_propagate
+
+
 def tune_metaschedule(
     spec: EinsumSpec,
     target: tvm.target.Target,
@@ -102,11 +136,9 @@ def tune_metaschedule(
     builder = ms.builder.LocalBuilder(
         max_workers=builder_workers, timeout_sec=settings.build_timeout_s, f_build=build_cpu_module
     )
-    # MetaSchedule's console log handler writes to ``sys.stdout``; send it to stderr so a
-    # caller's stdout (``--json``) stays clean.
     with (
         _environment(TVM_NUM_THREADS=str(settings.num_threads), OMP_NUM_THREADS="1"),
-        contextlib.redirect_stdout(sys.stderr),
+        _task_logger(work / "logs", "main") as task_logger,
     ):
         runner = ms.runner.LocalRunner(
             timeout_sec=settings.run_timeout_s,
@@ -117,20 +149,27 @@ def tune_metaschedule(
                 enable_cpu_cache_flush=False,
             ),
         )
-        database = ms.tir_integration.tune_tir(
-            mod,
-            target,
-            str(work),
+        (task_seed,) = fork_seed(seed, n=1)
+        task = ms.TuneContext(
+            mod=mod,
+            target=target,
+            space_generator=cpu_space_generator(),
+            search_strategy="evolutionary",
+            task_name="main",
+            rand_state=task_seed,
+            num_threads=builder_workers,
+            logger=task_logger,
+        ).clone()
+        database = ms.tune.tune_tasks(
+            tasks=[task],
+            task_weights=[1.0],
+            work_dir=str(work),
             max_trials_global=trials,
             num_trials_per_iter=min(trials_per_iteration, trials),
             builder=builder,
             runner=runner,
             database="json",
             cost_model="xgb",
-            strategy="evolutionary",
-            space=cpu_space_generator(),
-            seed=seed,
-            num_tuning_cores=builder_workers,
         )
     del database
     out = read_measurements(work / TUNING_RECORD_FILE)
