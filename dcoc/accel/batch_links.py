@@ -62,6 +62,24 @@ class BatchLinks:
         self.groups: dict[
             tuple[int, int, tuple[int, ...]], tuple[list[tuple[int, ...]], dict, int]
         ] = {}
+        self.memo: dict[tuple[int, int], tuple[np.ndarray, ...]] = {}
+        # per data space: coefficients [K, D], balanced radix bases [K], key of a unit move
+        # along each problem dim [D]
+        self.encoding: dict[int, tuple[np.ndarray, list[int], np.ndarray]] = {}
+        for s, _, _ in self.windowed:
+            proj = projs[s]
+            coef = np.zeros((len(proj), nd), np.int64)
+            for k, terms in enumerate(proj):
+                for d, c in terms:
+                    coef[k, d] += c
+            radix = [
+                2 * int(sum(abs(c) * 2 * problem.bounds[problem.dimensions[d]] for d, c in t)) + 1
+                for t in proj
+            ]
+            mults = np.cumprod([1, *radix[:-1]]).astype(np.int64)
+            if float(np.prod(np.array(radix, float))) >= 2.0**62:
+                raise ValueError("problem too large for the link-transfer translation keys")
+            self.encoding[s] = (coef, radix, mults @ coef)
         self.movable = [[d for d in range(nd) if d not in single] for _, single, _ in self.windowed]
 
     @property
@@ -236,13 +254,9 @@ class BatchLinks:
         links: list[list[Vec]],
         nb: int,
     ) -> None:
-        proj = self.projs[s]
-        nd, nk = self.num_dims, len(proj)
+        nd = self.num_dims
         nf = len(index)
-        coef = np.zeros((nk, nd), np.int64)
-        for k, terms in enumerate(proj):
-            for d, c in terms:
-                coef[k, d] += c
+        coef, radix, key_of_dim = self.encoding[s]
         child = belows[:, li_sp, :]  # the child's tile extents [F, D]
         extent = (child - 1) @ coef.T + 1  # [F, K]
         size = np.prod(extent, axis=1)
@@ -254,9 +268,10 @@ class BatchLinks:
         steps = step_at.reshape(nf, -1)[:, cols]
         nj = n_bits.shape[1]
         real = n_bits > 1
-        own = coef.T[dims] * np.where(real, steps, 0)[:, :, None]  # [F, J, K]
+        # translations as one integer each (balanced mixed radix, linear)
+        own = key_of_dim[dims] * np.where(real, steps, 0)  # [F, J]
         trans = 2 * own - np.cumsum(own, axis=1)  # own move minus the moves below it
-        moves = (trans != 0).any(axis=2)  # [F, J]
+        moves = trans != 0
         rows = np.arange(nf)
         start = np.argmax(real, axis=1)
         has_bits = real[rows, start]
@@ -267,9 +282,9 @@ class BatchLinks:
             cand = real & moves
             ref = np.argmax(cand, axis=1)
             has_ref = cand[rows, ref]
-        t_ref = trans[rows, ref]  # [F, K]
-        inter_ref = np.prod(np.maximum(extent - np.abs(t_ref), 0), axis=1)
-        is_ref = (trans == t_ref[:, None, :]).all(axis=2) & has_ref[:, None]
+        t_ref = trans[rows, ref]  # [F]
+        inter_ref = np.prod(np.maximum(extent - np.abs(_decode(t_ref, radix)), 0), axis=1)
+        is_ref = (trans == t_ref[:, None]) & has_ref[:, None]
         zero = ~moves if not self.legacy else np.zeros_like(moves)
         # mode codes: 0 nothing moved (current rule), 1 the reference's set difference,
         # 2 a full fetch; deltas accordingly
@@ -291,7 +306,7 @@ class BatchLinks:
         elem, slot = np.nonzero(words)
         if not len(elem):
             return
-        shifts = trans[elem, slot]  # [C, K]
+        shifts = _decode(trans[elem, slot], radix)  # [C, K]
         # only translations within the spread of the element offsets can be neighbour shifts
         spread = (masters[:, li_sp, :] - child) @ np.abs(coef).T  # [F, K]
         near = (np.abs(shifts) <= spread[elem]).all(axis=1)
@@ -309,54 +324,109 @@ class BatchLinks:
             ],
             axis=1,
         )
-        uniq, inverse = _unique_rows(config)
         fmax = self.fanout_xy[lvl][0] * self.fanout_xy[lvl][1]
-        usable = np.zeros(len(uniq), bool)
-        reused = np.zeros(len(uniq), np.int64)
-        rest = np.zeros((len(uniq), fmax + 1), np.int64)
-        for u, row in enumerate(uniq):
-            info = self._neighbour_reuse(s, lvl, row, nd)
-            if info is not None:
-                usable[u] = True
-                reused[u] = info[1]
-                for m, g in info[0]:
-                    rest[u, m] = g
-        use = usable[inverse]
+        usable, reused, rest = self._lookup(s, lvl, config, nd, fmax)
+        use = usable
         if not use.any():
             return
-        elem, slot, inverse = elem[use], slot[use], inverse[use]
+        elem, slot, reused, rest = elem[use], slot[use], reused[use], rest[use]
         w = words[elem, slot]
         linked = np.zeros(nf, np.int64)
         np.add.at(linked, elem, w)
         link_words = np.zeros(nf, np.int64)
-        np.add.at(link_words, elem, w * reused[inverse])
+        np.add.at(link_words, elem, w * reused)
         extra = np.zeros((nf, fmax + 1), np.int64)
-        np.add.at(extra, elem, w[:, None] * rest[inverse])
+        np.add.at(extra, elem, w[:, None] * rest)
         touched = np.flatnonzero(linked)
         cols = index[touched]
         # the touched elements' entries, merged per multicast size (masking scales each
         # entry separately, so one entry per size, as the scalar model keeps them)
-        a = ent_a[lvl][s].copy()
+        a = ent_a[lvl][s]
+        if not a.flags.writeable:
+            a = a.copy()
         m_old = ent_m[lvl][s]
         if isinstance(m_old, int):
             m_old = np.full((a.shape[0], 1), m_old, np.int64)
         b_ = np.asarray(base[lvl][s])[cols]
         kept = a[:, cols] // np.maximum(b_, 1) * (b_ - linked[touched])  # [K, T]
         m_cols = np.broadcast_to(m_old, a.shape)[:, cols]
+        tcol = np.broadcast_to(np.arange(len(cols)), kept.shape)
         dense = extra[touched]
-        np.add.at(dense, (np.broadcast_to(np.arange(len(cols)), kept.shape), m_cols), kept)
-        a[:, cols] = 0
-        sizes = np.flatnonzero(dense.any(axis=0))
-        new_a = np.zeros((len(sizes), nb), np.int64)
-        new_a[:, cols] = dense[:, sizes].T
-        m_new = sizes.astype(np.int64)[:, None]
-        if m_old.shape[1] != 1:
-            m_new = np.repeat(m_new, nb, axis=1)
-        ent_m[lvl][s] = np.concatenate([m_old, m_new])
-        ent_a[lvl][s] = np.concatenate([a, new_a])
+        np.add.at(dense, (tcol, m_cols), kept)
+        # in place where every size the element needs has exactly one row of its own
+        count = np.zeros_like(dense)
+        np.add.at(count, (tcol, np.minimum(m_cols, fmax)), 1)
+        fits = ((dense == 0) | (count == 1)).all(axis=1)
+        a[:, cols[fits]] = np.take_along_axis(dense[fits], m_cols[:, fits].T, axis=1).T
+        ent_a[lvl][s] = a
+        if not fits.all():
+            out = ~fits
+            a[:, cols[out]] = 0
+            sizes = np.flatnonzero(dense[out].any(axis=0))
+            new_a = np.zeros((len(sizes), nb), np.int64)
+            new_a[:, cols[out]] = dense[out][:, sizes].T
+            m_new = sizes.astype(np.int64)[:, None]
+            if m_old.shape[1] != 1:
+                m_new = np.repeat(m_new, nb, axis=1)
+            ent_m[lvl][s] = np.concatenate([m_old, m_new])
+            ent_a[lvl][s] = np.concatenate([a, new_a])
         words_b = np.zeros(nb, np.int64)
         words_b[cols] = link_words[touched]
         links[lvl][s] = words_b
+
+    def _lookup(
+        self, s: int, level: int, config: np.ndarray, nd: int, fmax: int
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Per row of ``config`` (spatial group and translation): whether the links cut the
+        parent's groups, how many elements a neighbour serves, and the histogram of the rest
+        ([C, fmax + 1]); memoized in sorted arrays keyed by a 64-bit hash of the row (rows
+        are compared in full, so a collision only costs a recomputation)."""
+        ncol = config.shape[1]
+        with np.errstate(over="ignore"):
+            keys = config @ _MIX[:ncol]
+        memo = self.memo.get((s, level))
+        hit = np.zeros(len(keys), bool)
+        pos = np.zeros(len(keys), np.int64)
+        if memo is not None:
+            pos = np.minimum(np.searchsorted(memo[0], keys), len(memo[0]) - 1)
+            hit = (memo[0][pos] == keys) & (memo[1][pos] == config).all(axis=1)
+        if not hit.all():
+            miss_rows = np.unique(config[~hit], axis=0)
+            n_new = len(miss_rows)
+            usable = np.zeros(n_new, bool)
+            reused = np.zeros(n_new, np.int64)
+            rest = np.zeros((n_new, fmax + 1), np.int64)
+            for u, row in enumerate(miss_rows):
+                info = self._neighbour_reuse(s, level, row, nd)
+                if info is not None:
+                    usable[u] = True
+                    reused[u] = info[1]
+                    for m, g in info[0]:
+                        rest[u, m] = g
+            with np.errstate(over="ignore"):
+                new_keys = miss_rows @ _MIX[:ncol]
+            if memo is not None:
+                new_keys = np.concatenate([memo[0], new_keys])
+                miss_rows = np.concatenate([memo[1], miss_rows])
+                usable = np.concatenate([memo[2], usable])
+                reused = np.concatenate([memo[3], reused])
+                rest = np.concatenate([memo[4], rest])
+            order = np.argsort(new_keys, kind="stable")
+            memo = (
+                new_keys[order],
+                miss_rows[order],
+                usable[order],
+                reused[order],
+                rest[order],
+            )
+            self.memo[(s, level)] = memo
+            pos = np.minimum(np.searchsorted(memo[0], keys), len(memo[0]) - 1)
+            hit = (memo[0][pos] == keys) & (memo[1][pos] == config).all(axis=1)
+            if not hit.all():  # a hash collision: look the rows up one by one
+                for i in np.flatnonzero(~hit):
+                    same = np.flatnonzero((memo[1] == config[i]).all(axis=1))
+                    pos[i] = same[0]
+        return memo[2][pos], memo[3][pos], memo[4][pos]
 
     def _neighbour_reuse(
         self, s: int, level: int, row: np.ndarray, nd: int
@@ -404,17 +474,12 @@ class BatchLinks:
 _MIX = np.random.default_rng(0x5EED).integers(1, 2**62, size=64, dtype=np.int64) | 1
 
 
-def _unique_rows(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``np.unique(rows, axis=0, return_inverse=True)`` (order aside), through a 64-bit hash
-    of each row; verified exactly, falling back to the sort of whole rows on a collision."""
-    ncol = rows.shape[1]
-    if ncol > len(_MIX):
-        uniq, inverse = np.unique(rows, axis=0, return_inverse=True)
-        return uniq, inverse.reshape(-1)
-    with np.errstate(over="ignore"):
-        keys = rows @ _MIX[:ncol]  # wraps modulo 2**64
-    _, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
-    uniq = rows[first]
-    if not (uniq[inverse] == rows).all():
-        uniq, inverse = np.unique(rows, axis=0, return_inverse=True)
-    return uniq, inverse.reshape(-1)
+def _decode(keys: np.ndarray, radix: list[int]) -> np.ndarray:
+    """Translation vectors [N, K] from their balanced mixed-radix keys [N]."""
+    out = np.empty((keys.shape[0], len(radix)), np.int64)
+    rest = keys
+    for k, base in enumerate(radix):
+        digit = (rest + base // 2) % base - base // 2
+        out[:, k] = digit
+        rest = (rest - digit) // base
+    return out

@@ -273,7 +273,11 @@ class LinkDetector:
     """
 
     def __init__(
-        self, projs: tuple[Projection, ...], fanout_xy: tuple[tuple[int, int], ...], legacy: bool
+        self,
+        projs: tuple[Projection, ...],
+        num_dims: int,
+        fanout_xy: tuple[tuple[int, int], ...],
+        legacy: bool,
     ) -> None:
         self.projs = projs
         self.fanout_xy = fanout_xy
@@ -282,16 +286,90 @@ class LinkDetector:
             frozenset(d for terms in p if len(terms) == 1 for d, c in terms if c) for p in projs
         )
         self.windows = tuple(tuple(k for k, terms in enumerate(p) if len(terms) > 1) for p in projs)
-        self.shifts: dict[tuple[int, int, tuple[SpatialMember, ...]], frozenset[Vec]] = {}
+        self.window_dims = tuple(
+            tuple(sorted({d for k in w for d, c in p[k] if c}))
+            for p, w in zip(projs, self.windows, strict=True)
+        )
+        # per data space and problem dim: its coefficient in each window (None: in none)
+        self.window_coefs: tuple[tuple[tuple[int, ...] | None, ...], ...] = tuple(
+            tuple(
+                (
+                    tuple(sum(c for dd, c in p[k] if dd == d) for k in w)
+                    if any(c for k in w for dd, c in p[k] if dd == d)
+                    else None
+                )
+                for d in range(num_dims)
+            )
+            for p, w in zip(projs, self.windows, strict=True)
+        )
+        # per (data space, level, spatial group): element offsets, neighbour candidates per
+        # translation, multicast histogram; per translation the links' outcome
+        self.group_cache: dict[
+            tuple[int, int, tuple[SpatialMember, ...]],
+            tuple[list[Vec], dict[Vec, frozenset[int]], Histogram],
+        ] = {}
+        self.outcome_cache: dict[
+            tuple[int, int, tuple[SpatialMember, ...], Vec], tuple[Histogram, int] | None
+        ] = {}
 
-    def _shifts(self, ds: int, li: int, members: tuple[SpatialMember, ...]) -> frozenset[Vec]:
+    def _group(
+        self, ds: int, li: int, members: tuple[SpatialMember, ...]
+    ) -> tuple[list[Vec], dict[Vec, frozenset[int]], Histogram]:
         key = (ds, li, members)
-        found = self.shifts.get(key)
+        found = self.group_cache.get(key)
         if found is None:
             offsets = element_offsets(self.projs[ds], members)
-            found = frozenset(link_candidates(offsets, self.fanout_xy[li]))
-            self.shifts[key] = found
+            found = (
+                offsets,
+                link_candidates(offsets, self.fanout_xy[li]),
+                multicast_histogram(self.projs[ds], members),
+            )
+            self.group_cache[key] = found
         return found
+
+    def accesses(
+        self,
+        ds: int,
+        li: int,
+        members: tuple[SpatialMember, ...],
+        total: int,
+        visits: list[tuple[Vec, int]],
+    ) -> tuple[tuple[tuple[int, int], ...], int]:
+        """:func:`link_accesses`, with the per-group and per-translation work memoized."""
+        offsets, cands, hist = self._group(ds, li, members)
+        entries: dict[int, int] = {}
+        rest_words = total
+        link_words = 0
+        for shift, words in visits:
+            key = (ds, li, members, shift)
+            if key in self.outcome_cache:
+                outcome = self.outcome_cache[key]
+            else:
+                outcome = None
+                reused = cands.get(shift)
+                if reused:
+                    rest = tuple(
+                        sorted(
+                            Counter(
+                                Counter(
+                                    o for e, o in enumerate(offsets) if e not in reused
+                                ).values()
+                            ).items()
+                        )
+                    )
+                    if _groups(rest) < _groups(hist):
+                        outcome = (rest, len(reused))
+                self.outcome_cache[key] = outcome
+            if outcome is None:
+                continue
+            rest_words -= words
+            link_words += words * outcome[1]
+            for m, g in outcome[0]:
+                entries[m] = entries.get(m, 0) + words * g
+        if rest_words:
+            for m, g in hist:
+                entries[m] = entries.get(m, 0) + rest_words * g
+        return tuple(sorted((m, a) for m, a in entries.items() if a)), link_words
 
     def may_link(
         self,
@@ -309,39 +387,57 @@ class LinkDetector:
         spatial loops; ``fans``: per level, the product of its spatial factors."""
         out: set[tuple[int, int]] = set()
         nbits = len(bits)
+        legacy = self.legacy
         for li in range(1, len(levels)):
             start = level_start[li]
             if fans[li] <= 1 or start == nbits:
                 continue
             below, master = belows[li], masters[li]
             members: tuple[SpatialMember, ...] | None = None
+            lm = levels[li]
             for ds, proj in enumerate(self.projs):
                 windows = self.windows[ds]
                 if not windows:
                     continue
                 single = self.single[ds]
-                limits = [sum(abs(c) * (master[d] - below[d]) for d, c in proj[k]) for k in windows]
-                move = [0] * len(below)
+                if bits[start][1] in single:
+                    continue  # the first loop above already moves a one-term dimension
+                if not legacy and not any(
+                    lm.spatial_x[d] * lm.spatial_y[d] > 1 for d in self.window_dims[ds]
+                ):
+                    continue  # offsets coincide along the windows: only zero shifts
+                coefs = self.window_coefs[ds]
+                limits: list[int] | None = None
+                run = [0] * len(windows)  # minus the projected moves of the loops below
                 first_moves = False
                 for j in range(start, nbits):
                     d, step = bits[j][1], bits[j][3]
                     if d in single:
                         break
-                    move[d] += step
-                    t = [sum(c * move[dd] for dd, c in proj[k]) for k in windows]
-                    move[d] -= 2 * step  # the loops below the next one reset
+                    cd = coefs[d]
+                    if cd is None:
+                        t = run
+                    else:
+                        t = [r + c * step for r, c in zip(run, cd, strict=True)]
+                        run = [r - c * step for r, c in zip(run, cd, strict=True)]
+                    moved = any(t)
                     if j == start:
-                        first_moves = any(t)
-                    if not any(t) and not (self.legacy and j > start and first_moves):
+                        first_moves = moved
+                    if not moved and not (legacy and j > start and first_moves):
                         continue
+                    if limits is None:
+                        limits = [
+                            sum(abs(c) * (master[d2] - below[d2]) for d2, c in proj[k])
+                            for k in windows
+                        ]
                     if any(abs(x) > lim for x, lim in zip(t, limits, strict=True)):
                         continue
                     if members is None:
-                        members = spatial_members(levels[li], below)
+                        members = spatial_members(lm, below)
                     shift = [0] * len(proj)
                     for k, x in zip(windows, t, strict=True):
                         shift[k] = x
-                    if tuple(shift) in self._shifts(ds, li, members):
+                    if tuple(shift) in self._group(ds, li, members)[1]:
                         out.add((li, ds))
                         break
         return out

@@ -19,7 +19,6 @@ from operator import mul
 from dcoc.accel.architecture import Architecture
 from dcoc.accel.closed_form import (
     LinkDetector,
-    link_accesses,
     link_visits,
     multicast_histogram,
     spatial_members,
@@ -127,7 +126,7 @@ class Evaluator:
             for p in self.projs
         )
         self.sliding = tuple(any(len(t) > 1 for t in p) for p in self.projs)
-        self.links = LinkDetector(self.projs, self.fanout_xy, legacy_translation)
+        self.links = LinkDetector(self.projs, nd, self.fanout_xy, legacy_translation)
         self.capacity = tuple(lv.effective_size_words for lv in arch.storage)
         self.block = tuple(lv.block_size for lv in arch.storage)
         self.bandwidth = tuple(
@@ -372,9 +371,7 @@ class Evaluator:
                         self.projs[ds], tuple(exts[li - 1]), above, self.legacy
                     )
                     members = spatial_members(levels[li], belows[li])
-                    entries, words = link_accesses(
-                        self.projs[ds], members, self.fanout_xy[li], total, visits
-                    )
+                    entries, words = self.links.accesses(ds, li, members, total, visits)
                     multi[li] = list(entries)
                     acc[li] = sum(a for _, a in entries)
                     if words:
