@@ -6,7 +6,8 @@ Prints, for random legal mappings that respect the architecture's constraints pl
 reference mapping:
 
 * batched: ``BatchEvaluator.evaluate`` (full per-level report) and ``evaluate_summary``
-  (validity, cycles, energy, area) mapping evaluations per second, both stride rules;
+  (validity, cycles, energy, area) mapping evaluations per second, both stride rules, with
+  neighbour link transfers (the default, as timeloop-model) and without;
 * scalar: ``Evaluator.summary`` per mapping (cached evaluator), the same including building the
   evaluator, the full ``evaluate`` (closed form + cost report) and the delta-engine simulation.
 
@@ -78,24 +79,24 @@ def main() -> None:
         f"generated in {t1 - t0:.2f} s, to arrays in {t2 - t1:.2f} s"
     )
     hardware = HardwareBatch.from_architecture(arch, tables)
-    for legacy in (False, True):
-        ev = BatchEvaluator(arch, problem, legacy_translation=legacy)
+    for legacy, links in ((False, True), (False, False), (True, True), (True, False)):
+        ev = BatchEvaluator(arch, problem, legacy_translation=legacy, link_transfers=links)
         rep = ev.evaluate(batch, hardware)  # warm the histogram memo
-        rule = "legacy" if legacy else "current"
+        rule = ("legacy" if legacy else "current") + (" links" if links else " nolink")
         for what, run in (
             ("evaluate (full report)", lambda ev=ev: ev.evaluate(batch, hardware)),
             ("evaluate_summary", lambda ev=ev: ev.evaluate_summary(batch, hardware)),
         ):
             best, med, cpu = timed(run, args.repeats)
             print(
-                f"batched [{rule:7s}] {what:22s}: {best * 1e3:6.2f} ms best / {med * 1e3:6.2f} ms "
+                f"batched [{rule:14s}] {what:22s}: {best * 1e3:6.2f} ms best / {med * 1e3:6.2f} ms "
                 f"median wall, {cpu * 1e3:6.2f} ms CPU per batch -> {args.batch / best:,.0f} /s "
                 f"wall, {args.batch / cpu:,.0f} /s CPU; valid {int(rep.valid.sum())}/{args.batch}"
             )
     sample = mappings[: min(2000, len(mappings))]
-    for legacy in (False, True):
-        rule = "legacy" if legacy else "current"
-        ev1 = Evaluator(arch, problem, tables, legacy_translation=legacy)
+    for legacy, links in ((False, True), (False, False), (True, True)):
+        rule = ("legacy" if legacy else "current") + (" links" if links else " nolink")
+        ev1 = Evaluator(arch, problem, tables, legacy_translation=legacy, link_transfers=links)
         for m in sample:
             ev1.summary(m)
 
@@ -106,7 +107,7 @@ def main() -> None:
         best, med, cpu = timed(run_cached, 5)
         n = len(sample)
         print(
-            f"scalar  [{rule:7s}] Evaluator.summary (cached): {best / n * 1e6:6.1f} us best / "
+            f"scalar  [{rule:14s}] Evaluator.summary (cached): {best / n * 1e6:6.1f} us best / "
             f"{med / n * 1e6:6.1f} us median wall, {cpu / n * 1e6:6.1f} us CPU per mapping"
         )
 
@@ -116,34 +117,38 @@ def main() -> None:
 
         best, med, cpu = timed(ref_cached, 5)
         print(
-            f"scalar  [{rule:7s}] Evaluator.summary, reference mapping: {best * 1e3:6.1f} us "
+            f"scalar  [{rule:14s}] Evaluator.summary, reference mapping: {best * 1e3:6.1f} us "
             f"best / {med * 1e3:6.1f} us median wall, {cpu * 1e3:6.1f} us CPU"
         )
 
-        def full_call(legacy: bool = legacy) -> None:
+        def full_call(legacy: bool = legacy, links: bool = links) -> None:
             for m in sample[:200]:
-                Evaluator(arch, problem, tables, legacy_translation=legacy).summary(m)
+                Evaluator(
+                    arch, problem, tables, legacy_translation=legacy, link_transfers=links
+                ).summary(m)
 
         best, med, cpu = timed(full_call, 3)
         print(
-            f"scalar  [{rule:7s}] Evaluator(...) + summary, uncached: {best / 200 * 1e6:6.1f} us "
+            f"scalar  [{rule:14s}] Evaluator(...) + summary, uncached: {best / 200 * 1e6:6.1f} us "
             f"best wall, {cpu / 200 * 1e6:6.1f} us CPU per mapping"
         )
 
-        def model_call(legacy: bool = legacy) -> None:
+        def model_call(legacy: bool = legacy, links: bool = links) -> None:
             for m in sample[:200]:
-                evaluate(arch, problem, m, tables=tables, legacy_translation=legacy)
+                evaluate(
+                    arch, problem, m, tables=tables, legacy_translation=legacy, link_transfers=links
+                )
 
         best, med, cpu = timed(model_call, 3)
         print(
-            f"scalar  [{rule:7s}] evaluate() full CostReport (closed form): "
+            f"scalar  [{rule:14s}] evaluate() full CostReport (closed form): "
             f"{best / 200 * 1e6:6.1f} us best wall, {cpu / 200 * 1e6:6.1f} us CPU per mapping"
         )
     best, med, cpu = timed(
         lambda: evaluate(arch, problem, inp.mapping, tables=tables, engine="simulate"), 3
     )
     print(
-        f"scalar  [current] evaluate(engine='simulate'), reference mapping: "
+        f"scalar  [current links   ] evaluate(engine='simulate'), reference mapping: "
         f"{best * 1e3:6.1f} ms best wall, {cpu * 1e3:6.1f} ms CPU"
     )
 
