@@ -138,6 +138,11 @@ class BatchLinks:
                 ]
                 hits: list[np.ndarray] = []
                 cum = [np.zeros(n, np.int64) for _ in windows]  # moves below, per window
+                # legacy rule: a zero translation is a full refetch only after the first loop
+                # (the reference) moved the tile
+                started = np.zeros(n, bool)
+                first_moves = np.zeros(n, bool)
+                wdims = {d for terms in windows for d, c in terms if c}
                 for li in range(li_sp, nl):
                     if not nt[li]:
                         continue
@@ -154,6 +159,14 @@ class BatchLinks:
                         for terms in windows
                     ]
                     found = np.zeros(len(idx), bool)
+                    if self.legacy:
+                        first_rank: Vec = 99
+                        for d, v in acts.items():
+                            first_rank = np.minimum(first_rank, np.where(v, r_l[:, d], 99))
+                        starts_here = ~started & (first_rank < 99)
+                        for d, v in acts.items():
+                            if d in wdims:
+                                first_moves |= starts_here & v & (r_l[:, d] == first_rank)
                     for d in movable:
                         if d not in acts:
                             continue
@@ -167,9 +180,15 @@ class BatchLinks:
                                     t = t - np.where(r_l[:, d2] < rd, v, 0)
                             nonzero |= np.asarray(t) != 0
                             ok &= np.abs(t) <= limits[k]
-                        found |= ok if self.legacy else ok & nonzero
+                        if self.legacy:
+                            not_start = started | (rd != first_rank)
+                            found |= ok & (nonzero | (not_start & first_moves))
+                        else:
+                            found |= ok & nonzero
                     if found.any():
                         hits.append(idx[found])
+                    if self.legacy:
+                        started |= first_rank < 99
                     # elements found, or blocked from here on, are done
                     rest = ~(found | blocked)
                     if not rest.any():
@@ -178,6 +197,7 @@ class BatchLinks:
                         idx = idx[rest]
                         limits = [x[rest] for x in limits]
                         cum = [x[rest] for x in cum]
+                        started, first_moves = started[rest], first_moves[rest]
                         own = [{d: v[rest] for d, v in own_k.items()} for own_k in own]
                     for k, own_k in enumerate(own):
                         for v in own_k.values():
