@@ -27,6 +27,18 @@ rule, which ignores zero translations, the lowest bit with ``t != 0``), the stat
 
 A spatial fanout multiplies each child delta by the multicast histogram of its group: spatial
 elements whose data-space offsets coincide receive equal deltas and form one group.
+
+Neighbour link transfers (when ``nest.fanout_xy`` is given, as ``timeloop-model`` by default).
+At every visit the engine compares element 0's delta with its delta at the previous visit of the
+same spatial group: when their modes (full fetch, or set difference by the same translation)
+agree, an element whose mesh neighbour held, one visit earlier, exactly the delta it needs now
+(the translation equals the neighbour's offset minus its own) may take it over the link; the
+links are used when the elements left to the parent form fewer multicast groups. The delta modes
+follow the same fixed pattern as ``last_tr``, and the previous visit of a bit-``j`` visit is a
+bit-0 visit (``j >= 1``), the first visit, or a bit-``k`` visit (:func:`link_visits`), so the
+link words and the parent's remaining multicast entries are again sums over the bits
+(:func:`link_accesses`). :class:`LinkDetector` is a cheap sufficient condition for "no link can
+occur", which lets the fast evaluators skip this analysis for most mappings.
 """
 
 from __future__ import annotations

@@ -4,8 +4,11 @@
 :func:`dcoc.accel.model.evaluate` (validity, cycles, energy, area, utilization) in tens of
 microseconds of pure Python: the closed form of :mod:`dcoc.accel.closed_form` and the cost
 arithmetic of :mod:`dcoc.accel.cost` fused, with everything that depends only on the
-architecture, problem and tables precomputed. ``Evaluator.evaluate(mapping)`` returns the full
-:class:`~dcoc.accel.report.CostReport` (same numbers, per-level detail, slower).
+architecture, problem and tables precomputed. Neighbour link transfers are on by default (as in
+``timeloop-model``); the mappings where :class:`~dcoc.accel.closed_form.LinkDetector` cannot
+rule them out get their linked entries and peer accesses from the closed form.
+``Evaluator.evaluate(mapping)`` returns the full :class:`~dcoc.accel.report.CostReport` (same
+numbers, per-level detail, slower).
 """
 
 from __future__ import annotations
