@@ -37,16 +37,27 @@ ValueSource = Callable[[dict[str, Any]], torch.Tensor]
 
 DEFAULT_HIDDEN_SIZES: tuple[int, ...] = (64, 64)
 
+POLICY_OUT_GAIN = 0.01
+"""Orthogonal init gain of the logits layer: near-uniform initial policies."""
+VALUE_OUT_GAIN = 1.0
+"""Orthogonal init gain of a value output layer. With 0.01 (the policy's gain) a value MLP
+outputs ~1e-3 for every input and Adam needs 100-200 steps to leave that constant plateau
+(measured on the co-design env: held-out explained variance 0.0001 after 64 steps, 0.30 after
+32 steps with gain 1.0), which is more than a short PPO run gives the critic."""
 
-def build_mlp(in_size: int, hidden_sizes: Sequence[int], out_size: int) -> nn.Sequential:
-    """Tanh MLP ``in_size -> hidden_sizes -> out_size`` with a linear output layer."""
+
+def build_mlp(
+    in_size: int, hidden_sizes: Sequence[int], out_size: int, *, out_gain: float = POLICY_OUT_GAIN
+) -> nn.Sequential:
+    """Tanh MLP ``in_size -> hidden_sizes -> out_size`` with a linear output layer
+    (orthogonal init with gain ``out_gain``, zero bias)."""
     layers: list[nn.Module] = []
     size = in_size
     for hidden in hidden_sizes:
         layers += [nn.Linear(size, hidden), nn.Tanh()]
         size = hidden
     out = nn.Linear(size, out_size)
-    nn.init.orthogonal_(out.weight, gain=0.01)
+    nn.init.orthogonal_(out.weight, gain=out_gain)
     nn.init.zeros_(out.bias)
     layers.append(out)
     return nn.Sequential(*layers)
@@ -90,7 +101,7 @@ class MaskedActorModule(TorchRLModule, ValueFunctionAPI):
         self._pi = build_mlp(in_size, hidden, sum(self._sub_action_sizes))
         self._vf: nn.Module | None = None
         if bool(config.get("value_head", False)) and not self.inference_only:
-            self._vf = build_mlp(in_size, hidden, 1)
+            self._vf = build_mlp(in_size, hidden, 1, out_gain=VALUE_OUT_GAIN)
         self._value_source: ValueSource | None = None
 
     # -- action distributions -------------------------------------------------------------

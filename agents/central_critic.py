@@ -21,6 +21,7 @@ from typing import Any
 import torch
 from dcoc.agents.actor_module import (
     DEFAULT_HIDDEN_SIZES,
+    VALUE_OUT_GAIN,
     MaskedActorModule,
     build_mlp,
     model_config_dict,
@@ -49,7 +50,7 @@ class CentralCriticModule(TorchRLModule, ValueFunctionAPI):
         hidden = tuple(config.get("hidden_sizes", DEFAULT_HIDDEN_SIZES))
         assert self.observation_space is not None and self.observation_space.shape is not None
         in_size = int(self.observation_space.shape[0]) + len(self.agent_ids)
-        self._vf = build_mlp(in_size, hidden, 1)
+        self._vf = build_mlp(in_size, hidden, 1, out_gain=VALUE_OUT_GAIN)
 
     def values(self, global_state: torch.Tensor, agent_index: torch.Tensor) -> torch.Tensor:
         """Values ``[B]`` for global states ``[B, g]`` and agent indices ``[B]`` (int64)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
@@ -11,6 +12,7 @@ from dcoc.agents.callbacks import DcocMetricsCallback
 from dcoc.agents.central_critic import CentralCriticModule, CentralCriticMultiRLModule
 from dcoc.agents.contract import CRITIC_MODULE_ID, ObsKey
 from dcoc.agents.env_adapter import DcocRLlibEnv, EnvFactory, make_rllib_env, rllib_env_config
+from dcoc.agents.learner import DcocPPOTorchLearner
 from ray.rllib.algorithms.ppo import PPOConfig
 from ray.rllib.callbacks.callbacks import RLlibCallback
 from ray.rllib.core.rl_module.multi_rl_module import MultiRLModuleSpec
@@ -78,6 +80,7 @@ def build_algorithm_config(
     entropy_coeff: float = 0.01,
     clip_param: float = 0.2,
     vf_loss_coeff: float = 0.5,
+    vf_clip_param: float = math.inf,
     hidden_sizes: Sequence[int] = DEFAULT_HIDDEN_SIZES,
     num_env_runners: int = 0,
     num_envs_per_env_runner: int = 8,
@@ -93,6 +96,12 @@ def build_algorithm_config(
     acts per env step). ``num_envs_per_env_runner`` envs are stepped together so that each
     policy forward pass serves a batch: on the turn env, 8 envs sample 600 steps in 0.8 s where
     1 env takes 2.5-5.8 s (RLlib's per-step overhead dominates small envs).
+
+    ``vf_clip_param`` caps each sample's *squared* value error (RLlib's PPO clamps
+    ``(V - target)^2`` at it, so a sample whose error exceeds ``sqrt(vf_clip_param)`` gives the
+    critic no gradient). RLlib's default 10 silences every error above 3.2; on the co-design
+    env returns reach -8 per invalid design and more summed over layers, so dcoc defaults to no
+    clamp (``inf``).
     """
     env_config = dict(env_config or {})
     probe = make_rllib_env(env_name_or_creator, env_config)
@@ -123,6 +132,8 @@ def build_algorithm_config(
             entropy_coeff=entropy_coeff,
             clip_param=clip_param,
             vf_loss_coeff=vf_loss_coeff,
+            vf_clip_param=vf_clip_param,
+            learner_class=DcocPPOTorchLearner,
         )
         .env_runners(
             num_env_runners=num_env_runners, num_envs_per_env_runner=num_envs_per_env_runner
