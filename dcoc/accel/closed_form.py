@@ -239,6 +239,16 @@ def link_accesses(
     entries: dict[int, int] = {}
     rest_words = total
     link_words = 0
+    # element offsets differ by at most the group's spread along each data dimension
+    spread = [
+        sum(abs(c) * (n - 1) * st for d, n, st in members for dd, c in terms if dd == d)
+        for terms in proj
+    ]
+    visits = [
+        (shift, words)
+        for shift, words in visits
+        if all(abs(x) <= w for x, w in zip(shift, spread, strict=True))
+    ]
     if visits:
         offsets = element_offsets(proj, members)
         cands = link_candidates(offsets, fanout_xy)
