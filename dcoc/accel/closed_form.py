@@ -308,6 +308,7 @@ class LinkDetector:
             frozenset(d for terms in p if len(terms) == 1 for d, c in terms if c) for p in projs
         )
         self.windows = tuple(tuple(k for k, terms in enumerate(p) if len(terms) > 1) for p in projs)
+        self.windowed = tuple(ds for ds, w in enumerate(self.windows) if w)
         self.window_dims = tuple(
             tuple(sorted({d for k in w for d, c in p[k] if c}))
             for p, w in zip(projs, self.windows, strict=True)
@@ -417,17 +418,20 @@ class LinkDetector:
             below, master = belows[li], masters[li]
             members: tuple[SpatialMember, ...] | None = None
             lm = levels[li]
-            for ds, proj in enumerate(self.projs):
-                windows = self.windows[ds]
-                if not windows:
-                    continue
+            first_dim = bits[start][1]
+            for ds in self.windowed:
                 single = self.single[ds]
-                if bits[start][1] in single:
+                if first_dim in single:
                     continue  # the first loop above already moves a one-term dimension
-                if not legacy and not any(
-                    lm.spatial_x[d] * lm.spatial_y[d] > 1 for d in self.window_dims[ds]
-                ):
-                    continue  # offsets coincide along the windows: only zero shifts
+                if not legacy:
+                    sx, sy = lm.spatial_x, lm.spatial_y
+                    for d in self.window_dims[ds]:
+                        if sx[d] > 1 or sy[d] > 1:
+                            break
+                    else:
+                        continue  # offsets coincide along the windows: only zero shifts
+                proj = self.projs[ds]
+                windows = self.windows[ds]
                 coefs = self.window_coefs[ds]
                 limits: list[int] | None = None
                 run = [0] * len(windows)  # minus the projected moves of the loops below
@@ -448,11 +452,18 @@ class LinkDetector:
                     if not moved and not (legacy and j > start and first_moves):
                         continue
                     if limits is None:
-                        limits = [
-                            sum(abs(c) * (master[d2] - below[d2]) for d2, c in proj[k])
-                            for k in windows
-                        ]
-                    if any(abs(x) > lim for x, lim in zip(t, limits, strict=True)):
+                        limits = []
+                        for k in windows:
+                            lim = 0
+                            for d2, c in proj[k]:
+                                lim += abs(c) * (master[d2] - below[d2])
+                            limits.append(lim)
+                    beyond = False
+                    for x, lim in zip(t, limits, strict=True):
+                        if x > lim or -x > lim:
+                            beyond = True
+                            break
+                    if beyond:
                         continue
                     if members is None:
                         members = spatial_members(lm, below)
