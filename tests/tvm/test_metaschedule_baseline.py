@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+import logging
 from pathlib import Path
 
 import pytest
@@ -25,6 +27,12 @@ def test_metaschedule_tunes_and_its_best_verifies(
 ) -> None:
     spec = einsum_spec(matmul_problem(64, 64, 64))
     settings = MeasureSettings(repeat=3, min_repeat_ms=5)
+    # A caller's logging must survive tuning: MetaSchedule's tune_tir runs logging.dictConfig,
+    # which closes every handler in the process.
+    caller_stream = io.StringIO()
+    caller_handler = logging.StreamHandler(caller_stream)
+    logging.getLogger("dcoc-test-caller").addHandler(caller_handler)
+    handlers_before = logging.getLogger("tvm.s_tir.meta_schedule").handlers[:]
     found = tune_metaschedule(
         spec,
         host_target(1),
@@ -34,7 +42,10 @@ def test_metaschedule_tunes_and_its_best_verifies(
         seed=3,
         trials_per_iteration=4,
     )
-    assert capsys.readouterr().out == ""  # MetaSchedule's console log went to stderr
+    assert capsys.readouterr().out == ""  # MetaSchedule adds no console handler
+    assert not caller_stream.closed
+    assert logging.getLogger("tvm.s_tir.meta_schedule").handlers == handlers_before
+    logging.getLogger("dcoc-test-caller").removeHandler(caller_handler)
     assert 1 <= len(found) <= 4
     assert found == read_measurements(tmp_path / TUNING_RECORD_FILE)
     valid = [m for m in found if m.valid]
