@@ -213,5 +213,6 @@ def test_link_transfers_systolic_window() -> None:
     # the GlobalBuffers get the link words as peer reads and fills: 30 // 16 = 1 each
     gb = rep.level("GlobalBuffer").dataspaces[inputs]
     assert (gb.reads, gb.fills) == (3 + 1, 1 + 1)
-    plain = evaluate(ARCH, problem, mapping, tables=TABLES)
+    assert evaluate(ARCH, problem, mapping, tables=TABLES) == rep  # links are on by default
+    plain = evaluate(ARCH, problem, mapping, tables=TABLES, link_transfers=False)
     assert plain.level("MainMemory").dataspaces[inputs].reads == 48
