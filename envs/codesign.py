@@ -82,6 +82,7 @@ from dcoc.envs.codesign_config import (
     objective_function,
 )
 from dcoc.envs.protocol import ALL_DONE, INFO_KEY, TURN_ORDER, AgentId, ObsKey
+from dcoc.envs.turn_protocol import FEATURE_LIMIT, agent_observation_space, turn_action
 
 from dcoc.accel.design_space import HardwareConfig
 from dcoc.accel.report import CostReport
@@ -89,7 +90,6 @@ from dcoc.search.action_masks import mask_allows
 from dcoc.search.codesign_space import CoDesignSpace, Evaluator, HardwareContext, LayerDesign
 from dcoc.search.design_files import design_files
 
-FEATURE_LIMIT = 10.0
 HW, SW_TILE, SW_ORDER = AgentId.HW, AgentId.SW_TILE, AgentId.SW_ORDER
 
 
@@ -112,10 +112,6 @@ class CoDesign:
 def _norm(index: np.ndarray, nvec: tuple[int, ...]) -> np.ndarray:
     den = np.maximum(np.asarray(nvec, dtype=np.float32) - 1.0, 1.0)
     return (np.asarray(index, dtype=np.float32) / den).astype(np.float32)
-
-
-def _box(n: int, low: float = -FEATURE_LIMIT, high: float = FEATURE_LIMIT) -> gym.spaces.Box:
-    return gym.spaces.Box(low, high, (n,), np.float32)
 
 
 class CoDesignEnv:
@@ -163,13 +159,7 @@ class CoDesignEnv:
             a.value: gym.spaces.MultiDiscrete(list(nvecs[a])) for a in TURN_ORDER
         }
         self.observation_spaces: dict[str, gym.Space] = {
-            a.value: gym.spaces.Dict(
-                {
-                    ObsKey.OBSERVATIONS.value: _box(self._sizes[a]),
-                    ObsKey.ACTION_MASK.value: _box(int(sum(nvecs[a])), 0.0, 1.0),
-                    ObsKey.GLOBAL_STATE.value: _box(self.global_size),
-                }
-            )
+            a.value: agent_observation_space(self._sizes[a], int(sum(nvecs[a])), self.global_size)
             for a in TURN_ORDER
         }
         self._nvecs = nvecs
@@ -349,13 +339,7 @@ class CoDesignEnv:
         return self._observe([HW]), {}
 
     def step(self, action_dict: Mapping[str, Any]) -> tuple[dict[str, Any], ...]:
-        if self._turn is None:
-            raise RuntimeError("the episode has ended; call reset()")
-        if set(action_dict) != {self._turn.value}:
-            raise ValueError(
-                f"expected an action of {self._turn.value!r}, got {sorted(action_dict)}"
-            )
-        action = np.asarray(action_dict[self._turn.value], dtype=np.int64).reshape(-1)
+        action = turn_action(self._turn, action_dict)
         if self._turn == HW:
             return self._step_hw(action)
         if self._turn == SW_TILE:

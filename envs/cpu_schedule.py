@@ -70,18 +70,14 @@ import numpy as np
 from dcoc.envs.cpu_schedule_config import CpuScheduleEnvConfig
 from dcoc.envs.cpu_schedule_measure import Candidate, CandidateResult, ScheduleEvaluator
 from dcoc.envs.protocol import ALL_DONE, INFO_KEY, AgentId, ObsKey
+from dcoc.envs.turn_protocol import FEATURE_LIMIT, agent_observation_space, turn_action
 
 from dcoc.search.codesign_space import sample_masked
 from dcoc.tvm.design_space import DesignPoint
 
-FEATURE_LIMIT = 10.0
 SW_TILE, SW_ORDER = AgentId.SW_TILE, AgentId.SW_ORDER
 CPU_TURN_ORDER: tuple[AgentId, ...] = (SW_TILE, SW_ORDER)
 """``sw_tile`` acts first, then ``sw_order``; there is no hardware agent."""
-
-
-def _box(n: int, low: float = -FEATURE_LIMIT, high: float = FEATURE_LIMIT) -> gym.spaces.Box:
-    return gym.spaces.Box(low, high, (n,), np.float32)
 
 
 class CpuScheduleEnv:
@@ -121,12 +117,8 @@ class CpuScheduleEnv:
             a.value: gym.spaces.MultiDiscrete(list(self._nvecs[a])) for a in CPU_TURN_ORDER
         }
         self.observation_spaces: dict[str, gym.Space] = {
-            a.value: gym.spaces.Dict(
-                {
-                    ObsKey.OBSERVATIONS.value: _box(self._sizes[a]),
-                    ObsKey.ACTION_MASK.value: _box(int(sum(self._nvecs[a])), 0.0, 1.0),
-                    ObsKey.GLOBAL_STATE.value: _box(self.global_size),
-                }
+            a.value: agent_observation_space(
+                self._sizes[a], int(sum(self._nvecs[a])), self.global_size
             )
             for a in CPU_TURN_ORDER
         }
@@ -227,13 +219,7 @@ class CpuScheduleEnv:
         return self._observe([SW_TILE]), {}
 
     def step(self, action_dict: Mapping[str, Any]) -> tuple[dict[str, Any], ...]:
-        if self._turn is None:
-            raise RuntimeError("the episode has ended; call reset()")
-        if set(action_dict) != {self._turn.value}:
-            raise ValueError(
-                f"expected an action of {self._turn.value!r}, got {sorted(action_dict)}"
-            )
-        action = np.asarray(action_dict[self._turn.value], dtype=np.int64).reshape(-1)
+        action = turn_action(self._turn, action_dict)
         not_done = {ALL_DONE: False}
         if self._turn == SW_TILE:
             self._tile = action.copy()

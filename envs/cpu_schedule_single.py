@@ -35,8 +35,7 @@ from dcoc.envs.cpu_schedule import CpuScheduleEnv
 from dcoc.envs.cpu_schedule_config import CpuScheduleEnvConfig
 from dcoc.envs.cpu_schedule_measure import ScheduleEvaluator
 from dcoc.envs.protocol import ALL_DONE, AgentId, ObsKey
-
-SingleObs = dict[str, np.ndarray]
+from dcoc.envs.turn_protocol import SingleObs, single_agent_observation, single_agent_space
 
 
 class CpuTilingEnv(gym.Env[SingleObs, np.ndarray]):
@@ -52,13 +51,8 @@ class CpuTilingEnv(gym.Env[SingleObs, np.ndarray]):
         evaluator: ScheduleEvaluator | None = None,
     ) -> None:
         self.multi = CpuScheduleEnv(config, evaluator=evaluator)
-        space = self.multi.observation_spaces[AgentId.SW_TILE.value]
-        assert isinstance(space, gym.spaces.Dict)
-        self.observation_space = gym.spaces.Dict(
-            {
-                ObsKey.OBSERVATIONS.value: space[ObsKey.OBSERVATIONS.value],
-                ObsKey.ACTION_MASK.value: space[ObsKey.ACTION_MASK.value],
-            }
+        self.observation_space = single_agent_space(
+            self.multi.observation_spaces[AgentId.SW_TILE.value]
         )
         self.action_space = self.multi.action_spaces[AgentId.SW_TILE.value]
         sp = self.multi.space
@@ -77,19 +71,12 @@ class CpuTilingEnv(gym.Env[SingleObs, np.ndarray]):
         self._obs: SingleObs = {}
         self._done = True
 
-    @staticmethod
-    def _single(obs: Mapping[str, np.ndarray]) -> SingleObs:
-        return {
-            ObsKey.OBSERVATIONS.value: obs[ObsKey.OBSERVATIONS.value],
-            ObsKey.ACTION_MASK.value: obs[ObsKey.ACTION_MASK.value],
-        }
-
     def reset(
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
     ) -> tuple[SingleObs, dict[str, Any]]:
         super().reset(seed=seed)
         obs, _ = self.multi.reset(seed=seed)
-        self._obs, self._done = self._single(obs[AgentId.SW_TILE.value]), False
+        self._obs, self._done = single_agent_observation(obs[AgentId.SW_TILE.value]), False
         return self._obs, {}
 
     def step(self, action: np.ndarray) -> tuple[SingleObs, float, bool, bool, dict[str, Any]]:
@@ -100,7 +87,7 @@ class CpuTilingEnv(gym.Env[SingleObs, np.ndarray]):
             {AgentId.SW_ORDER.value: self.order_action}
         )
         self._done = bool(terminated[ALL_DONE])
-        self._obs = self._single(obs[AgentId.SW_TILE.value])
+        self._obs = single_agent_observation(obs[AgentId.SW_TILE.value])
         info = dict(infos[AgentId.SW_TILE.value])
         return self._obs, float(rewards[AgentId.SW_TILE.value]), self._done, False, info
 

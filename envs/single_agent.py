@@ -41,8 +41,7 @@ import numpy as np
 from dcoc.envs.codesign import CoDesignEnv
 from dcoc.envs.codesign_config import CoDesignEnvConfig, objective_function
 from dcoc.envs.protocol import ALL_DONE, AgentId, ObsKey
-
-SingleObs = dict[str, np.ndarray]
+from dcoc.envs.turn_protocol import SingleObs, single_agent_observation, single_agent_space
 
 
 class _RoleEnv(gym.Env[SingleObs, np.ndarray]):
@@ -59,14 +58,8 @@ class _RoleEnv(gym.Env[SingleObs, np.ndarray]):
         software_samples: int = 16,
     ) -> None:
         self.codesign = CoDesignEnv(config)
-        space = self.codesign.observation_spaces[self.role.value]
-        assert isinstance(space, gym.spaces.Dict)
-        self.observation_space = gym.spaces.Dict(
-            {
-                ObsKey.OBSERVATIONS.value: space[ObsKey.OBSERVATIONS.value],
-                ObsKey.ACTION_MASK.value: space[ObsKey.ACTION_MASK.value],
-            }
-        )
+        space = single_agent_space(self.codesign.observation_spaces[self.role.value])
+        self.observation_space = space
         self._obs_size = space[ObsKey.OBSERVATIONS.value].shape
         self._mask_size = space[ObsKey.ACTION_MASK.value].shape
         self.action_space = self.codesign.action_spaces[self.role.value]
@@ -75,13 +68,6 @@ class _RoleEnv(gym.Env[SingleObs, np.ndarray]):
         self.software_samples = software_samples
         self._obs: dict[str, Any] = {}
         self._done = True
-
-    @staticmethod
-    def _single(obs: Mapping[str, np.ndarray]) -> SingleObs:
-        return {
-            ObsKey.OBSERVATIONS.value: obs[ObsKey.OBSERVATIONS.value],
-            ObsKey.ACTION_MASK.value: obs[ObsKey.ACTION_MASK.value],
-        }
 
     def _fixed_action(self, agent: str) -> np.ndarray:
         raise NotImplementedError
@@ -110,7 +96,7 @@ class _RoleEnv(gym.Env[SingleObs, np.ndarray]):
         self._obs, self._done = obs, False
         if self.role.value not in obs:
             self._advance({AgentId.HW.value: np.asarray(self.hw_action)})
-        return self._single(self._obs[self.role.value]), {}
+        return single_agent_observation(self._obs[self.role.value]), {}
 
     def step(self, action: np.ndarray) -> tuple[SingleObs, float, bool, bool, dict[str, Any]]:
         if self._done:
@@ -123,7 +109,7 @@ class _RoleEnv(gym.Env[SingleObs, np.ndarray]):
                 ObsKey.ACTION_MASK.value: np.ones(self._mask_size, np.float32),
             }
         info: Mapping[str, Any] = next(iter(infos.values()), {}) if infos else {}
-        return self._single(obs), float(reward), done, False, dict(info)
+        return single_agent_observation(obs), float(reward), done, False, dict(info)
 
     def action_masks(self) -> np.ndarray:
         """The current action mask (sb3-contrib's ``MaskablePPO`` convention)."""
