@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from dcoc.envs.config_mapping import config_from_mapping
 
 from dcoc.accel.design_space import load_design_space
 from dcoc.accel.report import CostReport
@@ -86,12 +87,7 @@ class CoDesignEnvConfig:
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any] | None) -> CoDesignEnvConfig:
         """Config from ``env_config``-style dicts; unknown keys raise ``ValueError``."""
-        values = dict(values or {})
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise ValueError(f"unknown env config keys {unknown}; known: {sorted(known)}")
-        return cls(**values)
+        return config_from_mapping(cls, values)
 
 
 def resolve_space_path(path: str) -> Path:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Any
+
+from dcoc.envs.config_mapping import config_from_mapping
 
 from dcoc.tvm.measure import MeasureSettings
 
@@ -61,12 +63,7 @@ class CpuScheduleEnvConfig:
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any] | None) -> CpuScheduleEnvConfig:
         """Config from ``env_config``-style dicts; unknown keys raise ``ValueError``."""
-        values = dict(values or {})
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise ValueError(f"unknown env config keys {unknown}; known: {sorted(known)}")
-        return cls(**values)
+        return config_from_mapping(cls, values)
 
     @classmethod
     def coerce(
