@@ -133,12 +133,11 @@ def build_algorithm_config(
             clip_param=clip_param,
             vf_loss_coeff=vf_loss_coeff,
             vf_clip_param=vf_clip_param,
-            learner_class=DcocPPOTorchLearner,
         )
         .env_runners(
             num_env_runners=num_env_runners, num_envs_per_env_runner=num_envs_per_env_runner
         )
-        .learners(num_learners=0)
+        .learners(num_learners=0, learner_class=DcocPPOTorchLearner)
         .debugging(seed=seed)
     )
     if callbacks is not None:

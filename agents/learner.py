@@ -16,6 +16,8 @@ i.e. every sampled action was reinforced by a bias as large as the signal.
 :class:`RealStepAdvantageStandardization` runs after GAE and re-standardizes each module's
 advantages over the ``loss_mask`` rows. Standardization is affine, so this equals
 standardizing the raw GAE advantages over the real rows; artificial rows are set to 0.
+:class:`DcocPPOTorchLearner` also reports ``vf_explained_var`` over the real rows (RLlib's
+figure includes the artificial rows, whose value targets are meaningless).
 """
 
 from __future__ import annotations
@@ -23,10 +25,13 @@ from __future__ import annotations
 from typing import Any
 
 import torch
+from ray.rllib.algorithms.ppo.ppo import LEARNER_RESULTS_VF_EXPLAINED_VAR_KEY
 from ray.rllib.algorithms.ppo.torch.ppo_torch_learner import PPOTorchLearner
 from ray.rllib.connectors.connector_v2 import ConnectorV2
 from ray.rllib.core.columns import Columns
+from ray.rllib.core.rl_module.apis.value_function_api import ValueFunctionAPI
 from ray.rllib.evaluation.postprocessing import Postprocessing
+from ray.rllib.utils.torch_utils import explained_variance
 
 MIN_ADVANTAGE_STD = 1e-4
 """Floor of the divisor (RLlib's GAE uses the same)."""
@@ -69,3 +74,25 @@ class DcocPPOTorchLearner(PPOTorchLearner):
             and self.config.add_default_connectors_to_learner_pipeline
         ):
             self._learner_connector.append(RealStepAdvantageStandardization())
+
+    def compute_loss_for_module(
+        self, *, module_id: str, config: Any, batch: dict[str, Any], fwd_out: dict[str, Any]
+    ) -> torch.Tensor:
+        loss = torch.as_tensor(
+            super().compute_loss_for_module(
+                module_id=module_id, config=config, batch=batch, fwd_out=fwd_out
+            )
+        )
+        if config.use_critic and Columns.LOSS_MASK in batch:
+            real = batch[Columns.LOSS_MASK].bool()
+            if int(real.sum()) > 1:
+                with torch.no_grad():
+                    module = self.module[module_id]
+                    assert isinstance(module, ValueFunctionAPI)
+                    values = module.compute_values(batch)
+                    targets = batch[Postprocessing.VALUE_TARGETS]
+                    ev = explained_variance(targets[real], values[real])
+                self.metrics.log_value(
+                    (module_id, LEARNER_RESULTS_VF_EXPLAINED_VAR_KEY), ev, window=1
+                )
+        return loss
