@@ -19,8 +19,9 @@ import json
 import os
 import sys
 import traceback
+from collections.abc import Callable
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn, Protocol, TypeVar
 
 from dcoc.errors import SpecError
 
@@ -122,25 +123,20 @@ def _accel(args: argparse.Namespace) -> int:
         seed=args.seed,
         area_budget_um2=args.area_budget_um2,
     )
-    try:
-        result = run_accel_search(config, _progress)
-    except (SpecError, FileNotFoundError) as error:
-        _fail(str(error), 2)
-    except KeyboardInterrupt:
-        _fail(f"interrupted; everything evaluated so far is in {run_dir}", 130)
-    except Exception as error:  # a CLI shows no traceback: one line, details in the run dir
-        _internal_error(run_dir, error)
-    summary = result.to_json()
-    _write_summary(Path(result.run_dir), summary)
-    if args.json:
-        print(json.dumps(summary))
-    else:
-        best = "none" if result.best_edp is None else f"{result.best_edp:.4g} pJ*cycles"
-        print(
-            f"{result.workload} [accel {result.method}]: best EDP {best}, "
-            f"{result.evaluations} evaluations, {result.failed} failed, "
-            f"{result.wall_s:.1f} s; records in {result.run_dir}"
-        )
+    result = _run_search(
+        lambda: run_accel_search(config, _progress),
+        run_dir,
+        user_errors=(SpecError, FileNotFoundError),
+        kept="evaluated",
+    )
+    best = "none" if result.best_edp is None else f"{result.best_edp:.4g} pJ*cycles"
+    _report(
+        result,
+        as_json=args.json,
+        line=f"{result.workload} [accel {result.method}]: best EDP {best}, "
+        f"{result.evaluations} evaluations, {result.failed} failed, "
+        f"{result.wall_s:.1f} s; records in {result.run_dir}",
+    )
     return 0 if result.best_edp is not None else 1
 
 
@@ -154,8 +150,41 @@ def _internal_error(run_dir: Path, error: Exception) -> NoReturn:
     _fail(f"{type(error).__name__}: {error} (traceback in {run_dir / 'error.log'})", 1)
 
 
-def _write_summary(run_dir: Path, summary: dict[str, object]) -> None:
-    (run_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+class _SearchResult(Protocol):
+    @property
+    def run_dir(self) -> str: ...
+
+    def to_json(self) -> dict[str, Any]: ...
+
+
+ResultT = TypeVar("ResultT", bound=_SearchResult)
+
+
+def _run_search(
+    search: Callable[[], ResultT],
+    run_dir: Path,
+    *,
+    user_errors: tuple[type[Exception], ...],
+    kept: str,
+) -> ResultT:
+    """``search()``, its failures turned into one line on stderr and an exit code: 2 for
+    ``user_errors``, 130 on Ctrl-C (``kept``: what the run dir holds so far), 1 otherwise
+    with the traceback in the run dir."""
+    try:
+        return search()
+    except user_errors as error:
+        _fail(str(error), 2)
+    except KeyboardInterrupt:
+        _fail(f"interrupted; everything {kept} so far is in {run_dir}", 130)
+    except Exception as error:  # a CLI shows no traceback: one line, details in the run dir
+        _internal_error(run_dir, error)
+
+
+def _report(result: _SearchResult, *, as_json: bool, line: str) -> None:
+    """Write ``RUN_DIR/summary.json``; print the summary (``as_json``) or ``line``."""
+    summary = result.to_json()
+    (Path(result.run_dir) / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    print(json.dumps(summary) if as_json else line)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -193,28 +222,22 @@ def main(argv: list[str] | None = None) -> int:
         threads=args.threads,
         workers=args.workers,
     )
-
-    try:
-        result = run_cpu_search(config, _progress)
-    except SpecError as error:
-        _fail(str(error), 2)
-    except KeyboardInterrupt:
-        _fail(f"interrupted; everything measured so far is in {run_dir}", 130)
-    except Exception as error:  # a CLI shows no traceback: one line, details in the run dir
-        _internal_error(run_dir, error)
-    summary = result.to_json()
-    _write_summary(Path(result.run_dir), summary)
-    if args.json:
-        print(json.dumps(summary))
-    else:
-        best = result.best_latency_s
-        print(
-            f"{result.workload} [{result.method}]: best "
-            f"{'none' if best is None else f'{best * 1e3:.4f} ms'}"
-            f"{'' if result.best_gflops is None else f' ({result.best_gflops:.2f} GFLOP/s)'}"
-            f", {result.evaluations} evaluations, {result.failed} failed, "
-            f"{result.wall_s:.1f} s; records in {result.run_dir}"
-        )
+    result = _run_search(
+        lambda: run_cpu_search(config, _progress),
+        run_dir,
+        user_errors=(SpecError,),
+        kept="measured",
+    )
+    best = result.best_latency_s
+    _report(
+        result,
+        as_json=args.json,
+        line=f"{result.workload} [{result.method}]: best "
+        f"{'none' if best is None else f'{best * 1e3:.4f} ms'}"
+        f"{'' if result.best_gflops is None else f' ({result.best_gflops:.2f} GFLOP/s)'}"
+        f", {result.evaluations} evaluations, {result.failed} failed, "
+        f"{result.wall_s:.1f} s; records in {result.run_dir}",
+    )
     return 0 if result.best_latency_s is not None else 1
 
 
