@@ -44,7 +44,7 @@ occur", which lets the fast evaluators skip this analysis for most mappings.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from math import prod
 
 from dcoc.accel.mapping import LevelMapping
@@ -92,14 +92,18 @@ def _transitions(
     """
     ext = [sum(c * (tile_extents[d] - 1) for d, c in terms) + 1 for terms in proj]
     size = prod(ext)
-    ndims = len(tile_extents)
-    reset = [0] * ndims  # sum of the steps of the bits below j, per problem dim
+    # t_j = own move of bit j minus the moves of the bits below it (they reset), projected:
+    # kept incrementally as ``running`` = projected sum of the moves below j
+    coefs: dict[int, Vec] = {}
+    running = [0] * len(proj)
     trans: list[Vec] = []
     for d, _, s in bits:
-        move = [-r for r in reset]
-        move[d] += s
-        trans.append(tuple(sum(c * move[dd] for dd, c in terms) for terms in proj))
-        reset[d] += s
+        cd = coefs.get(d)
+        if cd is None:
+            cd = coefs[d] = tuple(sum(c for dd, c in terms if dd == d) for terms in proj)
+        own = [c * s for c in cd]
+        trans.append(tuple([o - r for o, r in zip(own, running, strict=True)]))
+        running = [r + o for r, o in zip(running, own, strict=True)]
     # the reference transition: bit 0 (legacy) or the lowest bit that moves (current rule)
     ref = 0 if legacy else next((j for j, t in enumerate(trans) if any(t)), -1)
     t_ref = trans[ref] if trans and ref >= 0 else None
@@ -133,7 +137,21 @@ def content_accesses(
     ``tile_extents`` are the operation-space extents of the child tile (per problem dim);
     ``bits`` the non-trivial temporal loops above the boundary, inner to outer, as
     ``(dim, bound, step)``.
+
+    Without sliding windows (one positive term per data dimension) every loop above moves
+    the tile by at least its whole extent along the dimensions it touches: a transition
+    charges 0 below the first bit on a relevant dimension (nothing moves) and the full tile
+    from there on, under either stride rule.
     """
+    if all(len(terms) == 1 and terms[0][1] > 0 for terms in proj):
+        relevant = {terms[0][0] for terms in proj}
+        total = box_size(proj, tile_extents)
+        moving = False
+        for d, n, _ in bits:
+            moving = moving or d in relevant
+            if moving:
+                total *= n
+        return total
     size, trans = _transitions(proj, tile_extents, bits, legacy)
     total = size
     weight = 1  # product of the bounds of the bits above j
@@ -394,6 +412,29 @@ class LinkDetector:
                 entries[m] = entries.get(m, 0) + rest_words * g
         return tuple(sorted((m, a) for m, a in entries.items() if a)), link_words
 
+    def pairs(self, levels: Sequence[LevelMapping]) -> set[tuple[int, int]]:
+        """:meth:`may_link` of a valid mapping, given as its levels (inner to outer)."""
+        nd = len(levels[0].temporal)
+        ext = [1] * nd
+        bits: list[tuple[int, int, int, int]] = []
+        level_start: list[int] = []
+        belows: list[list[int]] = []
+        masters: list[list[int]] = []
+        fans: list[int] = []
+        for li, lm in enumerate(levels):
+            spatial = [x * y for x, y in zip(lm.spatial_x, lm.spatial_y, strict=True)]
+            master = [e * x for e, x in zip(ext, spatial, strict=True)]
+            level_start.append(len(bits))
+            for d in lm.permutation:
+                if lm.temporal[d] > 1:
+                    bits.append((li, d, lm.temporal[d], master[d]))
+            belows.append(ext)
+            masters.append(master)
+            fans.append(prod(spatial))
+            ext = [m * t for m, t in zip(master, lm.temporal, strict=True)]
+        level_start.append(len(bits))
+        return self.may_link(levels, bits, level_start, belows, masters, fans)
+
     def may_link(
         self,
         levels: Sequence[LevelMapping],
@@ -490,9 +531,19 @@ def spatial_members(lm: LevelMapping, below: list[int]) -> tuple[SpatialMember, 
     return tuple(out)
 
 
-def analyze(nest: LoopNest, problem: Problem, *, legacy_translation: bool = False) -> NestAnalysis:
+def analyze(
+    nest: LoopNest,
+    problem: Problem,
+    *,
+    legacy_translation: bool = False,
+    link_pairs: Collection[tuple[int, int]] | None = None,
+) -> NestAnalysis:
     """The :class:`NestAnalysis` of ``nest``: equal to
-    :func:`~dcoc.accel.nest_simulation.simulate`, in time linear in the number of loops."""
+    :func:`~dcoc.accel.nest_simulation.simulate`, in time linear in the number of loops.
+
+    With ``nest.fanout_xy``, link transfers are analysed at every (spatial level, data space),
+    or only at ``link_pairs`` when given (:meth:`LinkDetector.pairs`: no link can occur
+    elsewhere)."""
     projs = projections(problem)
     nds = len(projs)
     loops = nest.loops
@@ -532,7 +583,13 @@ def analyze(nest: LoopNest, problem: Problem, *, legacy_translation: bool = Fals
                 if lp.bound > 1 and not lp.axis.is_spatial
             ]
             if members and nest.fanout_xy:
+                li = len(levels_info)
                 for ds, p in enumerate(projs):
+                    if link_pairs is not None and (li, ds) not in link_pairs:
+                        bases.append(
+                            content_accesses(p, extents[prev_boundary], bits, legacy_translation)
+                        )
+                        continue
                     total, visits = link_visits(p, extents[prev_boundary], bits, legacy_translation)
                     bases.append(total)
                     if visits:

@@ -12,11 +12,11 @@ from math import prod
 from typing import Literal
 
 from dcoc.accel.architecture import Architecture
-from dcoc.accel.closed_form import analyze
+from dcoc.accel.closed_form import LinkDetector, analyze
 from dcoc.accel.cost import cost_report
 from dcoc.accel.mapping import Mapping
 from dcoc.accel.nest import lower
-from dcoc.accel.nest_simulation import simulate
+from dcoc.accel.nest_simulation import projections, simulate
 from dcoc.accel.report import CostReport
 from dcoc.accel.tables import EnergyTables
 from dcoc.workloads.problem import Problem
@@ -104,6 +104,12 @@ def evaluate(
     if engine == "simulate":
         analysis = simulate(nest, problem, legacy_translation=legacy_translation)
     else:
-        analysis = analyze(nest, problem, legacy_translation=legacy_translation)
+        pairs = None
+        if link_transfers:  # analyse links only where the detector cannot rule them out
+            detector = LinkDetector(
+                projections(problem), len(problem.dimensions), fanout_xy, legacy_translation
+            )
+            pairs = detector.pairs(mapping.levels)
+        analysis = analyze(nest, problem, legacy_translation=legacy_translation, link_pairs=pairs)
     keep = tuple(lm.keep for lm in mapping.levels)
     return cost_report(arch, problem, keep, analysis, tables)

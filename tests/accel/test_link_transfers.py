@@ -21,13 +21,13 @@ from dcoc.accel.architecture import Architecture
 from dcoc.accel.batch_inputs import HardwareBatch, MappingBatch
 from dcoc.accel.batch_random import random_mapping
 from dcoc.accel.batched import BatchEvaluator
-from dcoc.accel.closed_form import analyze
+from dcoc.accel.closed_form import LinkDetector, analyze
 from dcoc.accel.evaluator import Evaluator
 from dcoc.accel.mapping import Mapping, level_mapping
 from dcoc.accel.model import evaluate
-from dcoc.accel.nest import lower
+from dcoc.accel.nest import LoopNest, lower
 from dcoc.accel.nest_analysis import NestAnalysis
-from dcoc.accel.nest_simulation import simulate
+from dcoc.accel.nest_simulation import projections, simulate
 from dcoc.accel.spec import ModelInputs, load_model_inputs
 from dcoc.workloads.problem import Problem
 
@@ -128,9 +128,19 @@ def test_closed_form_equals_simulation_with_links(
 ) -> None:
     problem, mapping = case
     nest = lower(mapping, len(problem.dimensions), _fanouts(_inputs(LINEAR).architecture))
-    assert analyze(nest, problem, legacy_translation=legacy) == simulate(
-        nest, problem, legacy_translation=legacy
-    )
+    want = simulate(nest, problem, legacy_translation=legacy)
+    assert analyze(nest, problem, legacy_translation=legacy) == want
+    assert _gated_analysis(nest, problem, mapping, legacy) == want
+
+
+def _gated_analysis(
+    nest: LoopNest, problem: Problem, mapping: Mapping, legacy: bool
+) -> NestAnalysis:
+    """analyze with links analysed only where LinkDetector cannot rule them out (as
+    evaluate does)."""
+    detector = LinkDetector(projections(problem), nest.num_dims, nest.fanout_xy, legacy)
+    pairs = detector.pairs(mapping.levels)
+    return analyze(nest, problem, legacy_translation=legacy, link_pairs=pairs)
 
 
 @SETTINGS
@@ -203,6 +213,7 @@ def test_random_eyeriss_mappings_with_links(legacy: bool) -> None:
         analysis = analyze(nest, problem, legacy_translation=legacy)
         uses = _uses_links(analysis)
         linked += uses
+        assert _gated_analysis(nest, problem, m, legacy) == analysis
         if uses or i < 20:
             assert analysis == simulate(nest, problem, legacy_translation=legacy)
         want = evaluate(arch, problem, m, tables=tables, legacy_translation=legacy)
