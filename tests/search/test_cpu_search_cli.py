@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -26,25 +27,21 @@ def run_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[
     )
 
 
+def run_search_json(
+    target: str, workload: str, method: str, trials: int, *args: str, cwd: Path | None = None
+) -> tuple[subprocess.CompletedProcess[str], dict[str, Any]]:
+    """A ``--json`` search that must succeed, and the one JSON object it printed on stdout."""
+    target_args = ("--target", target, "--workload", workload, "--method", method)
+    proc = run_cli(*target_args, "--trials", str(trials), "--json", *args, cwd=cwd)
+    assert proc.returncode == 0, proc.stderr
+    return proc, json.loads(proc.stdout)  # exactly one JSON object on stdout
+
+
 def test_random_search_json(tmp_path: Path) -> None:
     run_dir = tmp_path / "run"
-    proc = run_cli(
-        "--target",
-        "cpu",
-        "--workload",
-        "matmul:32,32,32",
-        "--method",
-        "random",
-        "--trials",
-        "3",
-        "--run-dir",
-        str(run_dir),
-        "--json",
-        "--seed",
-        "1",
+    proc, out = run_search_json(
+        "cpu", "matmul:32,32,32", "random", 3, "--run-dir", str(run_dir), "--seed", "1"
     )
-    assert proc.returncode == 0, proc.stderr
-    out = json.loads(proc.stdout)  # exactly one JSON object on stdout
     for key in (
         "best_latency_s",
         "best_gflops",
@@ -91,23 +88,9 @@ def test_bad_arguments_exit_2_with_one_line(args: list[str], message: str) -> No
 
 def test_accel_random_search_json(tmp_path: Path) -> None:
     run_dir = tmp_path / "accel"
-    proc = run_cli(
-        "--target",
-        "accel",
-        "--workload",
-        "resnet18/C5",
-        "--method",
-        "random",
-        "--trials",
-        "24",
-        "--run-dir",
-        str(run_dir),
-        "--json",
-        "--seed",
-        "2",
+    _, out = run_search_json(
+        "accel", "resnet18/C5", "random", 24, "--run-dir", str(run_dir), "--seed", "2"
     )
-    assert proc.returncode == 0, proc.stderr
-    out = json.loads(proc.stdout)
     for key in (
         "best_edp",
         "best_cycles",
@@ -149,20 +132,8 @@ def test_accel_bad_arguments(args: list[str], message: str, tmp_path: Path) -> N
 
 
 def test_default_run_dir(tmp_path: Path) -> None:
-    proc = run_cli(
-        "--target",
-        "cpu",
-        "--workload",
-        "matmul:16,16,16",
-        "--method",
-        "random",
-        "--trials",
-        "1",
-        "--json",
-        cwd=tmp_path,
-    )
-    assert proc.returncode == 0, proc.stderr
-    run_dir = json.loads(proc.stdout)["run_dir"]
+    _, out = run_search_json("cpu", "matmul:16,16,16", "random", 1, cwd=tmp_path)
+    run_dir = out["run_dir"]
     assert run_dir.startswith("runs/search__matmul_16_16_16__random__")
     assert (tmp_path / run_dir / "records.sqlite").exists()
 
@@ -170,21 +141,7 @@ def test_default_run_dir(tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_metaschedule_method_records_and_verifies(tmp_path: Path) -> None:
     run_dir = tmp_path / "ms"
-    proc = run_cli(
-        "--target",
-        "cpu",
-        "--workload",
-        "matmul:32,32,32",
-        "--method",
-        "metaschedule",
-        "--trials",
-        "4",
-        "--run-dir",
-        str(run_dir),
-        "--json",
-    )
-    assert proc.returncode == 0, proc.stderr
-    out = json.loads(proc.stdout)
+    _, out = run_search_json("cpu", "matmul:32,32,32", "metaschedule", 4, "--run-dir", str(run_dir))
     assert 1 <= out["evaluations"] <= 4 and out["method"] == "metaschedule"
     with RecordsDB.open(run_dir) as db:
         assert db.count("matmul:32,32,32", "metaschedule") == out["evaluations"]
