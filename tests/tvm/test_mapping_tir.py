@@ -6,6 +6,7 @@ import itertools
 import json
 import random
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 import pytest
@@ -51,8 +52,27 @@ LAYERS = {
 
 
 # -- random legal mappings ---------------------------------------------------------------------
+SlotT = TypeVar("SlotT")
+
+
 def _divisors(n: int) -> list[int]:
     return [d for d in range(1, n + 1) if n % d == 0]
+
+
+def split_bounds(
+    problem: Problem, slots: list[SlotT], rest: SlotT, rnd: random.Random
+) -> dict[SlotT, dict[str, int]]:
+    """Each dimension's bound split into random divisor factors over ``slots`` (visited in a
+    random order); the ``rest`` slot also takes what no factor covered."""
+    factors: dict[SlotT, dict[str, int]] = {slot: {} for slot in slots}
+    for d in problem.dimensions:
+        remaining = problem.bounds[d]
+        for slot in rnd.sample(slots, len(slots)):
+            f = rnd.choice(_divisors(remaining))
+            factors[slot][d] = f
+            remaining //= f
+        factors[rest][d] *= remaining
+    return factors
 
 
 def random_nest(problem: Problem, rnd: random.Random) -> list[MappedLoop]:
@@ -63,14 +83,7 @@ def random_nest(problem: Problem, rnd: random.Random) -> list[MappedLoop]:
     slots = [
         (lv, kind) for lv in levels for kind in ("t", "s") if kind == "t" or lv in spatial_levels
     ]
-    factors: dict[tuple[str, str], dict[str, int]] = {slot: {} for slot in slots}
-    for d in problem.dimensions:
-        remaining = problem.bounds[d]
-        for slot in rnd.sample(slots, len(slots)):
-            f = rnd.choice(_divisors(remaining))
-            factors[slot][d] = f
-            remaining //= f
-        factors[slots[0]][d] *= remaining
+    factors = split_bounds(problem, slots, slots[0], rnd)
     nest: list[MappedLoop] = []
     for lv in levels:
         temporal = list(factors[(lv, "t")].items())
@@ -352,14 +365,7 @@ def random_accel_mapping(problem: Problem, rnd: random.Random) -> Mapping:
     factors and random loop orders."""
     n_levels = rnd.randint(2, 4)
     slots = [(level, kind) for level in range(n_levels) for kind in ("t", "x", "y")]
-    factors: dict[tuple[int, str], dict[str, int]] = {slot: {} for slot in slots}
-    for d in problem.dimensions:
-        remaining = problem.bounds[d]
-        for slot in rnd.sample(slots, len(slots)):
-            f = rnd.choice(_divisors(remaining))
-            factors[slot][d] = f
-            remaining //= f
-        factors[slots[-1]][d] *= remaining
+    factors = split_bounds(problem, slots, slots[-1], rnd)
     dims = list(problem.dimensions)
     return Mapping.uniform(
         level_mapping(
