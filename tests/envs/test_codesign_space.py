@@ -17,7 +17,7 @@ from dcoc.accel.design_space import load_design_space
 from dcoc.accel.mapspace import MapSpace
 from dcoc.accel.model import mapping_violations
 from dcoc.search.action_masks import mask_allows, sample_masked, split_mask
-from dcoc.search.codesign_space import CoDesignSpace
+from dcoc.search.codesign_space import CoDesignSpace, HardwareContext
 from dcoc.search.design_files import design_files
 from dcoc.workloads.catalog import load_network, resolve_workload
 
@@ -28,6 +28,14 @@ SPACE = Path(__file__).resolve().parents[2] / "accel_specs" / "eyeriss_like.spac
 def _space() -> CoDesignSpace:
     layers = load_network("resnet18").subset("vta").layers
     return CoDesignSpace(load_design_space(SPACE), [layers[0], layers[3], layers[9]])
+
+
+def _random_hardware(seed: int) -> tuple[CoDesignSpace, np.random.Generator, HardwareContext]:
+    """The test space, a generator seeded ``seed`` and a random in-mask hardware context
+    drawn from it (the generator goes on from there)."""
+    space = _space()
+    rng = np.random.default_rng(seed)
+    return space, rng, space.hardware_context(sample_masked(space.hw_mask(), space.hw_nvec, rng))
 
 
 def test_hw_mask_hides_exactly_values_without_a_completion_in_budget() -> None:
@@ -66,9 +74,7 @@ def _fits_alone(own: MapSpace, d: int, row: tuple[int, ...]) -> bool:
 @settings(max_examples=12, deadline=None)
 @given(st.integers(0, 2**32 - 1))
 def test_tile_mask_is_the_configuration_mapspace_minus_entries_that_never_fit(seed: int) -> None:
-    space = _space()
-    rng = np.random.default_rng(seed)
-    ctx = space.hardware_context(sample_masked(space.hw_mask(), space.hw_nvec, rng))
+    space, _, ctx = _random_hardware(seed)
     for li, layer in enumerate(space.layers):
         own = MapSpace(ctx.arch, layer.problem)
         lc = space.layer_context(ctx, li)
@@ -110,9 +116,7 @@ def test_entries_hidden_for_capacity_always_overflow() -> None:
 def test_masked_in_actions_decode_to_mappings_that_pass_fanout_and_factor_checks(
     seed: int,
 ) -> None:
-    space = _space()
-    rng = np.random.default_rng(seed)
-    ctx = space.hardware_context(sample_masked(space.hw_mask(), space.hw_nvec, rng))
+    space, rng, ctx = _random_hardware(seed)
     for li, layer in enumerate(space.layers):
         for _ in range(4):
             tile, order = space.sample_layer_actions(ctx, li, rng)
@@ -190,9 +194,7 @@ def test_default_order_action_fits_capacity_when_tiles_fit() -> None:
 @settings(max_examples=10, deadline=None)
 @given(st.integers(0, 2**32 - 1))
 def test_actions_of_inverts_decode_for_legal_mappings(seed: int) -> None:
-    space = _space()
-    rng = np.random.default_rng(seed)
-    ctx = space.hardware_context(sample_masked(space.hw_mask(), space.hw_nvec, rng))
+    space, rng, ctx = _random_hardware(seed)
     for li, layer in enumerate(space.layers):
         own = MapSpace(ctx.arch, layer.problem)
         point = own.sample_legal(rng, max_tries=2000)
