@@ -296,8 +296,12 @@ class MapSpace:
         return masks
 
     def mapping(self, point: MapPoint) -> Mapping:
+        return self.mapping_of_factors(self.level_factors(point), point)
+
+    def mapping_of_factors(self, f: np.ndarray, point: MapPoint) -> Mapping:
+        """The mapping with slot factors ``f`` ([dims, slots]) and ``point``'s permutations and
+        keep bits (``point``'s factorization indices are not used)."""
         nd = len(self.dims)
-        f = self.level_factors(point)
         t = [[1] * nd for _ in range(self.num_levels)]
         x = [[1] * nd for _ in range(self.num_levels)]
         y = [[1] * nd for _ in range(self.num_levels)]

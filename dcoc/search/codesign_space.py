@@ -50,7 +50,7 @@ import numpy as np
 from dcoc.accel.architecture import Architecture
 from dcoc.accel.design_space import DesignSpace, HardwareConfig
 from dcoc.accel.estimator import estimate_tables
-from dcoc.accel.mapping import LevelMapping, Mapping
+from dcoc.accel.mapping import Mapping
 from dcoc.accel.mapspace import MapPoint, MapSpace, Slot
 from dcoc.accel.model import evaluate
 from dcoc.accel.nest import LoopAxis
@@ -466,28 +466,7 @@ class CoDesignSpace:
                 level_perm[j] = int(order_action[li])
         perms = tuple(min(p, ms.permutation_counts[j] - 1) for j, p in enumerate(level_perm))
         bits = tuple(bool(b) for b in order_action[self.num_levels :])
-        point = MapPoint((0,) * nd, perms, bits)
-        t = [[1] * nd for _ in range(nl)]
-        x = [[1] * nd for _ in range(nl)]
-        y = [[1] * nd for _ in range(nl)]
-        for s, slot in enumerate(ms.slots):
-            target = {LoopAxis.TEMPORAL: t, LoopAxis.SPATIAL_X: x, LoopAxis.SPATIAL_Y: y}[slot.axis]
-            for d in range(nd):
-                target[slot.level][d] = int(factors[d, s])
-        keep = ms.keep_masks(point)
-        return Mapping(
-            tuple(
-                LevelMapping(
-                    tuple(t[li]),
-                    tuple(x[li]),
-                    tuple(y[li]),
-                    ms.permutation(li, perms[li]),
-                    ms.spatial_order(li),
-                    tuple(keep[li]),
-                )
-                for li in range(nl)
-            )
-        )
+        return ms.mapping_of_factors(factors, MapPoint((0,) * nd, perms, bits))
 
     def decode(
         self,
