@@ -446,6 +446,7 @@ class BatchLinks:
                 for i in np.flatnonzero(~hit):
                     same = np.flatnonzero((memo[1] == config[i]).all(axis=1))
                     pos[i] = same[0]
+        assert memo is not None
         return memo[2][pos], memo[3][pos], memo[4][pos]
 
     def _neighbour_reuse(

@@ -558,7 +558,7 @@ def analyze(
         extents.append(tuple(scale))
     compute_cycles = prod(lp.bound for lp in loops if not lp.axis.is_spatial)
     computes = prod(scale)
-    levels_info = []
+    levels_info: list[LevelInfo] = []
     start = 0
     prev_boundary = -1
     for b in nest.boundaries:

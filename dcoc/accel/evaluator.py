@@ -482,11 +482,11 @@ class Evaluator:
                 slowdown = min(slowdown, sbw * compute_cycles / (reads + writes))
             if slowdown < 1.0:
                 cycles = max(cycles, ceil(compute_cycles / slowdown))
-        total = 0.0
+        level_energy = 0.0
         e_leak = self.e_leak
         for li in range(nl):
-            total += dynamic[li] + e_leak[li] * cycles * max(1, replication[li])
-        energy = computes * self.e_mac + total
+            level_energy += dynamic[li] + e_leak[li] * cycles * max(1, replication[li])
+        energy = computes * self.e_mac + level_energy
         return CostSummary(
             valid, cycles, energy, self.area, computes / (self.mac_instances * cycles)
         )
