@@ -113,41 +113,6 @@ class BatchEvaluator(SlidingAccesses, BatchCost):
             out = out * span if not (isinstance(span, int) and span == 1) else out
         return out
 
-    def _tile_sizes(
-        self, ext: list[list[Vec]], master: list[list[Vec]], nb: int
-    ) -> tuple[list[list[Vec]], list[list[Vec] | None]]:
-        """Tile sizes per level and data space ([B] each), and at the spatial levels' masters
-        (None elsewhere), computed for all those levels at once on stacked [R, B] extents."""
-        nd, nl, nds = self.num_dims, self.num_levels, self.num_ds
-        spatial = [li for li in range(nl) if self.fanout[li] > 1]
-        rows = [*ext, *(master[li] for li in spatial)]
-        e = np.empty((nd, len(rows), nb), np.int64)
-        for r, row in enumerate(rows):
-            for d, v in enumerate(row):
-                e[d, r] = v
-        per_ds: list[np.ndarray] = []
-        for proj in self.projs:
-            size: np.ndarray | None = None
-            for terms in proj:
-                span: np.ndarray | None = None
-                offset = 1
-                for d, c in terms:
-                    if c:
-                        term = e[d] if c == 1 else c * e[d]
-                        span = term if span is None else span + term
-                        offset -= c
-                if span is None:
-                    continue
-                if offset:
-                    span = span + offset
-                size = span if size is None else size * span
-            per_ds.append(np.ones((len(rows), nb), np.int64) if size is None else size)
-        sizes: list[list[Vec]] = [[per_ds[s][li] for s in range(nds)] for li in range(nl)]
-        spatial_sizes: list[list[Vec] | None] = [None] * nl
-        for r, li in enumerate(spatial, nl):
-            spatial_sizes[li] = [per_ds[s][r] for s in range(nds)]
-        return sizes, spatial_sizes
-
     # -- main ----------------------------------------------------------------------------
     def evaluate(self, batch: MappingBatch, hardware: HardwareBatch) -> BatchReport:
         """Every number of the scalar report, per element (counts per level and data space)."""
@@ -237,7 +202,24 @@ class BatchEvaluator(SlidingAccesses, BatchCost):
         computes = vec(vprod(ext[-1]))
         utilized_macs = vec(vprod(fan))
 
-        sizes, spatial_sizes = self._tile_sizes(ext, master, nb)
+        # tile sizes (cached when a level does not change a data space's extents)
+        cache: dict[tuple[object, ...], Vec] = {}
+        keepalive: list[object] = []
+
+        def box(ds: int, extents: list[Vec]) -> Vec:
+            key = (ds, *(id(e) if isinstance(e, np.ndarray) else ("i", e) for e in extents))
+            got = cache.get(key)
+            if got is None:
+                got = self._box(ds, extents)
+                cache[key] = got
+                keepalive.append(extents)
+            return got
+
+        sizes = [[box(s, ext[li]) for s in range(nds)] for li in range(nl)]
+        spatial_sizes = [
+            [box(s, master[li]) for s in range(nds)] if self.fanout[li] > 1 else None
+            for li in range(nl)
+        ]
 
         # temporal loops: per level the used dims, their ranks and weights
         rank_flat = batch.permutation_rank.reshape(nb, ld)
