@@ -50,7 +50,7 @@ from math import prod
 from dcoc.accel.mapping import LevelMapping
 from dcoc.accel.nest import LoopNest
 from dcoc.accel.nest_analysis import DataSpaceTile, LevelTiles, NestAnalysis
-from dcoc.accel.nest_simulation import Projection, box_size, projections
+from dcoc.accel.nest_simulation import Projection, projections
 from dcoc.workloads.problem import Problem
 
 # A spatial loop as the multicast histogram needs it: (problem dim, bound, stride).
@@ -80,6 +80,17 @@ def multicast_histogram(proj: Projection, members: tuple[SpatialMember, ...]) ->
     return tuple(sorted(Counter(counts.values()).items()))
 
 
+def _box_size(proj: Projection, extents: Sequence[int]) -> int:
+    """:func:`~dcoc.accel.nest_simulation.box_size` without generator overhead."""
+    size = 1
+    for terms in proj:
+        span = 1
+        for d, c in terms:
+            span += c * (extents[d] - 1)
+        size *= span
+    return size
+
+
 def _transitions(
     proj: Projection,
     tile_extents: tuple[int, ...],
@@ -90,18 +101,27 @@ def _transitions(
     translation ``t_j``, the delta charged, and the delta's *mode* (the engine's
     ``last_mode``: ``t_j`` when the set difference was delivered, ``None`` for a full refetch).
     """
-    ext = [sum(c * (tile_extents[d] - 1) for d, c in terms) + 1 for terms in proj]
+    ext = []
+    for terms in proj:
+        span = 1
+        for d, c in terms:
+            span += c * (tile_extents[d] - 1)
+        ext.append(span)
     size = prod(ext)
     # t_j = own move of bit j minus the moves of the bits below it (they reset), projected:
     # kept incrementally as ``running`` = projected sum of the moves below j
-    coefs: dict[int, Vec] = {}
-    running = [0] * len(proj)
+    nk = len(proj)
+    coefs: dict[int, list[int]] = {}  # per problem dim: its coefficient in each data dim
+    for k, terms in enumerate(proj):
+        for d, c in terms:
+            if d not in coefs:
+                coefs[d] = [0] * nk
+            coefs[d][k] += c
+    zero = [0] * nk
+    running = zero
     trans: list[Vec] = []
     for d, _, s in bits:
-        cd = coefs.get(d)
-        if cd is None:
-            cd = coefs[d] = tuple(sum(c for dd, c in terms if dd == d) for terms in proj)
-        own = [c * s for c in cd]
+        own = [c * s for c in coefs.get(d, zero)]
         trans.append(tuple([o - r for o, r in zip(own, running, strict=True)]))
         running = [r + o for r, o in zip(running, own, strict=True)]
     # the reference transition: bit 0 (legacy) or the lowest bit that moves (current rule)
@@ -145,7 +165,7 @@ def content_accesses(
     """
     if all(len(terms) == 1 and terms[0][1] > 0 for terms in proj):
         relevant = {terms[0][0] for terms in proj}
-        total = box_size(proj, tile_extents)
+        total = _box_size(proj, tile_extents)
         moving = False
         for d, n, _ in bits:
             moving = moving or d in relevant
@@ -570,8 +590,8 @@ def analyze(
         master = start + len(members) - 1
         fanout = prod(m[1] for m in members)
         replication = prod(lp.bound for lp in loops[b + 1 :] if lp.axis.is_spatial)
-        sizes = [box_size(p, extents[b]) for p in projs]
-        spatial_sizes = [box_size(p, extents[master]) for p in projs] if members else None
+        sizes = [_box_size(p, extents[b]) for p in projs]
+        spatial_sizes = [_box_size(p, extents[master]) for p in projs] if members else None
         linked: dict[int, tuple[tuple[tuple[int, int], ...], int]] = {}
         bases: list[int] = []
         if prev_boundary < 0:
