@@ -46,6 +46,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Collection, Sequence
 from math import prod
+from operator import add
 
 from dcoc.accel.mapping import LevelMapping
 from dcoc.accel.nest import LoopNest
@@ -67,14 +68,19 @@ def multicast_histogram(proj: Projection, members: tuple[SpatialMember, ...]) ->
     """
     counts: dict[tuple[int, ...], int] = {(0,) * len(proj): 1}
     for d, n, s in members:
-        contrib = tuple(sum(c * s for dd, c in terms if dd == d) for terms in proj)
+        contrib = [0] * len(proj)
+        for k, terms in enumerate(proj):
+            for dd, c in terms:
+                if dd == d:
+                    contrib[k] += c * s
         if not any(contrib):
             counts = {k: v * n for k, v in counts.items()}
             continue
+        shifts = [tuple([i * b for b in contrib]) for i in range(n)]
         new: dict[tuple[int, ...], int] = {}
         for key, v in counts.items():
-            for i in range(n):
-                k2 = tuple(a + i * b for a, b in zip(key, contrib, strict=True))
+            for shift in shifts:
+                k2 = tuple(map(add, key, shift))
                 new[k2] = new.get(k2, 0) + v
         counts = new
     return tuple(sorted(Counter(counts.values()).items()))
