@@ -27,6 +27,7 @@ from dcoc.accel.closed_form import (
     spatial_members,
 )
 from dcoc.accel.cost import MAC_ACTIONS
+from dcoc.accel.evaluator_codegen import compile_summary
 from dcoc.accel.mapping import Mapping
 from dcoc.accel.model import evaluate
 from dcoc.accel.nest_simulation import projections
@@ -110,8 +111,12 @@ class Evaluator:
         *,
         legacy_translation: bool = False,
         link_transfers: bool = True,
+        generated: bool = True,
     ) -> None:
         self.arch = arch
+        self.use_generated = generated
+        self._generated: Callable[[Mapping], CostSummary] | None = None
+        self._source: str | None = None
         self.link_transfers = link_transfers
         self.problem = problem
         self.tables = tables
@@ -229,8 +234,32 @@ class Evaluator:
             return size * n_above - inter * matched
         return size * (n_above - zero) - inter * matched
 
+    @property
+    def generated_source(self) -> str:
+        """The Python source of the summary specialized to this evaluator
+        (:mod:`dcoc.accel.evaluator_codegen`)."""
+        if self._source is None:
+            self._compile()
+        assert self._source is not None
+        return self._source
+
+    def _compile(self) -> Callable[[Mapping], CostSummary]:
+        self._source, self._generated = compile_summary(self, self.generic_summary)
+        return self._generated
+
     def summary(self, mapping: Mapping) -> CostSummary:
-        """Validity, cycles, energy, area and utilization of ``mapping``."""
+        """Validity, cycles, energy, area and utilization of ``mapping``: the generated,
+        specialized code (compiled on first use), or :meth:`generic_summary` if the evaluator
+        was built with ``generated=False``. Both give identical results."""
+        fn = self._generated
+        if fn is None:
+            if not self.use_generated:
+                return self.generic_summary(mapping)
+            fn = self._compile()
+        return fn(mapping)
+
+    def generic_summary(self, mapping: Mapping) -> CostSummary:
+        """:meth:`summary` by the generic code (the reference for the generated code)."""
         nl, nd, nds = self.nl, self.nd, self.nds
         levels = mapping.levels
         if mapping.conflicts or len(levels) != nl:

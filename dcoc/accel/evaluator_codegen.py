@@ -1,0 +1,392 @@
+"""Generated, specialized source for :meth:`dcoc.accel.evaluator.Evaluator.summary`.
+
+:func:`generate_summary` writes the summary computation for one (architecture, problem,
+tables, stride rule, link rule) as straight-line Python: the loops over storage levels,
+problem dimensions and data spaces are unrolled, and everything that depends only on the
+architecture, problem and tables is folded into literals (fanouts, projections, which data
+spaces slide, block sizes, energies per action, capacities, bandwidths, area). What depends on
+the loop permutation stays a small loop over the mapping's non-trivial temporal loops. The
+arithmetic is the generic evaluator's, term for term and in the same order, so the result is
+bit-identical; mappings where neighbour link transfers may occur are handed back to the
+generic path (``fallback``).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from math import prod
+from typing import TYPE_CHECKING, Any
+
+from dcoc.accel.closed_form import multicast_histogram
+
+if TYPE_CHECKING:
+    from dcoc.accel.evaluator import CostSummary, Evaluator
+    from dcoc.accel.mapping import Mapping
+
+
+def _lit(value: object) -> str:
+    """A literal that evaluates to exactly ``value`` (ints, finite floats, bools, None)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return f"float({str(value)!r})"
+    return repr(value)
+
+
+def _box(proj: tuple[tuple[tuple[int, int], ...], ...], ext: list[str]) -> list[str]:
+    """Per data dimension: the span expression over extent expressions ``ext``."""
+    spans = []
+    for terms in proj:
+        parts = [f"{c} * ({ext[d]} - 1)" for d, c in terms if c]
+        spans.append(f"{' + '.join(parts)} + 1" if parts else "1")
+    return spans
+
+
+def _size(proj: tuple[tuple[tuple[int, int], ...], ...], ext: list[str]) -> str:
+    factors = [s if s == "1" else f"({s})" for s in _box(proj, ext)]
+    return " * ".join(factors) or "1"
+
+
+class _Writer:
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+        self.depth = 1
+
+    def __call__(self, line: str) -> None:
+        self.lines.append("    " * self.depth + line)
+
+
+def generate_summary(ev: Evaluator) -> str:
+    """The source of ``summary(mapping) -> CostSummary`` specialized to ``ev``."""
+    nl, nd, nds = ev.nl, ev.nd, ev.nds
+    projs = ev.projs
+    spatial_ok = [ev.fanout[li] > 1 for li in range(nl)]  # levels that may fan out
+    w = _Writer()
+    out = w.lines
+    out.append("def summary(mapping):")
+    w("levels = mapping.levels")
+    w(f"if mapping.conflicts or len(levels) != {nl}:")
+    w("    return INVALID")
+    w(f"{', '.join(f'L{li}' for li in range(nl))}, = levels")
+    w("bits = []")
+    w("add = bits.append")
+    w("cc = 1  # compute cycles")
+    below = ["1"] * nd
+    for li in range(nl):
+        fx, fy = ev.fanout_xy[li]
+        w(f"# -- level {li} ({ev.arch.storage[li].name}): validity, extents, loops")
+        w(f"sx = L{li}.spatial_x")
+        w(f"sy = L{li}.spatial_y")
+        w("if min(sx) < 1 or min(sy) < 1:")
+        w("    return INVALID")
+        ux = " * ".join(f"sx[{d}]" for d in range(nd))
+        uy = " * ".join(f"sy[{d}]" for d in range(nd))
+        w(f"ux = {ux}")
+        w(f"uy = {uy}")
+        w(f"if ux > {fx} or uy > {fy} or ux * uy > {ev.fanout[li]}:")
+        w("    return INVALID")
+        if spatial_ok[li]:
+            w(f"f{li} = ux * uy")
+            for d in range(nd):
+                w(f"s{li}_{d} = sx[{d}] * sy[{d}]")
+            master = [
+                f"s{li}_{d}" if below[d] == "1" else f"{below[d]} * s{li}_{d}" for d in range(nd)
+            ]
+            for d in range(nd):
+                w(f"m{li}_{d} = {master[d]}")
+            master = [f"m{li}_{d}" for d in range(nd)]
+        else:
+            master = list(below)
+        w(f"t = L{li}.temporal")
+        for d in range(nd):
+            w(f"x{li}_{d} = {'' if master[d] == '1' else master[d] + ' * '}t[{d}]")
+        w(f"ls{li} = len(bits)")
+        w(f"M = ({', '.join(master)},)")
+        w(f"for d in L{li}.permutation:")
+        w("    n = t[d]")
+        w("    if n > 1:")
+        w(f"        add(({li}, d, n, M[d]))")
+        w("        cc *= n")
+        w("    elif n < 1:")
+        w("        return INVALID")
+        below = [f"x{li}_{d}" for d in range(nd)]
+    bounds = " or ".join(f"x{nl - 1}_{d} != {ev.bounds[d]}" for d in range(nd))
+    w(f"if {bounds}:")
+    w("    return INVALID")
+    for ds in range(nds):
+        kept = " or ".join(f"L{li}.keep[{ds}]" for li in range(nl))
+        w(f"if not ({kept}):")
+        w("    return INVALID")
+    fan = [f"f{li}" if spatial_ok[li] else "1" for li in range(nl)]
+    w("nbits = len(bits)")
+    if ev.link_transfers and any(spatial_ok[1:]):
+        ones = "[" + ", ".join(["1"] * nd) + "]"
+        belows = [ones] + [
+            f"[{', '.join(f'x{li - 1}_{d}' for d in range(nd))}]" if spatial_ok[li] else "None"
+            for li in range(1, nl)
+        ]
+        masters = [
+            f"[{', '.join(f'm{li}_{d}' for d in range(nd))}]" if spatial_ok[li] else "None"
+            for li in range(nl)
+        ]
+        w("# neighbour link transfers possible: the generic path computes them")
+        w(
+            f"if may_link(levels, bits, [{', '.join(f'ls{li}' for li in range(nl))}, nbits], "
+            f"[{', '.join(belows)}], [{', '.join(masters)}], [{', '.join(fan)}]):"
+        )
+        w("    return fallback(mapping)")
+    w("suffix = [1] * (nbits + 1)")
+    w("acc = 1")
+    w("for i in range(nbits - 1, -1, -1):")
+    w("    acc *= bits[i][2]")
+    w("    suffix[i] = acc")
+    # replication (instances of each level in use)
+    rep = ["1"] * nl
+    for li in range(nl - 2, -1, -1):
+        if fan[li + 1] == "1":
+            rep[li] = rep[li + 1]
+        elif rep[li + 1] == "1":
+            rep[li] = fan[li + 1]
+        else:
+            w(f"r{li} = {rep[li + 1]} * {fan[li + 1]}")
+            rep[li] = f"r{li}"
+    # sizes per data space and level
+    for ds in range(nds):
+        for li in range(nl):
+            w(f"z{ds}_{li} = {_size(projs[ds], [f'x{li}_{d}' for d in range(nd)])}")
+    track = [ev.capacity[li] is not None or any(ev.bandwidth[li]) for li in range(nl)]
+    for li in range(nl):
+        w(f"dyn{li} = 0.0")
+        if track[li]:
+            w(f"rd{li} = wr{li} = us{li} = 0")
+        if ev.clusters[li] is not None:
+            w(f"cu{li} = {rep[li]} / min({rep[li]}, {_lit(ev.clusters[li])})")
+    if any(ev.sliding):
+        w("weights = [(b[2] - 1) * suffix[i + 1] for i, b in enumerate(bits)]")
+    for ds in range(nds):
+        _data_space(w, ev, ds, spatial_ok, fan, rep, track)
+    # capacity, cycles, energy
+    w("# -- capacity, cycles, energy")
+    w("valid = True")
+    w("cycles = cc")
+    for li in range(nl):
+        cap = ev.capacity[li]
+        if cap is not None:
+            w(f"if us{li} > {_lit(cap)}:")
+            w("    valid = False")
+        rbw, wbw, sbw = ev.bandwidth[li]
+        if not (rbw or wbw or sbw):
+            continue
+        w("slowdown = 1.0")
+        if rbw:
+            w(f"if rd{li}:")
+            w(f"    slowdown = min(slowdown, {_lit(rbw)} * cc / rd{li})")
+        if wbw:
+            w(f"if wr{li}:")
+            w(f"    slowdown = min(slowdown, {_lit(wbw)} * cc / wr{li})")
+        if sbw:
+            w(f"if rd{li} + wr{li}:")
+            w(f"    slowdown = min(slowdown, {_lit(sbw)} * cc / (rd{li} + wr{li}))")
+        w("if slowdown < 1.0:")
+        w("    cycles = max(cycles, ceil(cc / slowdown))")
+    w("energy = 0.0")
+    for li in range(nl):
+        w(f"energy += dyn{li} + {_lit(ev.e_leak[li])} * cycles * max(1, {rep[li]})")
+    computes = prod(ev.bounds)
+    w(f"energy = {_lit(computes * ev.e_mac)} + energy")
+    w(
+        f"return CostSummary(valid, cycles, energy, {_lit(ev.area)}, "
+        f"{computes} / ({ev.mac_instances} * cycles))"
+    )
+    return "\n".join(out) + "\n"
+
+
+def _data_space(
+    w: _Writer,
+    ev: Evaluator,
+    ds: int,
+    spatial_ok: list[bool],
+    fan: list[str],
+    rep: list[str],
+    track: list[bool],
+) -> None:
+    nl, nd = ev.nl, ev.nd
+    proj = ev.projs[ds]
+    rel = ev.relevant[ds]
+    sliding = ev.sliding[ds]
+    name = ev.problem.data_spaces[ds].name
+    w(f"# -- data space {ds} ({name})" + (", sliding" if sliding else ""))
+    for li in range(nl):
+        w(f"k{li} = L{li}.keep[{ds}]")
+    # bases: accesses per level before the spatial fanout
+    base = ["cc"] + [f"b{li}" for li in range(1, nl)]
+    if sliding:
+        w("refs = {}")
+        w("keys = []")
+        w("running = 0")
+        w("for _, d, _, st in bits:")
+        w(f"    v = {_lit(ev.kappa[ds])}[d] * st")
+        w("    keys.append(v - running)")
+        w("    running += v")
+        for li in range(1, nl):
+            w(f"start = ls{li}")
+            w("if start in refs:")
+            w("    found = refs[start]")
+            w("else:")
+            w(f"    found = refs[start] = reference({ds}, bits, keys, weights, start)")
+            w("if found is None:")
+            w(f"    b{li} = z{ds}_{li - 1}")
+            w("else:")
+            w("    d, step, matched, zero, _ = found")
+            spans = _box(proj, [f"x{li - 1}_{d}" for d in range(nd)])
+            w(f"    spans = [{', '.join(spans)}]")
+            w(f"    for k, c in {_lit(ev.touch[ds])}[d]:")
+            w("        spans[k] = max(0, spans[k] - c * step)")
+            w("    inter = prod(spans)")
+            if ev.legacy:
+                w(f"    b{li} = z{ds}_{li - 1} * suffix[start] - inter * matched")
+            else:
+                w(f"    b{li} = z{ds}_{li - 1} * (suffix[start] - zero) - inter * matched")
+    else:
+        w("nxt = nbits")
+        w("firsts = [nbits] * (nbits + 1)")
+        w("for i in range(nbits - 1, -1, -1):")
+        w(f"    if {_lit(rel)}[bits[i][1]]:")
+        w("        nxt = i")
+        w("    firsts[i] = nxt")
+        for li in range(1, nl):
+            w(f"b{li} = z{ds}_{li - 1} * suffix[firsts[ls{li}]]")
+    # multicast: a{li} accesses, g{li} multicast factor, mu{li} list of (m, a) or None
+    mult = ["1"] * nl
+    multi = [False] * nl
+    for li in range(nl):
+        if not spatial_ok[li]:
+            w(f"a{li} = {base[li]}")
+            continue
+        if sliding:
+            multi[li] = True
+            mult[li] = f"g{li}"
+            below = [f"x{li - 1}_{d}" if li else "1" for d in range(nd)]
+            w(f"mu{li} = None")
+            w(f"if f{li} > 1:")
+            w(
+                f"    key = ({ds}, ({', '.join(f's{li}_{d}' for d in range(nd))},), "
+                f"({', '.join(below)},))"
+            )
+            w("    hist = hist_cache.get(key)")
+            w("    if hist is None:")
+            members = ", ".join(f"({d}, s{li}_{d}, {below[d]})" for d in range(nd))
+            w(f"        members = tuple(m for m in ({members},) if m[1] > 1)")
+            w(f"        hist = hist_cache[key] = multicast_histogram(PROJS[{ds}], members)")
+            w("    if len(hist) == 1:")
+            w(f"        g{li} = hist[0][0]")
+            w(f"        a{li} = {base[li]} * hist[0][1]")
+            w("    else:")
+            w(f"        g{li} = 1")
+            w(f"        mu{li} = [(m, {base[li]} * g) for m, g in hist]")
+            w(f"        a{li} = sum(a for _, a in mu{li})")
+            w("else:")
+            w(f"    g{li} = 1")
+            w(f"    a{li} = {base[li]}")
+        else:
+            groups = [f"s{li}_{d}" for d in range(nd) if rel[d]]
+            members_ = [f"s{li}_{d}" for d in range(nd) if not rel[d]]
+            mult[li] = f"g{li}"
+            w(f"g{li} = {' * '.join(members_) or '1'}")
+            w(f"a{li} = {base[li]} * {' * '.join(groups) or '1'}")
+    # parent access shares (before masking)
+    for li in range(nl - 1):
+        o = li + 1
+        w(f"if k{li}:")
+        if multi[o]:
+            w(f"    if mu{o} is not None:")
+            w(f"        p{li} = sum(a * m // {fan[o]} for m, a in mu{o})")
+            w("    else:")
+            w(f"        p{li} = a{o} * {mult[o]} // {fan[o]}")
+        elif spatial_ok[o]:
+            w(f"    p{li} = a{o} * {mult[o]} // {fan[o]}")
+        else:
+            w(f"    p{li} = a{o}")
+    for li in range(nl):
+        w(f"c{li} = a{li}")
+    # MaskTiles
+    for cur in range(nl - 1):
+        o = cur + 1
+        w(f"if not k{cur}:")
+        if multi[o]:
+            w(f"    if mu{o} is not None:")
+            w(f"        weighted = sum(a * m for m, a in mu{o})")
+            w("        if weighted:")
+            w(f"            factor = float(c{cur} * {fan[o]}) / float(weighted)")
+            scaled = "(m, int(float(a) * factor)) if a else (m, a)"
+            w(f"            mu{o} = [{scaled} for m, a in mu{o}]")
+            w(f"        c{o} = sum(a for _, a in mu{o})")
+            w("    else:")
+            ind = "        "
+        else:
+            ind = "    "
+        w(f"{ind}a = a{o}")
+        w(f"{ind}if a:")
+        if spatial_ok[o]:
+            w(f"{ind}    factor = float(c{cur} * {fan[o]}) / float(a * {mult[o]})")
+        else:
+            w(f"{ind}    factor = float(c{cur}) / float(a)")
+        w(f"{ind}    a = a{o} = int(float(a) * factor)")
+        w(f"{ind}c{o} = a")
+    # outermost level keeping this data space
+    chain = str(0)
+    for li in range(1, nl):
+        chain = f"{li} if k{li} else ({chain})" if li > 1 else f"{li} if k{li} else 0"
+    w(f"om = {chain}")
+    read_write = ev.read_write[ds]
+    w(f"p = z{ds}_{nl - 1}")
+    for li in range(nl - 1, -1, -1):
+        if li < nl - 1 and spatial_ok[li + 1]:
+            msize = _size(proj, [f"m{li + 1}_{d}" for d in range(nd)])
+            w(f"if f{li + 1} > 1:")
+            w(f"    p = p * z{ds}_{li} // ({msize})")
+        w(f"if k{li}:")
+        fill = "0" if li == nl - 1 else f"(0 if om == {li} else p{li})"
+        w(f"    fill = {fill}")
+        if read_write:
+            w(f"    r = c{li} - p")
+            w(f"    f = fill if om == {li} else fill - p")
+            w(f"    u = c{li}")
+        else:
+            w(f"    r = c{li}")
+            w("    f = fill")
+            w("    u = 0")
+        if track[li]:
+            w(f"    rd{li} += r")
+            w(f"    wr{li} += f + u")
+            w(f"    us{li} += z{ds}_{li}")
+        b = ev.block[li]
+        terms = []
+        for var, e in (("r", ev.e_read[li]), ("f", ev.e_fill[li]), ("u", ev.e_update[li])):
+            terms.append(f"{var} * {_lit(e)}" if b == 1 else f"ceil({var} / {b}) * {_lit(e)}")
+        per_instance = " + ".join(terms)
+        if ev.clusters[li] is not None:
+            per_instance = f"({per_instance}) / cu{li}"
+        w("    if r or f or u:")
+        w(f"        dyn{li} += ({per_instance}) * {rep[li]}")
+
+
+def compile_summary(ev: Evaluator, fallback: Callable[[Mapping], CostSummary]) -> tuple[str, Any]:
+    """(source, function) of the specialized summary for ``ev``."""
+    from dcoc.accel.evaluator import _INVALID, CostSummary
+
+    source = generate_summary(ev)
+    namespace: dict[str, Any] = {
+        "INVALID": _INVALID,
+        "CostSummary": CostSummary,
+        "ceil": math.ceil,
+        "prod": prod,
+        "may_link": ev.links.may_link,
+        "fallback": fallback,
+        "reference": ev._reference,
+        "hist_cache": ev.hist_cache,
+        "multicast_histogram": multicast_histogram,
+        "PROJS": ev.projs,
+    }
+    code = compile(source, f"<dcoc generated summary {id(ev):x}>", "exec")
+    exec(code, namespace)
+    return source, namespace["summary"]
