@@ -64,8 +64,9 @@ class BatchLinks:
         ] = {}
         self.memo: dict[tuple[int, int], tuple[np.ndarray, ...]] = {}
         # per data space: coefficients [K, D], balanced radix bases [K], key of a unit move
-        # along each problem dim [D]
-        self.encoding: dict[int, tuple[np.ndarray, list[int], np.ndarray]] = {}
+        # along each problem dim [D], key bound of a unit spread per dim ([D]: |coef| x the
+        # radix multipliers)
+        self.encoding: dict[int, tuple[np.ndarray, list[int], np.ndarray, np.ndarray]] = {}
         for s, _, _ in self.windowed:
             proj = projs[s]
             coef = np.zeros((len(proj), nd), np.int64)
@@ -79,7 +80,7 @@ class BatchLinks:
             mults = np.cumprod([1, *radix[:-1]]).astype(np.int64)
             if float(np.prod(np.array(radix, float))) >= 2.0**62:
                 raise ValueError("problem too large for the link-transfer translation keys")
-            self.encoding[s] = (coef, radix, mults @ coef)
+            self.encoding[s] = (coef, radix, mults @ coef, mults @ np.abs(coef))
         self.movable = [[d for d in range(nd) if d not in single] for _, single, _ in self.windowed]
 
     @property
@@ -167,17 +168,20 @@ class BatchLinks:
                         for d, v in acts.items():
                             if d in wdims:
                                 first_moves |= starts_here & v & (r_l[:, d] == first_rank)
+                    cols_l = {d: r_l[:, d] for d in acts}
                     for d in movable:
                         if d not in acts:
                             continue
-                        rd = r_l[:, d]
+                        rd = cols_l[d]
                         ok = acts[d] & (rd < single_rank)
                         nonzero = np.zeros(len(idx), bool)
+                        # the loops below d, once per level and dim (shared by the windows)
+                        below_d = {d2: cols_l[d2] < rd for d2 in acts if d2 != d}
                         for k, own_k in enumerate(own):
                             t: Vec = own_k.get(d, 0) - cum[k]
                             for d2, v in own_k.items():
                                 if d2 != d:
-                                    t = t - np.where(r_l[:, d2] < rd, v, 0)
+                                    t = t - v * below_d[d2]
                             nonzero |= np.asarray(t) != 0
                             ok &= np.abs(t) <= limits[k]
                         if self.legacy:
@@ -222,33 +226,57 @@ class BatchLinks:
         returns the link words per level and data space (0 or [B])."""
         nl, nds = len(ent_m), len(self.projs)
         links: list[list[Vec]] = [[0] * nds for _ in range(nl)]
-        for (li_sp, s), index in flagged.items():
-            t_all = batch.temporal[index]
-            s_all = batch.spatial_x[index] * batch.spatial_y[index]
-            # master (below x spatial) and tile extents per level, [F, L, D]
-            tiles = np.cumprod(s_all * t_all, axis=1)
-            belows = np.concatenate([np.ones_like(tiles[:, :1]), tiles[:, :-1]], axis=1)
-            masters = belows * s_all
-            # the dim at each loop position (ranks are a permutation per level): a scatter
-            order = np.empty_like(t_all[:, li_sp:])
-            np.put_along_axis(
-                order,
-                batch.permutation_rank[index, li_sp:],
-                np.broadcast_to(np.arange(self.num_dims), order.shape),
-                axis=2,
+        if not flagged:
+            return links
+        # the flagged elements of every (level, data space) gathered once, each a row range
+        keys = list(flagged)
+        index_all = np.concatenate([flagged[k] for k in keys])
+        bounds = np.cumsum([0, *(len(flagged[k]) for k in keys)])
+        nd = self.num_dims
+        t_all = batch.temporal[index_all]
+        sx_all = batch.spatial_x[index_all]
+        sy_all = batch.spatial_y[index_all]
+        s_all = sx_all * sy_all
+        # master (below x spatial) and tile extents per level, [F, L, D]
+        tiles = np.cumprod(s_all * t_all, axis=1)
+        belows = np.empty_like(tiles)
+        belows[:, 0] = 1
+        belows[:, 1:] = tiles[:, :-1]
+        masters = belows * s_all
+        # the dim at each loop position (ranks are a permutation per level): a flat scatter
+        lo = min(li_sp for li_sp, _ in keys)
+        rank = batch.permutation_rank[index_all, lo:]
+        nf_all, nlv = rank.shape[0], rank.shape[1]
+        order_all = np.empty(nf_all * nlv * nd, np.int64)
+        offsets = (np.arange(nf_all * nlv, dtype=np.int64) * nd)[:, None]
+        order_all[(rank.reshape(-1, nd) + offsets).ravel()] = np.tile(
+            np.arange(nd, dtype=np.int64), nf_all * nlv
+        )
+        order_all = order_all.reshape(nf_all, nlv, nd)
+        for i, (li_sp, s) in enumerate(keys):
+            r = slice(bounds[i], bounds[i + 1])
+            order = order_all[r, li_sp - lo :]
+            n_at = np.take_along_axis(t_all[r, li_sp:], order, axis=2)  # bounds in loop order
+            step_at = np.take_along_axis(masters[r, li_sp:], order, axis=2)
+            group = np.concatenate(
+                [
+                    sx_all[r, li_sp],
+                    sy_all[r, li_sp],
+                    batch.spatial_rank[flagged[(li_sp, s)], li_sp],
+                    belows[r, li_sp],
+                ],
+                axis=1,
             )
-            n_at = np.take_along_axis(t_all[:, li_sp:], order, axis=2)  # bounds in loop order
-            step_at = np.take_along_axis(masters[:, li_sp:], order, axis=2)
             self._patch_level(
-                batch,
-                index,
+                flagged[(li_sp, s)],
                 li_sp,
                 s,
                 order,
                 n_at,
                 step_at,
-                belows,
-                masters,
+                belows[r],
+                masters[r],
+                group,
                 base,
                 ent_m,
                 ent_a,
@@ -259,7 +287,6 @@ class BatchLinks:
 
     def _patch_level(
         self,
-        batch: MappingBatch,
         index: np.ndarray,
         li_sp: int,
         s: int,
@@ -268,15 +295,18 @@ class BatchLinks:
         step_at: np.ndarray,
         belows: np.ndarray,
         masters: np.ndarray,
+        group: np.ndarray,
         base: list[list[np.ndarray]],
         ent_m: list[list[Vec]],
         ent_a: list[list[np.ndarray]],
         links: list[list[Vec]],
         nb: int,
     ) -> None:
+        """One (spatial level, data space): ``group`` [F, 4D] is each element's spatial group
+        (X factors, Y factors, spatial ranks, child extents) at ``li_sp``."""
         nd = self.num_dims
         nf = len(index)
-        coef, radix, key_of_dim = self.encoding[s]
+        coef, radix, key_of_dim, key_bound_of_dim = self.encoding[s]
         child = belows[:, li_sp, :]  # the child's tile extents [F, D]
         extent = (child - 1) @ coef.T + 1  # [F, K]
         size = np.prod(extent, axis=1)
@@ -323,27 +353,21 @@ class BatchLinks:
         prev_weight = (code_start == 2).astype(np.int64) + np.where(same, weight, 0).sum(axis=1)
         words_start = np.where(has_bits, d_start * (n_start - 1) * prev_weight, 0)
         words[rows, start] = words_start
-        elem, slot = np.nonzero(words)
+        # only translations within the spread of the element offsets can be neighbour shifts;
+        # a key within the spread's key bound (sum of spread x radix multiplier) is necessary
+        spread_d = masters[:, li_sp, :] - child  # [F, D]
+        key_bound = spread_d @ key_bound_of_dim  # [F]
+        elem, slot = np.nonzero((words != 0) & (np.abs(trans) <= key_bound[:, None]))
         if not len(elem):
             return
         shifts = _decode(trans[elem, slot], radix)  # [C, K]
-        # only translations within the spread of the element offsets can be neighbour shifts
-        spread = (masters[:, li_sp, :] - child) @ np.abs(coef).T  # [F, K]
+        spread = spread_d @ np.abs(coef).T  # [F, K]
         near = (np.abs(shifts) <= spread[elem]).all(axis=1)
         elem, slot, shifts = elem[near], slot[near], shifts[near]
         if not len(elem):
             return
         lvl = li_sp
-        config = np.concatenate(
-            [
-                batch.spatial_x[index[elem], lvl],
-                batch.spatial_y[index[elem], lvl],
-                batch.spatial_rank[index[elem], lvl],
-                child[elem],
-                shifts,
-            ],
-            axis=1,
-        )
+        config = np.concatenate([group[elem], shifts], axis=1)
         fmax = self.fanout_xy[lvl][0] * self.fanout_xy[lvl][1]
         usable, reused, rest = self._lookup(s, lvl, config, nd, fmax)
         use = usable
