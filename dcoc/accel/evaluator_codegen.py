@@ -36,13 +36,17 @@ def _box(proj: tuple[tuple[tuple[int, int], ...], ...], ext: list[str]) -> list[
     """Per data dimension: the span expression over extent expressions ``ext``."""
     spans = []
     for terms in proj:
-        parts = [f"{c} * ({ext[d]} - 1)" for d, c in terms if c]
-        spans.append(f"{' + '.join(parts)} + 1" if parts else "1")
+        # sum c * (e - 1) + 1 written as sum c * e + (1 - sum c): the same integer
+        parts = [ext[d] if c == 1 else f"{c} * {ext[d]}" for d, c in terms if c]
+        const = 1 - sum(c for _, c in terms)
+        if parts and const:
+            parts.append(str(const))
+        spans.append(" + ".join(parts).replace("+ -", "- ") if parts else "1")
     return spans
 
 
 def _size(proj: tuple[tuple[tuple[int, int], ...], ...], ext: list[str]) -> str:
-    factors = [s if s == "1" else f"({s})" for s in _box(proj, ext)]
+    factors = [s if " " not in s else f"({s})" for s in _box(proj, ext) if s != "1"]
     return " * ".join(factors) or "1"
 
 
@@ -71,19 +75,28 @@ def generate_summary(ev: Evaluator) -> str:
     w("add = bits.append")
     w("cc = 1  # compute cycles")
     below = ["1"] * nd
+    ones = _lit((1,) * nd)
     for li in range(nl):
         fx, fy = ev.fanout_xy[li]
         w(f"# -- level {li} ({ev.arch.storage[li].name}): validity, extents, loops")
         w(f"sx = L{li}.spatial_x")
         w(f"sy = L{li}.spatial_y")
-        w("if min(sx) < 1 or min(sy) < 1:")
-        w("    return INVALID")
         ux = " * ".join(f"sx[{d}]" for d in range(nd))
         uy = " * ".join(f"sy[{d}]" for d in range(nd))
-        w(f"ux = {ux}")
-        w(f"uy = {uy}")
-        w(f"if ux > {fx} or uy > {fy} or ux * uy > {ev.fanout[li]}:")
-        w("    return INVALID")
+        indent = ""
+        if not spatial_ok[li]:  # all ones pass the checks below; others are checked in full
+            w(f"if sx != {ones} or sy != {ones}:")
+            indent = "    "
+
+        def check(line: str, indent: str = indent) -> None:
+            w(indent + line)
+
+        check("if min(sx) < 1 or min(sy) < 1:")
+        check("    return INVALID")
+        check(f"ux = {ux}")
+        check(f"uy = {uy}")
+        check(f"if ux > {fx} or uy > {fy} or ux * uy > {ev.fanout[li]}:")
+        check("    return INVALID")
         if spatial_ok[li]:
             w(f"f{li} = ux * uy")
             for d in range(nd):
@@ -345,29 +358,42 @@ def _data_space(
             w(f"if f{li + 1} > 1:")
             w(f"    p = p * z{ds}_{li} // ({msize})")
         w(f"if k{li}:")
-        fill = "0" if li == nl - 1 else f"(0 if om == {li} else p{li})"
-        w(f"    fill = {fill}")
+        if li == nl - 1:
+            w("    f = 0")
+        elif read_write:
+            w(f"    f = 0 if om == {li} else p{li} - p")
+        else:
+            w(f"    f = 0 if om == {li} else p{li}")
         if read_write:
             w(f"    r = c{li} - p")
-            w(f"    f = fill if om == {li} else fill - p")
-            w(f"    u = c{li}")
         else:
             w(f"    r = c{li}")
-            w("    f = fill")
-            w("    u = 0")
+        names = ("r", "f", f"c{li}") if read_write else ("r", "f", "0")
         if track[li]:
             w(f"    rd{li} += r")
-            w(f"    wr{li} += f + u")
+            w(f"    wr{li} += f + c{li}" if read_write else f"    wr{li} += f")
             w(f"    us{li} += z{ds}_{li}")
+        # block-rounded actions times energies; a zero energy adds a zero (of either sign)
+        # to a sum that is only ever added to the level's non-negative-zero-started total,
+        # so its term is left out; ceil(x / 1) * e == x * e in floating point
         b = ev.block[li]
         terms = []
-        for var, e in (("r", ev.e_read[li]), ("f", ev.e_fill[li]), ("u", ev.e_update[li])):
+        energies = (ev.e_read[li], ev.e_fill[li], ev.e_update[li])
+        for var, e in zip(names, energies, strict=True):
+            if (e == 0.0 and math.copysign(1.0, e) > 0) or (var == "0" and math.isfinite(e)):
+                continue
             terms.append(f"{var} * {_lit(e)}" if b == 1 else f"ceil({var} / {b}) * {_lit(e)}")
+        if not terms:
+            continue
         per_instance = " + ".join(terms)
         if ev.clusters[li] is not None:
             per_instance = f"({per_instance}) / cu{li}"
-        w("    if r or f or u:")
-        w(f"        dyn{li} += ({per_instance}) * {rep[li]}")
+        elif len(terms) > 1:
+            per_instance = f"({per_instance})"
+        if rep[li] != "1":
+            per_instance = f"{per_instance} * {rep[li]}"
+        w(f"    if {' or '.join(n for n in names if n != '0')}:")
+        w(f"        dyn{li} += {per_instance}")
 
 
 def compile_summary(ev: Evaluator, fallback: Callable[[Mapping], CostSummary]) -> tuple[str, Any]:
