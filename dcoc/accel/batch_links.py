@@ -95,12 +95,14 @@ class BatchLinks:
         master: list[list[Vec]],
         nt: list[dict[int, np.ndarray]],
         rank: np.ndarray,
+        ranks: list[dict[int, np.ndarray]],
         live: np.ndarray,
     ) -> dict[tuple[int, int], np.ndarray]:
         """Per (spatial level, data space), the indices of the ``live`` elements where a link
         transfer may occur there (elsewhere it certainly does not).
 
-        ``rank``: [B, L, D] loop positions in each level's temporal order (0 innermost)."""
+        ``rank``: [B, L, D] loop positions in each level's temporal order (0 innermost);
+        ``ranks``: per level, the same as contiguous [B] rows of some dims (optional)."""
         nl = len(tt)
         nb = live.shape[0]
         out: dict[tuple[int, int], np.ndarray] = {}
@@ -148,12 +150,14 @@ class BatchLinks:
                     if not nt[li]:
                         continue
                     acts = {d: v[idx] for d, v in nt[li].items()}
-                    r_l = rank[idx, li, :]
+                    # each used dim's loop rank: contiguous rows when the evaluator has them
+                    rows_l = ranks[li]
+                    cols_l = {d: (rows_l[d] if d in rows_l else rank[:, li, d])[idx] for d in acts}
                     single_rank: Vec = self.num_dims
                     blocked: Vec = False  # a one-term data dimension moves at this level
                     for d in single:
                         if d in acts:
-                            single_rank = np.minimum(single_rank, np.where(acts[d], r_l[:, d], 99))
+                            single_rank = np.minimum(single_rank, np.where(acts[d], cols_l[d], 99))
                             blocked = blocked | acts[d]
                     own = [
                         {d: c * pick(master[li][d], idx) * acts[d] for d, c in terms if d in acts}
@@ -163,12 +167,11 @@ class BatchLinks:
                     if self.legacy:
                         first_rank: Vec = 99
                         for d, v in acts.items():
-                            first_rank = np.minimum(first_rank, np.where(v, r_l[:, d], 99))
+                            first_rank = np.minimum(first_rank, np.where(v, cols_l[d], 99))
                         starts_here = ~started & (first_rank < 99)
                         for d, v in acts.items():
                             if d in wdims:
-                                first_moves |= starts_here & v & (r_l[:, d] == first_rank)
-                    cols_l = {d: r_l[:, d] for d in acts}
+                                first_moves |= starts_here & v & (cols_l[d] == first_rank)
                     for d in movable:
                         if d not in acts:
                             continue

@@ -309,7 +309,9 @@ class BatchEvaluator(SlidingAccesses, BatchCost):
         # neighbour link transfers: exact scalar entries for the elements that may use them
         links: list[list[Vec]] | None = None
         if self.link_transfers and self.links.possible:
-            flagged = self.links.candidates(tt, ss, below, master, nt, batch.permutation_rank, ok)
+            flagged = self.links.candidates(
+                tt, ss, below, master, nt, batch.permutation_rank, ranks, ok
+            )
             if len(flagged):
                 links = self.links.patch(batch, flagged, base, ent_m, ent_a, nb)
 
