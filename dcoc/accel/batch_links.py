@@ -255,12 +255,16 @@ class BatchLinks:
         order_all[(rank.reshape(-1, nd) + offsets).ravel()] = np.tile(
             np.arange(nd, dtype=np.int64), nf_all * nlv
         )
+        # bounds and steps in loop order: flat gathers from levels lo and up
+        at = (order_all.reshape(-1, nd) + offsets).reshape(nf_all, nlv, nd)
         order_all = order_all.reshape(nf_all, nlv, nd)
+        n_at_all = np.ascontiguousarray(t_all[:, lo:]).reshape(-1)[at]
+        step_at_all = np.ascontiguousarray(masters[:, lo:]).reshape(-1)[at]
         for i, (li_sp, s) in enumerate(keys):
             r = slice(bounds[i], bounds[i + 1])
             order = order_all[r, li_sp - lo :]
-            n_at = np.take_along_axis(t_all[r, li_sp:], order, axis=2)  # bounds in loop order
-            step_at = np.take_along_axis(masters[r, li_sp:], order, axis=2)
+            n_at = n_at_all[r, li_sp - lo :]
+            step_at = step_at_all[r, li_sp - lo :]
             group = np.concatenate(
                 [
                     sx_all[r, li_sp],
