@@ -244,7 +244,7 @@ class Evaluator:
         return self._source
 
     def _compile(self) -> Callable[[Mapping], CostSummary]:
-        self._source, self._generated = compile_summary(self, self.generic_summary)
+        self._source, self._generated = compile_summary(self)
         return self._generated
 
     def summary(self, mapping: Mapping) -> CostSummary:

@@ -7,8 +7,8 @@ architecture, problem and tables is folded into literals (fanouts, projections, 
 spaces slide, block sizes, energies per action, capacities, bandwidths, area). What depends on
 the loop permutation stays a small loop over the mapping's non-trivial temporal loops. The
 arithmetic is the generic evaluator's, term for term and in the same order, so the result is
-bit-identical; mappings where neighbour link transfers may occur are handed back to the
-generic path (``fallback``).
+bit-identical. Neighbour link transfers are detected and counted by the same functions as in
+the generic code (:class:`~dcoc.accel.closed_form.LinkDetector`).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from collections.abc import Callable
 from math import prod
 from typing import TYPE_CHECKING, Any
 
-from dcoc.accel.closed_form import multicast_histogram
+from dcoc.accel.closed_form import link_visits, multicast_histogram, spatial_members
 
 if TYPE_CHECKING:
     from dcoc.accel.evaluator import CostSummary, Evaluator
@@ -141,12 +141,11 @@ def generate_summary(ev: Evaluator) -> str:
             f"[{', '.join(f'm{li}_{d}' for d in range(nd))}]" if spatial_ok[li] else "None"
             for li in range(nl)
         ]
-        w("# neighbour link transfers possible: the generic path computes them")
+        w("# (spatial level, data space) pairs where neighbour link transfers may occur")
         w(
-            f"if may_link(levels, bits, [{', '.join(f'ls{li}' for li in range(nl))}, nbits], "
-            f"[{', '.join(belows)}], [{', '.join(masters)}], [{', '.join(fan)}]):"
+            f"linked = may_link(levels, bits, [{', '.join(f'ls{li}' for li in range(nl))}, "
+            f"nbits], [{', '.join(belows)}], [{', '.join(masters)}], [{', '.join(fan)}])"
         )
-        w("    return fallback(mapping)")
     w("suffix = [1] * (nbits + 1)")
     w("acc = 1")
     w("for i in range(nbits - 1, -1, -1):")
@@ -268,9 +267,14 @@ def _data_space(
         w("    firsts[i] = nxt")
         for li in range(1, nl):
             w(f"b{li} = z{ds}_{li - 1} * suffix[firsts[ls{li}]]")
-    # multicast: a{li} accesses, g{li} multicast factor, mu{li} list of (m, a) or None
+    # multicast: a{li} accesses, g{li} multicast factor, mu{li} list of (m, a) or None;
+    # lw{li}: words that level li's children take from their neighbours (links)
     mult = ["1"] * nl
     multi = [False] * nl
+    links = [
+        ev.link_transfers and li > 0 and spatial_ok[li] and sliding and ds in ev.links.windowed
+        for li in range(nl)
+    ]
     for li in range(nl):
         if not spatial_ok[li]:
             w(f"a{li} = {base[li]}")
@@ -281,6 +285,21 @@ def _data_space(
             below = [f"x{li - 1}_{d}" if li else "1" for d in range(nd)]
             w(f"mu{li} = None")
             w(f"if f{li} > 1:")
+            if links[li]:
+                w(f"    lw{li} = 0")
+                w(f"    if ({li}, {ds}) in linked:  # closed_form.link_accesses")
+                w(f"        above = [(b[1], b[2], b[3]) for b in bits[ls{li}:]]")
+                w(
+                    f"        total, visits = link_visits(PROJS[{ds}], ({', '.join(below)},), "
+                    f"above, {ev.legacy})"
+                )
+                w(f"        members = spatial_members(L{li}, [{', '.join(below)}])")
+                w(f"        entries, lw{li} = link_accesses({ds}, {li}, members, total, visits)")
+                w(f"        mu{li} = list(entries)")
+                w(f"        g{li} = 1")
+                w(f"        a{li} = sum(a for _, a in entries)")
+                w("    else:")
+                w.depth += 1
             w(
                 f"    key = ({ds}, ({', '.join(f's{li}_{d}' for d in range(nd))},), "
                 f"({', '.join(below)},))"
@@ -297,9 +316,13 @@ def _data_space(
             w(f"        g{li} = 1")
             w(f"        mu{li} = [(m, {base[li]} * g) for m, g in hist]")
             w(f"        a{li} = sum(a for _, a in mu{li})")
+            if links[li]:
+                w.depth -= 1
             w("else:")
             w(f"    g{li} = 1")
             w(f"    a{li} = {base[li]}")
+            if links[li]:
+                w(f"    lw{li} = 0")
         else:
             groups = [f"s{li}_{d}" for d in range(nd) if rel[d]]
             members_ = [f"s{li}_{d}" for d in range(nd) if not rel[d]]
@@ -329,6 +352,8 @@ def _data_space(
             w(f"    if mu{o} is not None:")
             w(f"        weighted = sum(a * m for m, a in mu{o})")
             w("        if weighted:")
+            if links[o]:
+                w(f"            lw{o} = 0")
             w(f"            factor = float(c{cur} * {fan[o]}) / float(weighted)")
             scaled = "(m, int(float(a) * factor)) if a else (m, a)"
             w(f"            mu{o} = [{scaled} for m, a in mu{o}]")
@@ -369,6 +394,11 @@ def _data_space(
         else:
             w(f"    r = c{li}")
         names = ("r", "f", f"c{li}") if read_write else ("r", "f", "0")
+        if li < nl - 1 and links[li + 1]:  # ComputePeerAccesses: extra reads and fills
+            w(f"    if lw{li + 1} and {li + 1} <= om:")
+            w(f"        peer = lw{li + 1} // {rep[li]}")
+            w("        r += peer")
+            w("        f += peer")
         if track[li]:
             w(f"    rd{li} += r")
             w(f"    wr{li} += f + c{li}" if read_write else f"    wr{li} += f")
@@ -396,7 +426,7 @@ def _data_space(
         w(f"        dyn{li} += {per_instance}")
 
 
-def compile_summary(ev: Evaluator, fallback: Callable[[Mapping], CostSummary]) -> tuple[str, Any]:
+def compile_summary(ev: Evaluator) -> tuple[str, Callable[[Mapping], CostSummary]]:
     """(source, function) of the specialized summary for ``ev``."""
     from dcoc.accel.evaluator import _INVALID, CostSummary
 
@@ -407,7 +437,9 @@ def compile_summary(ev: Evaluator, fallback: Callable[[Mapping], CostSummary]) -
         "ceil": math.ceil,
         "prod": prod,
         "may_link": ev.links.may_link,
-        "fallback": fallback,
+        "link_accesses": ev.links.accesses,
+        "link_visits": link_visits,
+        "spatial_members": spatial_members,
         "reference": ev._reference,
         "hist_cache": ev.hist_cache,
         "multicast_histogram": multicast_histogram,

@@ -1,11 +1,12 @@
 """The generated, specialized ``Evaluator.summary`` (dcoc.accel.evaluator_codegen) is
 bit-identical to the generic code: every reference case with random legal and broken mappings
-under both stride rules with and without neighbour link transfers, and random problems on the
-reference architectures with varied capacities, bandwidths and energy/area tables."""
+under both stride rules with and without neighbour link transfers, mappings built to use
+links, and random problems on the reference architectures with varied capacities, bandwidths
+and energy/area tables."""
 
 from __future__ import annotations
 
-from dataclasses import astuple
+from dataclasses import astuple, replace
 from functools import cache
 
 import numpy as np
@@ -14,6 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from test_batched import _break, _varied_hardware
 from test_closed_form import ARCH_CASES, small_problems
+from test_link_transfers import LINEAR, sliding_cases
 from timeloop_cases import CASES, input_files
 
 from dcoc.accel.batch_random import random_mapping
@@ -84,6 +86,31 @@ def test_random_problems_and_hardware(
     )
 
 
+@settings(max_examples=80, deadline=None)
+@given(sliding_cases(), st.booleans())
+def test_mappings_built_to_use_links(case: tuple[Problem, Mapping], legacy: bool) -> None:
+    """Windows sliding across spatial neighbours: linked entries and peer accesses, under
+    every keep/bypass mask of the data spaces (bypass rescales the linked entries)."""
+    problem, mapping = case
+    inp = _inputs(LINEAR)
+    nl, nds = len(mapping.levels), len(problem.data_spaces)
+    variants = [mapping]
+    for ds in range(nds):
+        for mask in range(1, 2**nl):
+            levels = tuple(
+                replace(lm, keep=tuple(k if s != ds else bool(mask >> li & 1) for s, k in kept))
+                for li, lm in enumerate(mapping.levels)
+                for kept in [list(enumerate(lm.keep))]
+            )
+            variants.append(Mapping(levels))
+    kw = {"legacy_translation": legacy}
+    _assert_same(
+        Evaluator(inp.architecture, problem, inp.tables, generated=False, **kw),
+        Evaluator(inp.architecture, problem, inp.tables, **kw),
+        variants,
+    )
+
+
 def test_generated_source_is_inspectable() -> None:
     inp = _inputs("06-eyeriss-vgg02-layer5")
     ev = Evaluator(inp.architecture, inp.problem, inp.tables)
@@ -91,7 +118,7 @@ def test_generated_source_is_inspectable() -> None:
     assert source.startswith("def summary(mapping):")
     for lv in inp.architecture.storage:
         assert f"({lv.name})" in source
-    assert "return fallback(mapping)" in source  # links on: link cases use the generic code
+    assert "link_accesses(" in source  # links on
     compile(source, "<test>", "exec")
     nolinks = Evaluator(inp.architecture, inp.problem, inp.tables, link_transfers=False)
-    assert "fallback" not in nolinks.generated_source
+    assert "link" not in nolinks.generated_source
