@@ -326,7 +326,7 @@ class BatchLinks:
         nj = n_bits.shape[1]
         real = n_bits > 1
         # translations as one integer each (balanced mixed radix, linear)
-        own = key_of_dim[dims] * np.where(real, steps, 0)  # [F, J]
+        own = key_of_dim[dims] * (steps * real)  # [F, J]
         trans = 2 * own - np.cumsum(own, axis=1)  # own move minus the moves below it
         moves = trans != 0
         rows = np.arange(nf)
@@ -382,12 +382,16 @@ class BatchLinks:
             return
         elem, slot, reused, rest = elem[use], slot[use], reused[use], rest[use]
         w = words[elem, slot]
+        # per element sums: elem is sorted (np.nonzero's row-major order, masks keep it), so
+        # each element's rows are one run
+        first = np.flatnonzero(np.concatenate([[True], elem[1:] != elem[:-1]]))
+        owners = elem[first]
         linked = np.zeros(nf, np.int64)
-        np.add.at(linked, elem, w)
+        linked[owners] = np.add.reduceat(w, first)
         link_words = np.zeros(nf, np.int64)
-        np.add.at(link_words, elem, w * reused)
+        link_words[owners] = np.add.reduceat(w * reused, first)
         extra = np.zeros((nf, fmax + 1), np.int64)
-        np.add.at(extra, elem, w[:, None] * rest)
+        extra[owners] = np.add.reduceat(w[:, None] * rest, first, axis=0)
         touched = np.flatnonzero(linked)
         cols = index[touched]
         # the touched elements' entries, merged per multicast size (masking scales each
@@ -433,8 +437,7 @@ class BatchLinks:
         ([C, fmax + 1]); memoized in sorted arrays keyed by a 64-bit hash of the row (rows
         are compared in full, so a collision only costs a recomputation)."""
         ncol = config.shape[1]
-        with np.errstate(over="ignore"):
-            keys = config @ _MIX[:ncol]
+        keys = config @ _MIX[:ncol]  # integer array products wrap silently
         memo = self.memo.get((s, level))
         hit = np.zeros(len(keys), bool)
         pos = np.zeros(len(keys), np.int64)
