@@ -103,6 +103,10 @@ _INVALID = CostSummary(False, 0, 0.0, 0.0, 0.0)
 class Evaluator:
     """Evaluate many mappings of one problem on one architecture with one set of tables."""
 
+    COMPILE_AFTER = 64
+    """Mappings evaluated by the generic code before the specialized code is generated (which
+    takes about as long as 100 generic evaluations)."""
+
     def __init__(
         self,
         arch: Architecture,
@@ -117,6 +121,7 @@ class Evaluator:
         self.use_generated = generated
         self._generated: Callable[[Mapping], CostSummary] | None = None
         self._source: str | None = None
+        self._calls_before_compile = self.COMPILE_AFTER
         self.link_transfers = link_transfers
         self.problem = problem
         self.tables = tables
@@ -249,14 +254,17 @@ class Evaluator:
 
     def summary(self, mapping: Mapping) -> CostSummary:
         """Validity, cycles, energy, area and utilization of ``mapping``: the generated,
-        specialized code (compiled on first use), or :meth:`generic_summary` if the evaluator
-        was built with ``generated=False``. Both give identical results."""
+        specialized code (compiled once the evaluator has served ``COMPILE_AFTER`` mappings,
+        or when :attr:`generated_source` is first read), or :meth:`generic_summary` if the
+        evaluator was built with ``generated=False``. Both give identical results."""
         fn = self._generated
-        if fn is None:
-            if not self.use_generated:
-                return self.generic_summary(mapping)
-            fn = self._compile()
-        return fn(mapping)
+        if fn is not None:
+            return fn(mapping)
+        if self.use_generated:
+            self._calls_before_compile -= 1
+            if self._calls_before_compile <= 0:
+                return self._compile()(mapping)
+        return self.generic_summary(mapping)
 
     def generic_summary(self, mapping: Mapping) -> CostSummary:
         """:meth:`summary` by the generic code (the reference for the generated code)."""

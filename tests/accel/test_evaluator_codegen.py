@@ -36,6 +36,7 @@ def _bits(s: CostSummary) -> tuple[str, ...]:
 
 
 def _assert_same(generic: Evaluator, generated: Evaluator, mappings: list[Mapping]) -> int:
+    assert generated.generated_source  # compile now rather than after COMPILE_AFTER calls
     valid = 0
     for m in mappings:
         want = generic.summary(m)
@@ -57,8 +58,8 @@ def test_reference_cases_random_and_broken_mappings(case: str, legacy: bool, lin
     kw = {"legacy_translation": legacy, "link_transfers": links}
     generic = Evaluator(arch, problem, inp.tables, generated=False, **kw)
     generated = Evaluator(arch, problem, inp.tables, **kw)
-    assert generated.summary(inp.mapping).valid
     assert _assert_same(generic, generated, mappings) > 0
+    assert generated._generated is not None
     assert generic._generated is None  # the reference really ran the generic code
 
 
@@ -109,6 +110,17 @@ def test_mappings_built_to_use_links(case: tuple[Problem, Mapping], legacy: bool
         Evaluator(inp.architecture, problem, inp.tables, **kw),
         variants,
     )
+
+
+def test_generated_code_is_compiled_after_a_few_mappings() -> None:
+    inp = _inputs("06-eyeriss-vgg02-layer5")
+    ev = Evaluator(inp.architecture, inp.problem, inp.tables)
+    generic = Evaluator(inp.architecture, inp.problem, inp.tables, generated=False)
+    for _ in range(Evaluator.COMPILE_AFTER - 1):
+        assert ev.summary(inp.mapping) == generic.summary(inp.mapping)
+    assert ev._generated is None
+    assert _bits(ev.summary(inp.mapping)) == _bits(generic.summary(inp.mapping))
+    assert ev._generated is not None
 
 
 def test_generated_source_is_inspectable() -> None:
