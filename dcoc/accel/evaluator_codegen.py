@@ -146,11 +146,28 @@ def generate_summary(ev: Evaluator) -> str:
             f"linked = may_link(levels, bits, [{', '.join(f'ls{li}' for li in range(nl))}, "
             f"nbits], [{', '.join(belows)}], [{', '.join(masters)}], [{', '.join(fan)}])"
         )
+    # one pass over the loops, outer to inner: suffix[i], the product of the bounds of loop i
+    # and those above it; weights[i] = (bound - 1) * suffix[i + 1]; per data space without
+    # sliding windows, fs{ds}[i] = suffix[first loop at or above i that the data space's
+    # projection depends on] (1 if none)
+    plain = [ds for ds in range(nds) if not ev.sliding[ds]]
     w("suffix = [1] * (nbits + 1)")
+    if any(ev.sliding):
+        w("weights = [0] * nbits")
+    for ds in plain:
+        w(f"fs{ds} = [1] * (nbits + 1)")
+        w(f"v{ds} = 1")
     w("acc = 1")
     w("for i in range(nbits - 1, -1, -1):")
-    w("    acc *= bits[i][2]")
+    w("    _, d, n, _ = bits[i]")
+    if any(ev.sliding):
+        w("    weights[i] = (n - 1) * acc")
+    w("    acc *= n")
     w("    suffix[i] = acc")
+    for ds in plain:
+        w(f"    if {_lit(ev.relevant[ds])}[d]:")
+        w(f"        v{ds} = acc")
+        w(f"    fs{ds}[i] = v{ds}")
     # replication (instances of each level in use)
     rep = ["1"] * nl
     for li in range(nl - 2, -1, -1):
@@ -172,8 +189,6 @@ def generate_summary(ev: Evaluator) -> str:
             w(f"rd{li} = wr{li} = us{li} = 0")
         if ev.clusters[li] is not None:
             w(f"cu{li} = {rep[li]} / min({rep[li]}, {_lit(ev.clusters[li])})")
-    if any(ev.sliding):
-        w("weights = [(b[2] - 1) * suffix[i + 1] for i, b in enumerate(bits)]")
     for ds in range(nds):
         _data_space(w, ev, ds, spatial_ok, fan, rep, track)
     # capacity, cycles, energy
@@ -240,15 +255,39 @@ def _data_space(
         w("    keys.append(v - running)")
         w("    running += v")
         for li in range(1, nl):
+            # Evaluator._reference: the first moving loop from start on, the weights of the
+            # loops repeating its translation and of the zero translations
             w(f"start = ls{li}")
             w("if start in refs:")
             w("    found = refs[start]")
             w("else:")
-            w(f"    found = refs[start] = reference({ds}, bits, keys, weights, start)")
+            w("    found = None")
+            w("    if start < nbits:")
+            kappa = _lit(ev.kappa[ds])
+            w(f"        offset = keys[start] - {kappa}[bits[start][1]] * bits[start][3]")
+            if ev.legacy:
+                w("        ref = start")
+            else:
+                w("        for ref in range(start, nbits):")
+                w("            if keys[ref] != offset:")
+                w("                break")
+                w("        else:")
+                w("            ref = nbits")
+            w("        if ref < nbits:")
+            w("            ref_key = keys[ref]")
+            w("            matched = zero = 0")
+            w("            for i in range(start, nbits):")
+            w("                k = keys[i]")
+            w("                if k == ref_key:")
+            w("                    matched += weights[i]")
+            w("                elif k == offset:")
+            w("                    zero += weights[i]")
+            w("            found = (bits[ref][1], bits[ref][3], matched, zero)")
+            w("    refs[start] = found")
             w("if found is None:")
             w(f"    b{li} = z{ds}_{li - 1}")
             w("else:")
-            w("    d, step, matched, zero, _ = found")
+            w("    d, step, matched, zero = found")
             spans = _box(proj, [f"x{li - 1}_{d}" for d in range(nd)])
             w(f"    spans = [{', '.join(spans)}]")
             w(f"    for k, c in {_lit(ev.touch[ds])}[d]:")
@@ -259,14 +298,8 @@ def _data_space(
             else:
                 w(f"    b{li} = z{ds}_{li - 1} * (suffix[start] - zero) - inter * matched")
     else:
-        w("nxt = nbits")
-        w("firsts = [nbits] * (nbits + 1)")
-        w("for i in range(nbits - 1, -1, -1):")
-        w(f"    if {_lit(rel)}[bits[i][1]]:")
-        w("        nxt = i")
-        w("    firsts[i] = nxt")
         for li in range(1, nl):
-            w(f"b{li} = z{ds}_{li - 1} * suffix[firsts[ls{li}]]")
+            w(f"b{li} = z{ds}_{li - 1} * fs{ds}[ls{li}]")
     # multicast: a{li} accesses, g{li} multicast factor, mu{li} list of (m, a) or None;
     # lw{li}: words that level li's children take from their neighbours (links)
     mult = ["1"] * nl
@@ -440,7 +473,6 @@ def compile_summary(ev: Evaluator) -> tuple[str, Callable[[Mapping], CostSummary
         "link_accesses": ev.links.accesses,
         "link_visits": link_visits,
         "spatial_members": spatial_members,
-        "reference": ev._reference,
         "hist_cache": ev.hist_cache,
         "multicast_histogram": multicast_histogram,
         "PROJS": ev.projs,
