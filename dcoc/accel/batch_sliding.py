@@ -110,6 +110,7 @@ class SlidingAccesses:
         active: list[list[int]],
         ranks: list[dict[int, np.ndarray]],
         nt: list[dict[int, np.ndarray]],
+        masked_rank: list[dict[int, np.ndarray]],
         order: LevelOrder | None,
         n_above: list[Vec],
         first_used: list[int | None],
@@ -174,9 +175,10 @@ class SlidingAccesses:
                 has = nt[li][cands[0]]
             else:
                 r = ranks[li]
-                minrank: Vec = nd
-                for d in cands:
-                    minrank = np.minimum(minrank, np.where(nt[li][d], r[d], nd))
+                mr = masked_rank[li]  # rank where nontrivial, else nd
+                minrank = mr[cands[0]]
+                for d in cands[1:]:
+                    minrank = np.minimum(minrank, mr[d])
                 sel = {d: nt[li][d] & (r[d] == minrank) for d in cands}
                 has = np.asarray(minrank < nd)
             ref_key: Vec = 0

@@ -233,6 +233,11 @@ class BatchEvaluator(SlidingAccesses, BatchCost):
             else:
                 ranks.append({})
         nt = [{d: np.asarray(tt[li][d]) > 1 for d in active[li]} for li in range(nl)]
+        # per level with ranks: each dim's rank where its loop is nontrivial, else nd (shared
+        # by the data spaces' innermost-relevant-loop searches; read only)
+        masked_rank = [
+            {d: np.where(nt[li][d], r_d, nd) for d, r_d in ranks[li].items()} for li in range(nl)
+        ]
         n_above: list[Vec] = [1] * (nl + 1)
         for li in range(nl - 1, -1, -1):
             n_above[li] = vprod([n_above[li + 1], *(tt[li][d] for d in active[li])])
@@ -254,6 +259,7 @@ class BatchEvaluator(SlidingAccesses, BatchCost):
                     active,
                     ranks,
                     nt,
+                    masked_rank,
                     order,
                     n_above,
                     first_used,
@@ -274,9 +280,10 @@ class BatchEvaluator(SlidingAccesses, BatchCost):
                     pre = np.where(nt[li][rel_a[0]], 1, pre)
                 else:
                     r = ranks[li]
-                    minrank: Vec = nd
-                    for d in rel_a:
-                        minrank = np.minimum(minrank, np.where(nt[li][d], r[d], nd))
+                    mr = masked_rank[li]
+                    minrank = mr[rel_a[0]]
+                    for d in rel_a[1:]:
+                        minrank = np.minimum(minrank, mr[d])
                     lead = vprod(np.where(r[d] < minrank, tt[li][d], 1) for d in irr_a)
                     pre = lead * np.where(minrank < nd, 1, pre)
                 base[li][s] = vec(sizes[li - 1][s] * n_above[li] // pre)
