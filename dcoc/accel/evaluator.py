@@ -8,7 +8,10 @@ architecture, problem and tables precomputed. Neighbour link transfers are on by
 ``timeloop-model``); the mappings where :class:`~dcoc.accel.closed_form.LinkDetector` cannot
 rule them out get their linked entries and peer accesses from the closed form.
 ``Evaluator.evaluate(mapping)`` returns the full :class:`~dcoc.accel.report.CostReport` (same
-numbers, per-level detail, slower).
+numbers, per-level detail, slower). After a few mappings ``summary`` switches to code generated
+for this evaluator (:mod:`dcoc.accel.evaluator_codegen`, loops unrolled, constants folded,
+readable as ``Evaluator.generated_source``); ``generic_summary`` is the reference it equals
+bit for bit.
 """
 
 from __future__ import annotations
