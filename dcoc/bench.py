@@ -14,6 +14,7 @@ search, out-of-budget measurements of skipped candidates) are left out by defaul
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -81,13 +82,20 @@ def convergence_curves(
     return curves
 
 
+def natural_key(text: str) -> list[int | str]:
+    """Sort key that puts ``C2`` before ``C10``."""
+    return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", text)]
+
+
 def format_table(curves: Sequence[Curve], metric: Metric) -> str:
+    """One row per (workload, run), workloads in natural order, runs in the order given."""
     header = (
         f"{'run':<40} {'workload':<22} {'evals':>8} {'valid':>8} "
         f"{'best ' + metric.value:>14} {'evals to 1%':>12}"
     )
     lines = [header, "-" * len(header)]
-    for c in curves:
+    order = {run: i for i, run in enumerate(dict.fromkeys(c.run for c in curves))}
+    for c in sorted(curves, key=lambda c: (natural_key(c.workload), order[c.run])):
         reach = c.evaluations_to_within(0.01)
         lines.append(
             f"{c.run:<40.40} {c.workload:<22.22} {c.evaluations:>8} {c.valid:>8} "
@@ -102,7 +110,7 @@ def plot_curves(curves: Sequence[Curve], metric: Metric, out: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    workloads = sorted({c.workload for c in curves})
+    workloads = sorted({c.workload for c in curves}, key=natural_key)
     cols = min(3, len(workloads))
     rows = -(-len(workloads) // cols)
     fig, axes = plt.subplots(rows, cols, figsize=(5 * cols, 3.6 * rows), squeeze=False)

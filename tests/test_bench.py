@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from dcoc.bench import convergence_curves, main
+from dcoc.bench import Curve, convergence_curves, format_table, main, natural_key
 from dcoc.records import CandidateRecord, Metric, RecordsDB, TargetKind
 
 
@@ -67,3 +67,18 @@ def test_cli_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert "no records.sqlite" in capsys.readouterr().err
     bad = _run(tmp_path / "bad", [("ppo", False, None)])
     assert main(["convergence", str(bad), "--out", str(tmp_path / "x.png")]) == 1
+
+
+def test_table_groups_by_workload_in_natural_order(tmp_path: Path) -> None:
+    assert sorted(["resnet18/C10", "resnet18/C2", "resnet18/C9"], key=natural_key) == [
+        "resnet18/C2",
+        "resnet18/C9",
+        "resnet18/C10",
+    ]
+    curves = [
+        Curve("b", "net/C10", (1.0,), 1),
+        Curve("b", "net/C2", (2.0,), 1),
+        Curve("a", "net/C2", (3.0,), 1),
+    ]
+    rows = format_table(curves, Metric.EDP).splitlines()[2:]
+    assert [r.split()[:2] for r in rows] == [["b", "net/C2"], ["a", "net/C2"], ["b", "net/C10"]]
