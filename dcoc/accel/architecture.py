@@ -26,7 +26,7 @@ from collections.abc import Mapping as MappingABC
 from dataclasses import dataclass, field
 from typing import Any
 
-from dcoc.accel.yaml_loader import TaggedNode
+from dcoc.accel.yaml_loader import TaggedNode, spec_number
 from dcoc.errors import SpecError
 
 logger = logging.getLogger(__name__)
@@ -146,21 +146,8 @@ class Architecture:
 # attribute helpers
 
 
-def _number(value: Any, file: str | None, path: Path, what: str) -> float:
-    if isinstance(value, bool):
-        raise SpecError(file, path, f"{what} must be a number, got {value!r}")
-    if isinstance(value, int | float):
-        return float(value)
-    if isinstance(value, str):
-        try:
-            return float(value)
-        except ValueError:
-            pass
-    raise SpecError(file, path, f"{what} must be a number, got {value!r}")
-
-
 def _positive_int(value: Any, file: str | None, path: Path, what: str) -> int:
-    x = _number(value, file, path, what)
+    x = spec_number(value, file, path, what)
     if x != int(x) or x < 1:
         raise SpecError(file, path, f"{what} must be a positive integer, got {value!r}")
     return int(x)
@@ -172,7 +159,7 @@ def _opt_number(
     v = attrs.get(key)
     if v is None:
         return None
-    return _number(v, file, (*path, key), key)
+    return spec_number(v, file, (*path, key), key)
 
 
 def _is_compute(cls: str) -> bool:
@@ -220,7 +207,7 @@ def _make_storage(
         depth = None
     else:
         depth = _positive_int(depth_raw, file, (*apath, "depth"), "depth")
-    mb = _number(
+    mb = spec_number(
         attrs.get("multiple_buffering", 1),
         file,
         (*apath, "multiple_buffering"),

@@ -19,6 +19,7 @@ from math import prod
 from typing import Any
 
 from dcoc.accel.architecture import Architecture
+from dcoc.accel.yaml_loader import data_space_names
 from dcoc.errors import SpecError
 from dcoc.workloads.problem import Problem
 
@@ -209,23 +210,6 @@ def parse_permutation(raw: Any, dims: Sequence[str], file: str | None, path: Pat
     return names + [d for d in dims if d not in names]
 
 
-def _data_space_list(raw: Any, names: Sequence[str], file: str | None, path: Path) -> list[str]:
-    if raw is None:
-        return []
-    if isinstance(raw, str):
-        raw = [raw]
-    if not isinstance(raw, list):
-        raise SpecError(file, path, f"must be a list of data space names, got {raw!r}")
-    out = []
-    for i, n in enumerate(raw):
-        if str(n) not in names:
-            raise SpecError(
-                file, (*path, i), f"{n!r} is not a data space (data spaces: {list(names)})"
-            )
-        out.append(str(n))
-    return out
-
-
 def _resolve_target(target: Any, arch: Architecture, file: str | None, path: Path) -> int:
     if not isinstance(target, str):
         raise SpecError(
@@ -315,8 +299,8 @@ def parse_mapping(
                         )
                     split[level] = s
         else:
-            k = _data_space_list(d.get("keep"), ds_names, file, (*dpath, "keep"))
-            b = _data_space_list(d.get("bypass"), ds_names, file, (*dpath, "bypass"))
+            k = data_space_names(d.get("keep"), ds_names, file, (*dpath, "keep"))
+            b = data_space_names(d.get("bypass"), ds_names, file, (*dpath, "bypass"))
             for n in set(k) & set(b):
                 conflicts.append(
                     f"{arch.storage[level].name}: data space {n} is both kept and bypassed"

@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from dcoc.accel.architecture import PARALLEL_KEEP, Architecture
-from dcoc.accel.yaml_loader import SpecDocument
+from dcoc.accel.yaml_loader import SpecDocument, data_space_names
 from dcoc.errors import SpecError
 from dcoc.workloads.problem import Problem
 
@@ -172,18 +172,7 @@ def parse_permutation_prefix(
 
 def _ds_list(raw: Any, problem: Problem, file: str | None, path: YamlPath) -> list[int]:
     names = [ds.name for ds in problem.data_spaces]
-    if raw is None:
-        return []
-    if isinstance(raw, str):
-        raw = [raw]
-    if not isinstance(raw, list):
-        raise SpecError(file, path, f"must be a list of data space names, got {raw!r}")
-    out = []
-    for i, n in enumerate(raw):
-        if str(n) not in names:
-            raise SpecError(file, (*path, i), f"{n!r} is not a data space (data spaces: {names})")
-        out.append(names.index(str(n)))
-    return out
+    return [names.index(n) for n in data_space_names(raw, names, file, path)]
 
 
 # ---------------------------------------------------------------------------------------------

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from dcoc.accel.yaml_loader import spec_number
 from dcoc.errors import SpecError
 
 Path = tuple[str | int, ...]
@@ -38,19 +39,6 @@ def table_level_name(name: str) -> str:
     """``top.Buffer[1..16]`` -> ``Buffer``."""
     base = re.sub(r"\[[^\]]*\]\s*$", "", name.strip())
     return base.split(".")[-1].strip()
-
-
-def _number(value: Any, file: str | None, path: Path) -> float:
-    if isinstance(value, bool):
-        raise SpecError(file, path, f"must be a number, got {value!r}")
-    if isinstance(value, int | float):
-        return float(value)
-    if isinstance(value, str):
-        try:
-            return float(value)
-        except ValueError:
-            pass
-    raise SpecError(file, path, f"must be a number, got {value!r}")
 
 
 def _tables(raw: Any, file: str | None, path: Path) -> list[Any]:
@@ -80,10 +68,10 @@ def parse_ert(
             if not isinstance(action, MappingABC) or not isinstance(action.get("name"), str):
                 raise SpecError(file, apath, "each action needs a 'name'")
             if "energy" in action:
-                energy = _number(action["energy"], file, (*apath, "energy"))
+                energy = spec_number(action["energy"], file, (*apath, "energy"))
             elif isinstance(action.get("arguments"), list):  # old ERT: variants in a list
                 energies = [
-                    _number(v.get("energy"), file, (*apath, "arguments", k, "energy"))
+                    spec_number(v.get("energy"), file, (*apath, "arguments", k, "energy"))
                     for k, v in enumerate(action["arguments"])
                 ]
                 energy = max(energies) if energies else 0.0
@@ -102,6 +90,6 @@ def parse_art(raw: Any, file: str | None = None, path: Path = ("ART",)) -> dict[
             raise SpecError(file, tpath, "each ART table needs a 'name'")
         if "area" not in table:
             raise SpecError(file, (*tpath, "area"), "missing; give the area per instance")
-        area = _number(table["area"], file, (*tpath, "area"))
+        area = spec_number(table["area"], file, (*tpath, "area"))
         out[table_level_name(table["name"])] = float(np.float32(area))
     return out

@@ -144,3 +144,42 @@ def load_spec(paths: Sequence[str | Path]) -> SpecDocument:
     if not paths:
         raise SpecError(None, (), "no input file given")
     return merge_documents((str(p), load_yaml_file(p)) for p in paths)
+
+
+# -- readers for values inside a spec ---------------------------------------------------------
+def spec_number(
+    value: Any, file: str | None, path: tuple[str | int, ...], what: str | None = None
+) -> float:
+    """``value`` as a float (numbers and numeric strings); a :class:`SpecError` otherwise."""
+    message = f"{what} must be a number" if what else "must be a number"
+    if isinstance(value, bool):
+        raise SpecError(file, path, f"{message}, got {value!r}")
+    if isinstance(value, int | float):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            pass
+    raise SpecError(file, path, f"{message}, got {value!r}")
+
+
+def data_space_names(
+    raw: Any, names: Sequence[str], file: str | None, path: tuple[str | int, ...]
+) -> list[str]:
+    """A ``keep:``/``bypass:`` list (or a single name) checked against the problem's data
+    spaces; ``None`` is the empty list."""
+    if raw is None:
+        return []
+    if isinstance(raw, str):
+        raw = [raw]
+    if not isinstance(raw, list):
+        raise SpecError(file, path, f"must be a list of data space names, got {raw!r}")
+    out = []
+    for i, n in enumerate(raw):
+        if str(n) not in names:
+            raise SpecError(
+                file, (*path, i), f"{n!r} is not a data space (data spaces: {list(names)})"
+            )
+        out.append(str(n))
+    return out
