@@ -50,7 +50,7 @@ from operator import add
 
 from dcoc.accel.mapping import LevelMapping
 from dcoc.accel.nest import LoopNest
-from dcoc.accel.nest_analysis import DataSpaceTile, LevelTiles, NestAnalysis
+from dcoc.accel.nest_analysis import LevelInfo, NestAnalysis, collapse
 from dcoc.accel.nest_simulation import Projection, projections
 from dcoc.workloads.problem import Problem
 
@@ -645,48 +645,3 @@ def analyze(
         start = b + 1
         prev_boundary = b
     return collapse(levels_info, nds, computes, computes // compute_cycles, compute_cycles)
-
-
-LevelInfo = tuple[
-    int, int, list[int], list[int] | None, list[tuple[tuple[int, int], ...]], list[int]
-]
-
-
-def collapse(
-    levels_info: list[LevelInfo],
-    nds: int,
-    computes: int,
-    compute_instances: int,
-    compute_cycles: int,
-) -> NestAnalysis:
-    """Partition sizes and parent access shares from per-level sizes and accesses."""
-    n_levels = len(levels_info)
-    partitions = [[0] * nds for _ in range(n_levels)]
-    pas = [[0] * nds for _ in range(n_levels)]
-    for ds in range(nds):
-        part = levels_info[-1][2][ds]
-        partitions[-1][ds] = part
-        for li in range(n_levels - 2, -1, -1):
-            parent = levels_info[li + 1]
-            child_size = levels_info[li][2][ds]
-            spatial_sizes = parent[3]
-            denom = spatial_sizes[ds] if spatial_sizes is not None else child_size
-            part = (part * child_size) // denom
-            partitions[li][ds] = part
-        for li in range(n_levels - 1):
-            parent = levels_info[li + 1]
-            pas[li][ds] = sum((a * m) // parent[0] for m, a in parent[4][ds])
-    levels = tuple(
-        LevelTiles(
-            fanout=info[0],
-            replication=info[1],
-            tiles=tuple(
-                DataSpaceTile(
-                    info[2][ds], info[4][ds], partitions[li][ds], pas[li][ds], info[5][ds]
-                )
-                for ds in range(nds)
-            ),
-        )
-        for li, info in enumerate(levels_info)
-    )
-    return NestAnalysis(levels, computes, compute_instances, compute_cycles)

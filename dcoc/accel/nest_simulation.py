@@ -27,7 +27,7 @@ from itertools import product as iproduct
 from math import prod
 
 from dcoc.accel.nest import LoopNest
-from dcoc.accel.nest_analysis import DataSpaceTile, LevelTiles, NestAnalysis
+from dcoc.accel.nest_analysis import LevelInfo, NestAnalysis, collapse
 from dcoc.workloads.problem import Problem
 
 # A data-space projection: per data dimension, its (problem dim index, coefficient) terms.
@@ -378,7 +378,7 @@ def simulate(
         else:
             acc[k][ds][m] = value
     nds = eng.nds
-    levels_info = []
+    levels_info: list[LevelInfo] = []
     start = 0
     for b in nest.boundaries:
         innermost = start
@@ -403,34 +403,6 @@ def simulate(
         ]
         levels_info.append((fanout, replication, sizes, spatial_sizes, accesses, links[innermost]))
         start = b + 1
-    n_levels = len(levels_info)
-    partitions = [[0] * nds for _ in range(n_levels)]
-    pas = [[0] * nds for _ in range(n_levels)]
-    for ds in range(nds):
-        part = levels_info[-1][2][ds]
-        partitions[-1][ds] = part
-        for li in range(n_levels - 2, -1, -1):
-            parent = levels_info[li + 1]
-            child_size = levels_info[li][2][ds]
-            denom = parent[3][ds] if parent[3] is not None else child_size
-            part = (part * child_size) // denom
-            partitions[li][ds] = part
-        for li in range(n_levels - 1):
-            parent = levels_info[li + 1]
-            pas[li][ds] = sum((a * m) // parent[0] for m, a in parent[4][ds])
-    levels = tuple(
-        LevelTiles(
-            fanout=info[0],
-            replication=info[1],
-            tiles=tuple(
-                DataSpaceTile(
-                    info[2][ds], info[4][ds], partitions[li][ds], pas[li][ds], info[5][ds]
-                )
-                for ds in range(nds)
-            ),
-        )
-        for li, info in enumerate(levels_info)
-    )
     computes = prod(lp.bound for lp in loops)
     spatial = prod(lp.bound for lp in loops if lp.axis.is_spatial)
-    return NestAnalysis(levels, computes, spatial, computes // spatial)
+    return collapse(levels_info, nds, computes, spatial, computes // spatial)
