@@ -121,6 +121,21 @@ class Architecture:
                 return i
         raise KeyError(name)
 
+    def target_level(self, target: Any, file: str | None, path: Path, what: str) -> int:
+        """The storage level a mapping or constraint ``target`` names (a container with a
+        fanout means its dummy level); ``what`` names the directive in the error."""
+        if not isinstance(target, str):
+            raise SpecError(file, (*path, "target"), f"each {what} needs a 'target' level name")
+        try:
+            return self.level_index(self.container_levels.get(target, target))
+        except KeyError:
+            raise SpecError(
+                file,
+                (*path, "target"),
+                f"unknown level {target!r}; storage levels are {list(self.names)}, containers "
+                f"with a fanout {sorted(self.container_levels)}",
+            ) from None
+
     def child_instances(self, index: int) -> tuple[int, int, int]:
         child: StorageLevel | ArithmeticLevel = (
             self.arithmetic if index == 0 else self.storage[index - 1]

@@ -210,26 +210,6 @@ def parse_permutation(raw: Any, dims: Sequence[str], file: str | None, path: Pat
     return names + [d for d in dims if d not in names]
 
 
-def _resolve_target(target: Any, arch: Architecture, file: str | None, path: Path) -> int:
-    if not isinstance(target, str):
-        raise SpecError(
-            file,
-            (*path, "target"),
-            "each mapping directive needs a 'target' naming a storage level or container",
-        )
-    name = arch.container_levels.get(target, target)
-    try:
-        return arch.level_index(name)
-    except KeyError:
-        raise SpecError(
-            file,
-            (*path, "target"),
-            f"unknown level {target!r}; storage levels "
-            f"are {list(arch.names)}, containers with a fanout "
-            f"{sorted(arch.container_levels)}",
-        ) from None
-
-
 def parse_mapping(
     raw: Any,
     arch: Architecture,
@@ -261,7 +241,7 @@ def parse_mapping(
         dpath = (*path, i)
         if not isinstance(d, MappingABC):
             raise SpecError(file, dpath, "a mapping directive must be a mapping")
-        level = _resolve_target(d.get("target"), arch, file, dpath)
+        level = arch.target_level(d.get("target"), file, dpath, "mapping directive")
         kind = d.get("type")
         if kind not in ("temporal", "spatial", "dataspace", "bypass", "datatype"):
             raise SpecError(

@@ -319,21 +319,6 @@ def _targets(raw: Any, file: str | None, path: YamlPath) -> tuple[list[Any], Yam
     raise SpecError(file, path, "constraints must be a list of targets or {targets: [...]}")
 
 
-def _resolve_level(target: Any, arch: Architecture, file: str | None, path: YamlPath) -> int:
-    if not isinstance(target, str):
-        raise SpecError(file, (*path, "target"), "each constraint needs a 'target' level name")
-    name = arch.container_levels.get(target, target)
-    try:
-        return arch.level_index(name)
-    except KeyError:
-        raise SpecError(
-            file,
-            (*path, "target"),
-            f"unknown level {target!r}; storage levels are {list(arch.names)}, containers with "
-            f"a fanout {sorted(arch.container_levels)}",
-        ) from None
-
-
 def _apply_targets(b: _Builder, doc: ConstraintDocument) -> None:
     arch, problem = b.arch, b.problem
     top = len(arch.storage) - 1
@@ -344,7 +329,7 @@ def _apply_targets(b: _Builder, doc: ConstraintDocument) -> None:
         path = (*tpath, i)
         if not isinstance(t, MappingABC):
             raise SpecError(doc.file, path, "a constraint target must be a mapping")
-        li = _resolve_level(t.get("target", t.get("name")), arch, doc.file, path)
+        li = arch.target_level(t.get("target", t.get("name")), doc.file, path, "constraint")
         kind = t.get("type")
         if kind in ("temporal", "spatial"):
             b.loops(li, str(kind), t, doc.file, path)
