@@ -244,8 +244,14 @@ class RecordsDB:
         workload: str | None = None,
         method: str | None = None,
         target: TargetKind | str | None = None,
+        *,
+        failed_only: bool = False,
     ) -> int:
+        """Number of candidates matching the filters (only the invalid ones if
+        ``failed_only``)."""
         where, params = self._where(workload, method, target)
+        if failed_only:
+            where += " AND valid=0"
         return int(
             self._db.execute(f"SELECT COUNT(*) FROM candidates WHERE {where}", params).fetchone()[0]
         )
@@ -256,12 +262,7 @@ class RecordsDB:
         method: str | None = None,
         target: TargetKind | str | None = None,
     ) -> int:
-        where, params = self._where(workload, method, target)
-        return int(
-            self._db.execute(
-                f"SELECT COUNT(*) FROM candidates WHERE {where} AND valid=0", params
-            ).fetchone()[0]
-        )
+        return self.count(workload, method, target, failed_only=True)
 
     def best(
         self,
