@@ -173,6 +173,7 @@ class RecordsDB:
         return RecordsDB(db, path)
 
     def close(self) -> None:
+        self.commit()
         self._db.close()
 
     def __enter__(self) -> RecordsDB:
@@ -189,8 +190,13 @@ class RecordsDB:
             (key, json.dumps(description, sort_keys=True), time.time()),
         )
 
-    def add(self, record: CandidateRecord) -> int:
-        """Store ``record`` (committed before returning); return its id."""
+    def add(self, record: CandidateRecord, *, commit: bool = True) -> int:
+        """Store ``record``; return its id. Committed before returning, unless ``commit`` is
+        false: then it joins an open transaction that :meth:`commit` ends (a search commits
+        once per batch of evaluations; a crash loses at most the open batch, never a part of
+        a record)."""
+        if not commit and not self._db.in_transaction:
+            self._db.execute("BEGIN")
         values = (
             str(record.target),
             record.workload,
@@ -216,7 +222,14 @@ class RecordsDB:
             f"INSERT INTO candidates ({', '.join(_COLUMNS)}) VALUES ({placeholders})", values
         )
         assert cursor.lastrowid is not None
+        if commit and self._db.in_transaction:
+            self._db.execute("COMMIT")
         return int(cursor.lastrowid)
+
+    def commit(self) -> None:
+        """End the transaction that ``add(..., commit=False)`` opened (no-op without one)."""
+        if self._db.in_transaction:
+            self._db.execute("COMMIT")
 
     # -- reading ---------------------------------------------------------------------------
     def workload(self, key: str) -> dict[str, Any]:

@@ -18,7 +18,7 @@ from dcoc.accel.design_space import load_design_space
 from dcoc.accel.report import CostReport
 from dcoc.errors import SpecError
 from dcoc.search.codesign_space import CoDesignSpace, Evaluator, LayerDesign, model_evaluator
-from dcoc.workloads.catalog import load_network, resolve_workload
+from dcoc.workloads.catalog import resolve_layers as catalog_layers
 from dcoc.workloads.network import Layer
 
 DEFAULT_SPACE = "accel_specs/eyeriss_like.space.yaml"
@@ -98,23 +98,9 @@ def resolve_space_path(path: str) -> Path:
 
 
 def resolve_layers(workload: str | Sequence[str]) -> tuple[Layer, ...]:
-    """The layers a workload name (or names) denote, in order."""
-    if not isinstance(workload, str):
-        return tuple(resolve_workload(name) for name in workload)
-    if "/" in workload or ":" in workload:
-        return (resolve_workload(workload),)
-    network_name, dot, subset = workload.partition(".")
-    network = load_network(network_name)
-    if dot:
-        if subset not in network.subsets:
-            raise SpecError(
-                "<workload>",
-                (workload,),
-                f"network {network_name!r} has no subset {subset!r}; subsets: "
-                f"{sorted(network.subsets)}",
-            )
-        network = network.subset(subset)
-    return network.layers
+    """The layers a workload name (or names, or a layer-set file) denote, in order
+    (:func:`dcoc.workloads.catalog.resolve_layers`)."""
+    return catalog_layers(workload).layers
 
 
 def objective_function(objective: Objective) -> Callable[[CostReport], float]:

@@ -24,6 +24,7 @@ from dcoc.envs.codesign import CoDesignEnv
 from dcoc.envs.codesign_config import CoDesignEnvConfig, resolve_layers
 from dcoc.records import CandidateRecord, RecordsDB, TargetKind
 from dcoc.search.codesign_space import Evaluator, model_evaluator
+from dcoc.workloads.catalog import resolve_layers as resolve_layer_set
 from dcoc.workloads.network import Layer
 from dcoc.workloads.problem import Problem
 
@@ -36,12 +37,10 @@ REFERENCE_METHOD = "reference"
 
 def workload_keys(workload: str | Sequence[str], layers: Sequence[Layer]) -> list[str]:
     """Records key (``NET/LAYER`` or the inline shape) of each layer of ``workload``."""
-    if not isinstance(workload, str):
-        return list(workload)
-    if "/" in workload or ":" in workload:
-        return [workload]
-    network = workload.partition(".")[0]
-    return [f"{network}/{layer.name}" for layer in layers]
+    keys = list(resolve_layer_set(workload).keys)
+    if len(keys) != len(layers):
+        raise ValueError(f"{workload!r} has {len(keys)} layers, not {len(layers)}")
+    return keys
 
 
 def parse_workload(workload: str) -> str | tuple[str, ...]:

@@ -17,7 +17,10 @@ networks: ``list_networks()``; all named layers: ``list_workloads()``.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from importlib import resources
+from pathlib import Path
 
 import yaml
 
@@ -144,3 +147,52 @@ def resolve_workload(name: str) -> Layer:
             f"network {network_name!r} has no layer {layer_name!r}; its layers: "
             f"{[layer.name for layer in network.layers]}",
         ) from None
+
+
+@dataclass(frozen=True)
+class LayerSet:
+    """The layers a workload name or layer-set file denotes, with their records keys."""
+
+    name: str
+    layers: tuple[Layer, ...]
+    keys: tuple[str, ...]
+    """Per layer: ``NETWORK/LAYER`` (or the inline shape, for one layer given by shape)."""
+
+    @property
+    def counts(self) -> tuple[int, ...]:
+        return tuple(layer.count for layer in self.layers)
+
+
+def _layer_set_file(path: Path) -> Network:
+    file = str(path)
+    try:
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_YAML_LOADER)
+    except OSError as error:
+        raise SpecError(file, (), f"cannot read the layer-set file: {error.strerror}") from None
+    except yaml.YAMLError as error:
+        raise SpecError(file, (), f"not valid YAML: {error}") from None
+    return network_from_data(data, file)
+
+
+def resolve_layers(workload: str | Sequence[str]) -> LayerSet:
+    """A layer set by name: a bundled network (``resnet18``) or one of its subsets
+    (``resnet18.vta``), a layer-set YAML file (``my_net.yaml``, the format of
+    ``dcoc/workloads/data``), one layer (``resnet18/C5``, ``matmul:512,512,512``), or several
+    layers (a sequence of such names, or one string of them separated by commas)."""
+    if isinstance(workload, str) and "," in workload and ":" not in workload:
+        workload = tuple(w.strip() for w in workload.split(",") if w.strip())
+    if not isinstance(workload, str):
+        names = tuple(workload)
+        layers = tuple(resolve_workload(name) for name in names)
+        return LayerSet(",".join(names), layers, names)
+    if ("/" in workload and not workload.endswith((".yaml", ".yml"))) or ":" in workload:
+        return LayerSet(workload, (resolve_workload(workload),), (workload,))
+    if workload.endswith((".yaml", ".yml")):
+        network = _layer_set_file(Path(workload))
+    else:
+        network = load_network(workload)
+    return LayerSet(
+        workload,
+        network.layers,
+        tuple(f"{network.name.partition('.')[0]}/{layer.name}" for layer in network.layers),
+    )

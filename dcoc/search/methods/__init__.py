@@ -1,0 +1,97 @@
+"""Every co-design search method by its short name, each a :class:`~dcoc.search.task.Searcher`.
+
+The in-process baselines are built here; the RL agents (``ppo``, ``mappo``, ``ippo``) implement
+the same interface in :mod:`dcoc.experiment.rl_search` (they need ray, which ``dcoc.search``
+never imports), and the entry points (``python -m dcoc.search``, ``python -m dcoc.bench``) build
+them from there.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from dcoc.search.task import Searcher
+
+
+@dataclass(frozen=True)
+class MethodInfo:
+    name: str
+    summary: str
+
+
+BASELINES: dict[str, MethodInfo] = {
+    m.name: m
+    for m in (
+        MethodInfo("random", "random hardware and mappings, jointly"),
+        MethodInfo("ga", "genetic algorithm in the manner of GAMMA/DiGamma"),
+        MethodInfo("sa", "simulated annealing, layer moves and hardware moves"),
+        MethodInfo("tpe", "tree-structured Parzen estimator (optuna)"),
+        MethodInfo("cma", "CMA-ES (nevergrad)"),
+        MethodInfo("de", "differential evolution (nevergrad)"),
+        MethodInfo("pso", "particle swarm (nevergrad)"),
+        MethodInfo("decoupled", "hardware sweep, each configuration mapped by dcoc's mapper"),
+    )
+}
+RL_METHODS: dict[str, MethodInfo] = {
+    m.name: m
+    for m in (
+        MethodInfo("ppo", "one PPO agent over the joint action space"),
+        MethodInfo("mappo", "three PPO agents with a centralized critic"),
+        MethodInfo("ippo", "three PPO agents with independent critics"),
+    )
+}
+ACCEL_METHODS: tuple[str, ...] = (*BASELINES, *RL_METHODS)
+
+
+def build_baseline(name: str) -> Searcher:
+    """The in-process baseline ``name`` with its default settings."""
+    builders: dict[str, Callable[[], Searcher]] = {
+        "random": _random,
+        "ga": _ga,
+        "sa": _sa,
+        "tpe": _tpe,
+        "cma": lambda: _nevergrad("cma"),
+        "de": lambda: _nevergrad("de"),
+        "pso": lambda: _nevergrad("pso"),
+        "decoupled": _decoupled,
+    }
+    if name not in builders:
+        raise KeyError(f"unknown baseline {name!r}; known: {sorted(builders)}")
+    return builders[name]()
+
+
+def _random() -> Searcher:
+    from dcoc.search.methods.random_search import RandomSearch
+
+    return RandomSearch()
+
+
+def _ga() -> Searcher:
+    from dcoc.search.methods.genetic import GeneticAlgorithm
+
+    return GeneticAlgorithm()
+
+
+def _sa() -> Searcher:
+    from dcoc.search.methods.annealing import SimulatedAnnealing
+
+    return SimulatedAnnealing()
+
+
+def _tpe() -> Searcher:
+    from dcoc.search.methods.optuna_tpe import TpeSearch
+
+    return TpeSearch()
+
+
+def _nevergrad(optimizer: str) -> Searcher:
+    from dcoc.search.methods.nevergrad_search import NevergradSearch
+
+    return NevergradSearch(optimizer)
+
+
+def _decoupled() -> Searcher:
+    from dcoc.search.methods.decoupled import DecoupledSearch
+
+    return DecoupledSearch()

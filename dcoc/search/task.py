@@ -1,0 +1,293 @@
+"""The search interface: a co-design task, its one evaluation counter, and the searcher protocol.
+
+Every co-design method (random, GA, SA, TPE, nevergrad, decoupled, MCTS, the RL agents) is a
+:class:`Searcher`: ``searcher.search(task)`` with the collaborators passed in, in the manner of
+mctx's search functions. The task holds the co-design space (one hardware configuration, one
+mapping per layer: :class:`~dcoc.search.codesign_space.CoDesignSpace`), the objective, the
+budget, the random generator and the records. In-process searchers propose
+:class:`DesignProposal` batches to :meth:`SearchTask.evaluate` and are told a
+:class:`DesignOutcome` per proposal (MetaSchedule's generate/notify pair as one call).
+
+The budget is counted in *layer-mapping evaluations*: every call of the accelerator model is
+one, valid or not. :meth:`SearchTask.evaluate` stops evaluating when the budget is spent (a
+proposal cut short comes back incomplete) and writes every evaluation to the records (method,
+seed, the hardware configuration, the mapping as Timeloop YAML, the cost). Ranking candidates
+with a critic or a surrogate without calling the model is free.
+
+A design is valid if the model accepts every mapping and the hardware fits the area budget; the
+task's :attr:`~SearchTask.best` is the best complete design seen (per hardware configuration the
+best mapping of each layer, :class:`~dcoc.search.network_best.NetworkBest`).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+
+from dcoc.accel.evaluator import CostSummary, Evaluator
+from dcoc.accel.mapping import Mapping, mapping_to_yaml
+from dcoc.records import CandidateRecord, RecordsDB, TargetKind
+from dcoc.search.codesign_space import CoDesignSpace, HardwareContext
+from dcoc.search.network_best import BestCoDesign, LayerChoice, NetworkBest, layer_objective
+
+Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class LayerProposal:
+    """One layer's mapping: vocabulary actions (decoded by the space) or a ready mapping."""
+
+    layer: int
+    tile: tuple[int, ...] = ()
+    order: tuple[int, ...] = ()
+    mapping: Mapping | None = None
+    """Given (a mapper's result): evaluated as it is; ``tile``/``order`` may be empty."""
+
+
+@dataclass(frozen=True)
+class DesignProposal:
+    """A hardware configuration (knob indices) and mappings for some or all layers."""
+
+    hw: tuple[int, ...]
+    layers: tuple[LayerProposal, ...]
+
+
+@dataclass(frozen=True)
+class LayerOutcome:
+    layer: int
+    valid: bool
+    cycles: int
+    energy_pj: float
+    objective: float
+    """The layer objective (``inf`` if invalid)."""
+    mapping: Mapping
+
+
+@dataclass(frozen=True)
+class DesignOutcome:
+    """What the model said of one proposal (only the layers it evaluated)."""
+
+    proposal: DesignProposal
+    layers: tuple[LayerOutcome, ...]
+    fits_budget: bool
+    area_um2: float
+    complete: bool
+    """Every layer of the network evaluated, all valid, the hardware within the area budget."""
+    cycles: float
+    """Network cycles (``count x cycles`` summed over the evaluated layers)."""
+    energy_pj: float
+    objective: float
+    """The network objective of this proposal alone (``inf`` unless complete and within the
+    energy budget)."""
+
+
+class Searcher(Protocol):
+    """A co-design search method: spends ``task``'s budget through ``task.evaluate``."""
+
+    def search(self, task: SearchTask) -> None: ...
+
+
+class SearchTask:
+    """One search: the space, the objective, the budget, the records, the random generator."""
+
+    def __init__(
+        self,
+        space: CoDesignSpace,
+        counts: Sequence[int],
+        keys: Sequence[str],
+        *,
+        budget: int,
+        method: str,
+        seed: int = 0,
+        objective: str = "edp",
+        energy_budget_pj: float | None = None,
+        records: RecordsDB | None = None,
+        progress: Progress | None = None,
+        progress_every_s: float = 10.0,
+    ) -> None:
+        if len(counts) != len(space.layers) or len(keys) != len(space.layers):
+            raise ValueError("give one count and one key per layer of the space")
+        self.space = space
+        self.counts = tuple(int(c) for c in counts)
+        self.keys = tuple(keys)
+        self.budget = int(budget)
+        self.method = method
+        self.seed = seed
+        self.objective = objective
+        self.energy_budget_pj = energy_budget_pj
+        self.records = records
+        self.rng = np.random.default_rng(seed)
+        self.evaluations = 0
+        self.failed = 0
+        self.curve: list[float] = []
+        """Best network objective after each evaluation (``inf`` before a complete design)."""
+        self._network = NetworkBest(
+            self.counts, objective=objective, energy_budget_pj=energy_budget_pj
+        )
+        self._evaluators: OrderedDict[tuple[tuple[int, ...], int], Evaluator] = OrderedDict()
+        self._progress = progress
+        self._progress_every_s = progress_every_s
+        self._last_progress = time.perf_counter()
+        self.started = time.perf_counter()
+
+    # -- state -----------------------------------------------------------------------------
+    @property
+    def remaining(self) -> int:
+        return max(0, self.budget - self.evaluations)
+
+    @property
+    def exhausted(self) -> bool:
+        return self.evaluations >= self.budget
+
+    @property
+    def best(self) -> BestCoDesign | None:
+        return self._network.best
+
+    @property
+    def best_objective(self) -> float:
+        best = self._network.best
+        return math.inf if best is None else best.objective
+
+    @property
+    def num_layers(self) -> int:
+        return len(self.space.layers)
+
+    # -- evaluation ------------------------------------------------------------------------
+    def _evaluator(self, ctx: HardwareContext, layer: int) -> Evaluator:
+        """The cached fast exact evaluator of one (configuration, layer)."""
+        key = (ctx.indices, layer)
+        ev = self._evaluators.get(key)
+        if ev is None:
+            ev = Evaluator(ctx.arch, self.space.problems[layer], ctx.tables)
+            self._evaluators[key] = ev
+            if len(self._evaluators) > 512:
+                self._evaluators.popitem(last=False)
+        else:
+            self._evaluators.move_to_end(key)
+        return ev
+
+    def evaluate(self, proposals: Sequence[DesignProposal]) -> list[DesignOutcome]:
+        """Evaluate the proposals in order until the budget is spent; one outcome each for
+        the proposals that got at least one evaluation (the last may be incomplete)."""
+        outcomes = []
+        for proposal in proposals:
+            if self.exhausted:
+                break
+            outcomes.append(self._evaluate_one(proposal))
+        if self.records is not None:
+            self.records.commit()
+        return outcomes
+
+    def _evaluate_one(self, proposal: DesignProposal) -> DesignOutcome:
+        space = self.space
+        ctx = space.hardware_context(proposal.hw)
+        results: list[LayerOutcome] = []
+        for lp in proposal.layers:
+            if self.exhausted:
+                break
+            mapping = lp.mapping
+            if mapping is None:
+                mapping = space.decode(ctx, lp.layer, lp.tile, lp.order)
+            summary = self._evaluator(ctx, lp.layer).summary(mapping)
+            results.append(self._count(ctx, lp, mapping, summary))
+        done = {r.layer for r in results}
+        valid = all(r.valid for r in results)
+        complete = valid and ctx.fits_budget and done == set(range(self.num_layers))
+        cycles = float(sum(self.counts[r.layer] * r.cycles for r in results))
+        energy = float(sum(self.counts[r.layer] * r.energy_pj for r in results))
+        within = self.energy_budget_pj is None or energy <= self.energy_budget_pj
+        value = layer_objective(self.objective, cycles, energy) if complete and within else math.inf
+        return DesignOutcome(
+            proposal, tuple(results), ctx.fits_budget, ctx.area_um2, complete, cycles, energy, value
+        )
+
+    def _count(
+        self, ctx: HardwareContext, lp: LayerProposal, mapping: Mapping, summary: CostSummary
+    ) -> LayerOutcome:
+        valid = summary.valid and ctx.fits_budget
+        value = (
+            layer_objective(self.objective, summary.cycles, summary.energy_pj)
+            if valid
+            else math.inf
+        )
+        record_id = self.evaluations
+        if self.records is not None:
+            record_id = self.records.add(
+                self._record(ctx, lp, mapping, summary, valid), commit=False
+            )
+        self.evaluations += 1
+        if valid:
+            self._network.add(
+                ctx.indices,
+                ctx.config.as_dict(),
+                ctx.area_um2,
+                lp.layer,
+                LayerChoice(record_id, value, summary.cycles, summary.energy_pj, lp.tile, lp.order),
+            )
+        else:
+            self.failed += 1
+        self.curve.append(self.best_objective)
+        self._maybe_report()
+        return LayerOutcome(lp.layer, valid, summary.cycles, summary.energy_pj, value, mapping)
+
+    def _record(
+        self,
+        ctx: HardwareContext,
+        lp: LayerProposal,
+        mapping: Mapping,
+        summary: CostSummary,
+        valid: bool,
+    ) -> CandidateRecord:
+        problem = self.space.problems[lp.layer]
+        reasons = []
+        if not summary.valid:
+            reasons.append("the model rejects the mapping (capacity, fanout or factors)")
+        if not ctx.fits_budget:
+            reasons.append(
+                f"area {ctx.area_um2:.4g} um^2 exceeds the budget "
+                f"{self.space.area_budget_um2:.4g} um^2"
+            )
+        return CandidateRecord(
+            target=TargetKind.ACCEL,
+            workload=self.keys[lp.layer],
+            method=self.method,
+            trial=self.evaluations,
+            design={
+                "hw": ctx.config.as_dict(),
+                "hw_action": list(ctx.indices),
+                "layer": self.space.layers[lp.layer].name,
+                "layer_index": lp.layer,
+                "tile_action": list(lp.tile),
+                "order_action": list(lp.order),
+                "mapping": mapping_to_yaml(mapping, ctx.arch, problem),
+                "seed": self.seed,
+            },
+            valid=valid,
+            verified=valid,
+            error="; ".join(reasons) or None,
+            cycles=int(summary.cycles) if summary.valid else None,
+            energy_pj=float(summary.energy_pj) if summary.valid else None,
+            area_um2=float(ctx.area_um2),
+            edp=float(summary.edp) if summary.valid else None,
+            metrics={"utilization": float(summary.utilization)},
+        )
+
+    def _maybe_report(self) -> None:
+        if self._progress is None:
+            return
+        now = time.perf_counter()
+        if now - self._last_progress < self._progress_every_s and not self.exhausted:
+            return
+        self._last_progress = now
+        best = self.best_objective
+        self._progress(
+            f"[{self.method} seed {self.seed}] {self.evaluations}/{self.budget} evaluations, "
+            f"best {self.objective} {'none' if math.isinf(best) else f'{best:.4g}'}, "
+            f"{self.failed} failed, {now - self.started:.0f} s"
+        )
