@@ -1,9 +1,15 @@
-"""``python -m dcoc.search``: one search without RL.
+"""``python -m dcoc.search``: one search, every candidate evaluated and recorded.
 
     python -m dcoc.search --target cpu --workload matmul:512,512,512 --method random \\
         --trials 64 [--run-dir DIR] [--seed S] [--threads T] [--json]
-    python -m dcoc.search --target accel --workload resnet18/C5 --method random \\
-        [--design-space accel_specs/eyeriss_like.space.yaml] [--area-budget-um2 A] [--json]
+    python -m dcoc.search --target accel --workload resnet18.vta --method ga --trials 8000 \\
+        [--seed S] [--design-space accel_specs/eyeriss_like.space.yaml] [--objective edp]
+        [--area-budget-um2 A] [--json]
+
+accel methods (:mod:`dcoc.search.methods`): random, ga, sa, tpe, cma, de, pso, decoupled, and
+the RL agents ppo, mappo, ippo; ``--trials`` is the budget of layer-mapping evaluations; the
+workload is a layer set (a network, a subset such as ``resnet18.vta``, a layer-set YAML file)
+or one layer. The best design goes to ``RUN_DIR/best/`` as Timeloop files.
 
 Progress goes to stderr; ``--json`` prints one JSON object on stdout (cpu: ``best_latency_s``,
 ``best_gflops``; accel: ``best_edp``, ``best_cycles``, ``best_energy_pj``; both:
@@ -23,11 +29,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NoReturn, Protocol, TypeVar
 
-from dcoc.errors import SpecError
+from dcoc.errors import ConfigError, SpecError
+from dcoc.search.methods import ACCEL_METHODS
+from dcoc.search.network_search import OBJECTIVES
 
 TARGETS = ("cpu", "accel")
 CPU_METHODS = ("random", "metaschedule")
-ACCEL_METHODS = ("random",)
 PROG = "python -m dcoc.search"
 
 
@@ -62,14 +69,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--workload",
         required=True,
-        help="a shipped layer (resnet18/C5) or a shape (matmul:512,512,512)",
+        help="cpu: a shipped layer (resnet18/C5) or a shape (matmul:512,512,512); accel also "
+        "a layer set (resnet18.vta, vgg16, a layer-set YAML file) or a comma list of layers",
     )
     p.add_argument(
         "--method",
         required=True,
         help=f"cpu: {', '.join(CPU_METHODS)}; accel: {', '.join(ACCEL_METHODS)}",
     )
-    p.add_argument("--trials", type=_positive, default=64, help="candidates to measure")
+    p.add_argument(
+        "--trials",
+        type=_positive,
+        default=64,
+        help="cpu: candidates to measure; accel: the budget of layer-mapping evaluations",
+    )
     p.add_argument(
         "--run-dir",
         type=Path,
@@ -90,6 +103,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="accel: hardware design-space file (default accel_specs/eyeriss_like.space.yaml)",
     )
     p.add_argument(
+        "--objective",
+        default="edp",
+        choices=OBJECTIVES,
+        help="accel: network objective (edp, latency or energy)",
+    )
+    p.add_argument(
         "--area-budget-um2",
         type=float,
         default=None,
@@ -105,39 +124,61 @@ def _fail(message: str, code: int) -> NoReturn:
 
 
 def _accel(args: argparse.Namespace) -> int:
-    from dcoc.search.accel_search import (
-        DEFAULT_DESIGN_SPACE,
-        AccelMethod,
-        AccelSearchConfig,
-        run_accel_search,
-    )
     from dcoc.search.cpu_search import default_run_dir
+    from dcoc.search.methods import BASELINES, build_baseline
+    from dcoc.search.network_search import (
+        DEFAULT_DESIGN_SPACE,
+        NetworkSearchConfig,
+        build_problem,
+        run_network_search,
+    )
 
     run_dir = args.run_dir or default_run_dir(args.workload, args.method)
-    config = AccelSearchConfig(
+    _check_fresh(run_dir)
+    config = NetworkSearchConfig(
         workload=args.workload,
-        method=AccelMethod(args.method),
-        trials=args.trials,
+        method=args.method,
+        budget=args.trials,
         run_dir=run_dir,
         design_space=Path(args.design_space or DEFAULT_DESIGN_SPACE),
         seed=args.seed,
+        objective=args.objective,
         area_budget_um2=args.area_budget_um2,
     )
+
+    def search() -> Any:
+        problem = build_problem(config.workload, config.design_space, config.area_budget_um2)
+        counted: tuple[str, ...] | None = None
+        if args.method in BASELINES:
+            searcher = build_baseline(args.method)
+        else:
+            from dcoc.experiment.rl_search import build_rl_searcher  # imports ray when run
+
+            searcher, counted = build_rl_searcher(args.method, run_dir=run_dir)
+        return run_network_search(
+            config, searcher, problem=problem, progress=_progress, counted_methods=counted
+        )
+
     result = _run_search(
-        lambda: run_accel_search(config, _progress),
-        run_dir,
-        user_errors=(SpecError, FileNotFoundError),
-        kept="evaluated",
+        search, run_dir, user_errors=(SpecError, ConfigError, FileNotFoundError), kept="evaluated"
     )
     best = "none" if result.best_edp is None else f"{result.best_edp:.4g} pJ*cycles"
     _report(
         result,
         as_json=args.json,
-        line=f"{result.workload} [accel {result.method}]: best EDP {best}, "
+        line=f"{result.workload} [accel {result.method}]: best EDP {best} "
+        f"({result.objective} {result.best_objective}), "
         f"{result.evaluations} evaluations, {result.failed} failed, "
-        f"{result.wall_s:.1f} s; records in {result.run_dir}",
+        f"{result.wall_s:.1f} s; best design in {result.run_dir}/best",
     )
     return 0 if result.best_edp is not None else 1
+
+
+def _check_fresh(run_dir: Path) -> None:
+    """A search never writes into another run's records: an existing, non-empty run
+    directory is refused."""
+    if run_dir.exists() and any(run_dir.iterdir()):
+        _fail(f"{run_dir} exists and is not empty; give a new --run-dir", 2)
 
 
 def _progress(line: str) -> None:

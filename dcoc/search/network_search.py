@@ -136,9 +136,7 @@ def run_network_search(
     ``run_dir/records.sqlite``. ``counted_methods``: the records' method names that are the
     searcher's evaluations (default: ``config.method``)."""
     start = time.perf_counter()
-    problem = problem or build_problem(
-        config.workload, config.design_space, config.area_budget_um2
-    )
+    problem = problem or build_problem(config.workload, config.design_space, config.area_budget_um2)
     space, layer_set = problem.space, problem.layer_set
     config.run_dir.mkdir(parents=True, exist_ok=True)
     with RecordsDB.open(config.run_dir) as records:
@@ -158,6 +156,7 @@ def run_network_search(
             layer_set.keys,
             budget=config.budget,
             method=config.method,
+            workload=config.workload,
             seed=config.seed,
             objective=config.objective,
             energy_budget_pj=config.energy_budget_pj,
@@ -239,8 +238,7 @@ def write_best_design(run_dir: Path, problem: CoDesignProblem, best: BestCoDesig
         "edp": best.edp,
         "objective": best.objective,
         "layers": layers,
-        "evaluate": "python -m dcoc.accel evaluate architecture.yaml I.problem.yaml "
-        "I.mapping.yaml",
+        "evaluate": "python -m dcoc.accel evaluate architecture.yaml I.problem.yaml I.mapping.yaml",
     }
     (out / "design.json").write_text(json.dumps(summary, indent=2, default=_finite) + "\n")
     return out

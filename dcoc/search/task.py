@@ -104,6 +104,7 @@ class SearchTask:
         *,
         budget: int,
         method: str,
+        workload: str | None = None,
         seed: int = 0,
         objective: str = "edp",
         energy_budget_pj: float | None = None,
@@ -118,6 +119,8 @@ class SearchTask:
         self.keys = tuple(keys)
         self.budget = int(budget)
         self.method = method
+        self.workload = workload if workload is not None else ",".join(self.keys)
+        """The layer set as the user named it (``resnet18.vta``, a layer-set file)."""
         self.seed = seed
         self.objective = objective
         self.energy_budget_pj = energy_budget_pj
