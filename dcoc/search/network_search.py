@@ -140,16 +140,6 @@ def run_network_search(
     space, layer_set = problem.space, problem.layer_set
     config.run_dir.mkdir(parents=True, exist_ok=True)
     with RecordsDB.open(config.run_dir) as records:
-        for key, layer in zip(layer_set.keys, layer_set.layers, strict=True):
-            records.add_workload(
-                key,
-                {
-                    "name": layer.name,
-                    "macs": layer.macs,
-                    "count": layer.count,
-                    "design_space": str(problem.design_space_path),
-                },
-            )
         task = SearchTask(
             space,
             layer_set.counts,

@@ -68,6 +68,11 @@ class LayerOutcome:
     """The layer objective (``inf`` if invalid)."""
     mapping: Mapping
 
+    @property
+    def edp(self) -> float:
+        """Energy-delay product in pJ x cycles (as :attr:`~dcoc.accel.report.CostReport.edp`)."""
+        return self.energy_pj * self.cycles
+
 
 @dataclass(frozen=True)
 class DesignOutcome:
@@ -125,6 +130,17 @@ class SearchTask:
         self.objective = objective
         self.energy_budget_pj = energy_budget_pj
         self.records = records
+        if records is not None:
+            for key, layer in zip(self.keys, space.layers, strict=True):
+                records.add_workload(
+                    key,
+                    {
+                        "name": layer.name,
+                        "macs": layer.macs,
+                        "count": layer.count,
+                        "design_space": space.design_space.file,
+                    },
+                )
         self.rng = np.random.default_rng(seed)
         self.evaluations = 0
         self.failed = 0
