@@ -16,6 +16,15 @@ from dcoc.accel.batch_report import BatchReport, BatchSummary
 from dcoc.accel.batch_vec import Vec
 
 
+def _std_round(x: np.ndarray) -> np.ndarray:
+    """:func:`dcoc.accel.cost.std_round` (C++ ``std::round``) of every element, as int64."""
+    a = np.abs(x)
+    r = np.floor(a)
+    r = np.where(a - r >= 0.5, r + 1.0, r)
+    with np.errstate(invalid="ignore"):  # NaN/inf rows are masked out by the caller
+        return np.copysign(r, x).astype(np.int64)
+
+
 class BatchCost:
     """Mixin of :class:`~dcoc.accel.batched.BatchEvaluator`: final counts and cost."""
 
@@ -47,7 +56,10 @@ class BatchCost:
 
         ``links``: per level, words its children passed over neighbour links (0 or [B]);
         ``ComputePeerAccesses`` adds ``links // replication`` of the level below to that
-        level's reads and fills where it is kept and the links survive masking."""
+        level's reads and fills where it is kept and the links survive masking.
+
+        Content accesses scaled by ``MaskTiles`` stay doubles until the final counts, which
+        round them as ``std::round`` (the rule in :mod:`dcoc.accel.cost`)."""
         nl = self.num_levels
         full = [bool(m.all()) for m in mask]
         empty = [not bool(m.any()) for m in mask]
@@ -60,23 +72,32 @@ class BatchCost:
             denom = np.where(fan[li + 1] > 1, sp[s], size[li])
             part[li] = part[li + 1] * size[li] // denom
         ca = [a[0] if a.shape[0] == 1 else a.sum(axis=0) for a in ent_a]
-        stats = list(ent_a)
+        # MaskTiles scales in doubles and rounds only the final counts (cost.py docstring):
+        # caf[li] holds the double content accesses of the elements where scaled[li]
+        scaled: list[np.ndarray | None] = [None] * nl
+        caf: list[np.ndarray] = [np.zeros(0)] * nl
         for cur in range(nl - 1):  # MaskTiles: children of a bypassed level read the next out
             if full[cur]:
                 continue
             outer = cur + 1
-            a = stats[outer]
+            a = ent_a[outer]
             wa = a if isinstance(ent_m[outer], int) and ent_m[outer] == 1 else a * ent_m[outer]
             weighted = wa[0] if wa.shape[0] == 1 else wa.sum(axis=0)
             scale = (weighted != 0) if empty[cur] else ~mask[cur] & (weighted != 0)
-            factor = (ca[cur] * fan[outer]).astype(np.float64) / np.where(
-                scale, weighted, 1
-            ).astype(np.float64)
+            if not scale.any():
+                continue
+            num = (ca[cur] * fan[outer]).astype(np.float64)
+            sc = scaled[cur]
+            if sc is not None:  # float(ca * fanout) of a double ca
+                num = np.where(sc, caf[cur] * fan[outer], num)
+            factor = num / np.where(scale, weighted, 1).astype(np.float64)
             with np.errstate(invalid="ignore", over="ignore"):  # rows not scaled: unused
-                scaled = (a.astype(np.float64) * factor).astype(np.int64)
-            stats[outer] = np.where(scale & (a != 0), scaled, a)
-            total = stats[outer][0] if a.shape[0] == 1 else stats[outer].sum(axis=0)
-            ca[outer] = total if empty[cur] else np.where(mask[cur], ca[outer], total)
+                rows = a.astype(np.float64) * factor
+            total = rows[0]
+            for k in range(1, rows.shape[0]):  # TotalAccesses: left to right (double_sum)
+                total = total + rows[k]
+            scaled[outer] = scale
+            caf[outer] = total
         kept_idx: Vec
         if all(f or e for f, e in zip(full, empty, strict=True)):
             kept_idx = max((li for li in range(nl) if full[li]), default=-1)
@@ -108,25 +129,30 @@ class BatchCost:
             c_l = ca[li] if full[li] else np.where(live, ca[li], 0)
             used.append(size[li] if full[li] else np.where(live, size[li], 0))
             parts.append(p_l)
+            peer: Vec = 0
+            words = 0 if links is None or li == nl - 1 else links[li + 1]
+            if not isinstance(words, int) and replication is not None:
+                # ComputePeerAccesses; MaskTiles zeroes the links of a level whose child is
+                # bypassed, and ProcessOuterMaskedLevels those above the outermost keeping level
+                peer = np.where(live & (kept_idx > li), words // replication[li], 0)
+            sc = scaled[li]
+            if sc is not None and not full[li]:
+                sc = sc & mask[li]
             if self.read_write[s]:
-                reads.append(c_l - p_l)
-                fills.append(np.where(outermost, pas, pas - p_l))
-                updates.append(c_l)
+                r_l, u_l = c_l + peer - p_l, c_l
+                if sc is not None:  # std::round(content_accesses + peer - partition)
+                    r_l = np.where(sc, _std_round(caf[li] + peer - p_l), r_l)
+                    u_l = np.where(sc, _std_round(caf[li]), u_l)
+                reads.append(r_l)
+                fills.append(np.where(outermost, pas, pas - p_l) + peer)
+                updates.append(u_l)
             else:
-                reads.append(c_l)
-                fills.append(pas)
+                r_l = c_l + peer
+                if sc is not None:  # std::round(content_accesses + peer)
+                    r_l = np.where(sc, _std_round(caf[li] + peer), r_l)
+                reads.append(r_l)
+                fills.append(pas + peer)
                 updates.append(0)
-        if links is not None and replication is not None:
-            for li in range(1, nl):
-                words = links[li]
-                if isinstance(words, int) or empty[li - 1]:
-                    continue
-                # MaskTiles zeroes the links of a level whose child is bypassed, and
-                # ProcessOuterMaskedLevels those above the outermost keeping level
-                live = True if full[li - 1] else mask[li - 1]
-                peer = np.where(live & (kept_idx >= li), words // replication[li - 1], 0)
-                reads[li - 1] = reads[li - 1] + peer
-                fills[li - 1] = fills[li - 1] + peer
         return reads, fills, updates, used, parts
 
     def _cost(

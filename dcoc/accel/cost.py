@@ -4,11 +4,54 @@ This is the one place where the arithmetic after nest analysis lives (Timeloop's
 ``tiling.cpp`` ``MaskTiles`` .. ``ComputeReadUpdateReductionAccesses_Legacy`` and
 ``model/buffer.cpp``/``topology.cpp``). Any engine producing a
 :class:`~dcoc.accel.nest_analysis.NestAnalysis` (the delta simulation or a closed form) feeds it.
+
+Bypass keeps fractional accesses until the final count (issue 8)
+----------------------------------------------------------------
+When a level bypasses a data space, ``MaskTiles`` (``src/loop-analysis/tiling.cpp``) makes the
+next outer level serve the bypassing level's children::
+
+    double all_children_content_accesses =
+        tile_nest[cur].content_accesses * tile_nest[outer].fanout;
+    child_temporal_factor =
+        all_children_content_accesses / tile_nest[outer].access_stats.WeightedAccesses();
+    for (auto& x: tile_nest[outer].access_stats.stats)
+        x.second.accesses *= child_temporal_factor;  // (zero entries skipped)
+    tile_nest[outer].content_accesses = tile_nest[outer].access_stats.TotalAccesses();
+
+``AccessStats::accesses``, ``DataMovementInfo::content_accesses`` and the factor are all
+``double`` (``include/loop-analysis/nest-analysis-tile-info.hpp``,
+``include/loop-analysis/tiling-tile-info.hpp``): nothing is truncated while masking, and a chain
+of bypassed levels feeds the scaled double inward-to-outward. The count is made an integer only
+once, in ``ComputeReadUpdateReductionAccesses_Legacy``::
+
+    reads = std::round(content_accesses + peer_accesses);                  // read-only
+    updates = std::round(content_accesses);                                // read-write
+    reads = std::round(content_accesses + peer_accesses - partition_size); // read-write
+
+So Timeloop prints the *nearest* integer to the scaled count, not its floor. The exact value
+is usually an integer (the children's accesses x fanout / multicast) that the doubles land an
+ulp or so below: 677376 / 1330560 x 1330560 gives 677375.9999999999. dcoc used to truncate
+every scaled entry, losing up to 1 per entry, and a loss at an inner bypassed level is
+multiplied further out (``tests/data/disputed/ex-simple_weight_stationary.2``: the 903168 MAC
+reads that pe_spad serves became 903167, so shared_glb served 903167 x 12 / 4 = 2709501 instead
+of 2709504; the README there lists all four). :func:`final_counts` therefore repeats the
+double arithmetic operation by operation (same operands, same order; Python floats are IEEE
+doubles) and rounds with :func:`std_round` at the end; counts of levels that were never scaled
+stay exact Python ints. Every engine applies the same expressions in the same order: the delta
+engine and the closed form through this module, :mod:`dcoc.accel.evaluator` and its generated
+code, :mod:`dcoc.accel.batch_cost`.
+
+One difference remains: Timeloop keys the access stats by (multicast, scatter), dcoc by
+multicast alone, so the scaled entries of one multicast factor are added up as one product
+instead of one per scatter. That moves the sum by ulps, which changes the printed count only if
+the exact scaled value lies within ulps of a half (it needs several multicast factors at one
+fanout, i.e. a sliding window across the fanout, and an exact half).
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from dcoc.accel.architecture import Architecture, StorageLevel
@@ -18,6 +61,24 @@ from dcoc.accel.tables import EnergyTables
 from dcoc.workloads.problem import Problem
 
 MAC_ACTIONS = ("mac_random", "mult_random", "mac", "mult", "compute")
+
+
+def std_round(x: float) -> int:
+    """C++ ``std::round`` of a double: the nearest integer, halves away from zero."""
+    a = abs(x)
+    r = math.floor(a)
+    if a - r >= 0.5:  # exact: a - floor(a) is representable for every double a >= 0
+        r += 1
+    return r if x >= 0 else -r
+
+
+def double_sum(values: Iterable[int | float]) -> int | float:
+    """``AccessStatMatrix::TotalAccesses``: a left-to-right sum (``sum()`` of Python >= 3.12
+    compensates the rounding of float sums, C++ does not)."""
+    total: int | float = 0
+    for v in values:
+        total += v
+    return total
 
 
 @dataclass(frozen=True)
@@ -45,8 +106,9 @@ def final_counts(
     part = [t.partition_size for t in tiles]
     pas = [t.parent_access_share for t in tiles]
     links = [t.link_transfers for t in tiles]
-    stats = [dict(t.accesses) for t in tiles]
-    ca = [sum(s.values()) for s in stats]
+    # accesses and content accesses: exact ints, or doubles once MaskTiles scaled them
+    stats: list[dict[int, int | float]] = [dict(t.accesses) for t in tiles]
+    ca: list[int | float] = [sum(s.values()) for s in stats]
     mask = [keep[li][ds] for li in range(n)]
     # MaskTiles
     for cur in range(n):
@@ -60,12 +122,13 @@ def final_counts(
             break
         weighted = sum(a * m for m, a in stats[outer].items())
         if weighted:
+            # double arithmetic of MaskTiles, no truncation (module docstring)
             factor = float(ca[cur] * fanout[outer]) / float(weighted)
             for m, a in stats[outer].items():
                 if a:
-                    stats[outer][m] = int(float(a) * factor)
+                    stats[outer][m] = float(a) * factor
                     links[outer] = 0
-        ca[outer] = sum(stats[outer].values())
+        ca[outer] = double_sum(stats[outer].values())
         size[cur] = part[cur] = ca[cur] = pas[cur] = 0
     # ProcessOuterMaskedLevels
     for cur in range(n - 1, -1, -1):
@@ -84,15 +147,18 @@ def final_counts(
         if size[cur] == 0:
             out.append(FinalCounts(0, 0, 0, 0, 0))
             continue
+        c = ca[cur]
         if read_write:
             outermost = all(size[lv] == 0 for lv in range(cur + 1, n))
             fills = pas[cur] + peer[cur] - (0 if outermost else part[cur])
-            reads = ca[cur] + peer[cur] - part[cur]
-            out.append(FinalCounts(size[cur], part[cur], reads, fills, ca[cur]))
+            if isinstance(c, float):  # std::round(content_accesses + peer - partition)
+                reads, updates = std_round(c + peer[cur] - part[cur]), std_round(c)
+            else:
+                reads, updates = c + peer[cur] - part[cur], c
+            out.append(FinalCounts(size[cur], part[cur], reads, fills, updates))
         else:
-            out.append(
-                FinalCounts(size[cur], part[cur], ca[cur] + peer[cur], pas[cur] + peer[cur], 0)
-            )
+            reads = std_round(c + peer[cur]) if isinstance(c, float) else c + peer[cur]
+            out.append(FinalCounts(size[cur], part[cur], reads, pas[cur] + peer[cur], 0))
     return out
 
 

@@ -29,7 +29,7 @@ from dcoc.accel.closed_form import (
     multicast_histogram,
     spatial_members,
 )
-from dcoc.accel.cost import MAC_ACTIONS
+from dcoc.accel.cost import MAC_ACTIONS, double_sum, std_round
 from dcoc.accel.evaluator_codegen import compile_summary
 from dcoc.accel.mapping import Mapping
 from dcoc.accel.model import evaluate
@@ -442,7 +442,7 @@ class Evaluator:
                     mult[li] = members_
                     acc[li] = base * groups
             keep = [lm.keep[ds] for lm in levels]
-            ca = list(acc)
+            ca: list[int | float] = list(acc)  # floats once MaskTiles scaled them
             # parent access shares, from the accesses before masking
             pas = [0] * nl
             for li in range(nl - 1):
@@ -462,16 +462,17 @@ class Evaluator:
                     if weighted:
                         link_words.pop(outer, None)
                         factor = float(ca[cur] * fans[outer]) / float(weighted)
-                        st_ = multi[outer] = [
-                            (m, int(float(a) * factor)) if a else (m, a) for m, a in st_
-                        ]
-                    ca[outer] = sum(a for _, a in st_)
+                        # doubles, rounded at the end (cost.py docstring)
+                        ca[outer] = double_sum(float(a) * factor if a else a for _, a in st_)
+                    else:
+                        ca[outer] = sum(a for _, a in st_)
                 else:
                     a = acc[outer]
-                    if a:
+                    if a:  # doubles, rounded at the end (cost.py docstring)
                         factor = float(ca[cur] * fans[outer]) / float(a * mult[outer])
-                        a = acc[outer] = int(float(a) * factor)
-                    ca[outer] = a
+                        ca[outer] = float(a) * factor
+                    else:
+                        ca[outer] = a
             outermost = nl - 1
             while not keep[outermost]:
                 outermost -= 1
@@ -484,15 +485,19 @@ class Evaluator:
                     continue
                 fill = 0 if li == outermost else pas[li]
                 c_l = ca[li]
-                if read_write:
-                    r, f, u = c_l - p, (fill if li == outermost else fill - p), c_l
-                else:
-                    r, f, u = c_l, fill, 0
+                peer = 0
                 if link_words and li + 1 in link_words and li + 1 <= outermost:
                     # ComputePeerAccesses: words from neighbours are extra reads and fills
                     peer = link_words[li + 1] // replication[li]
-                    r += peer
-                    f += peer
+                if read_write:
+                    f = (fill if li == outermost else fill - p) + peer
+                    if isinstance(c_l, float):  # scaled by MaskTiles: std::round at the end
+                        r, u = std_round(c_l + peer - p), std_round(c_l)
+                    else:
+                        r, u = c_l + peer - p, c_l
+                else:
+                    r = std_round(c_l + peer) if isinstance(c_l, float) else c_l + peer
+                    f, u = fill + peer, 0
                 reads_l[li] += r
                 writes_l[li] += f + u
                 used_l[li] += sizes[li]

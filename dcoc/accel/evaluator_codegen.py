@@ -19,6 +19,7 @@ from math import prod
 from typing import TYPE_CHECKING, Any
 
 from dcoc.accel.closed_form import link_visits, multicast_histogram, spatial_members
+from dcoc.accel.cost import double_sum, std_round
 
 if TYPE_CHECKING:
     from dcoc.accel.evaluator import CostSummary, Evaluator
@@ -388,9 +389,10 @@ def _data_space(
             if links[o]:
                 w(f"            lw{o} = 0")
             w(f"            factor = float(c{cur} * {fan[o]}) / float(weighted)")
-            scaled = "(m, int(float(a) * factor)) if a else (m, a)"
+            # doubles, rounded in the final counts (cost.py docstring)
+            scaled = "(m, float(a) * factor) if a else (m, a)"
             w(f"            mu{o} = [{scaled} for m, a in mu{o}]")
-            w(f"        c{o} = sum(a for _, a in mu{o})")
+            w(f"        c{o} = double_sum(a for _, a in mu{o})")
             w("    else:")
             ind = "        "
         else:
@@ -401,7 +403,7 @@ def _data_space(
             w(f"{ind}    factor = float(c{cur} * {fan[o]}) / float(a * {mult[o]})")
         else:
             w(f"{ind}    factor = float(c{cur}) / float(a)")
-        w(f"{ind}    a = a{o} = int(float(a) * factor)")
+        w(f"{ind}    a = a{o} = float(a) * factor")
         w(f"{ind}c{o} = a")
     # outermost level keeping this data space
     chain = str(0)
@@ -422,19 +424,30 @@ def _data_space(
             w(f"    f = 0 if om == {li} else p{li} - p")
         else:
             w(f"    f = 0 if om == {li} else p{li}")
-        if read_write:
-            w(f"    r = c{li} - p")
-        else:
-            w(f"    r = c{li}")
-        names = ("r", "f", f"c{li}") if read_write else ("r", "f", "0")
+        q = ""
         if li < nl - 1 and links[li + 1]:  # ComputePeerAccesses: extra reads and fills
-            w(f"    if lw{li + 1} and {li + 1} <= om:")
-            w(f"        peer = lw{li + 1} // {rep[li]}")
-            w("        r += peer")
-            w("        f += peer")
+            w(f"    q = lw{li + 1} // {rep[li]} if lw{li + 1} and {li + 1} <= om else 0")
+            w("    f += q")
+            q = " + q"
+        # a float c{li} was scaled by MaskTiles: std::round of the final counts (cost.py)
+        if read_write and li:
+            w(f"    if type(c{li}) is float:")
+            w(f"        r = std_round(c{li}{q} - p)")
+            w(f"        u = std_round(c{li})")
+            w("    else:")
+            w(f"        r = c{li}{q} - p")
+            w(f"        u = c{li}")
+        elif read_write:
+            w(f"    r = c{li}{q} - p")
+            w(f"    u = c{li}")
+        elif li:
+            w(f"    r = std_round(c{li}{q}) if type(c{li}) is float else c{li}{q}")
+        else:
+            w(f"    r = c{li}{q}")
+        names = ("r", "f", "u") if read_write else ("r", "f", "0")
         if track[li]:
             w(f"    rd{li} += r")
-            w(f"    wr{li} += f + c{li}" if read_write else f"    wr{li} += f")
+            w(f"    wr{li} += f + u" if read_write else f"    wr{li} += f")
             w(f"    us{li} += z{ds}_{li}")
         # block-rounded actions times energies; a zero energy adds a zero (of either sign)
         # to a sum that is only ever added to the level's non-negative-zero-started total,
@@ -468,6 +481,8 @@ def compile_summary(ev: Evaluator) -> tuple[str, Callable[[Mapping], CostSummary
         "INVALID": _INVALID,
         "CostSummary": CostSummary,
         "ceil": math.ceil,
+        "double_sum": double_sum,
+        "std_round": std_round,
         "prod": prod,
         "may_link": ev.links.may_link,
         "link_accesses": ev.links.accesses,
