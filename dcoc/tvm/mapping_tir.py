@@ -261,7 +261,8 @@ def mapping_tir_text(
     """The TVMScript text of :func:`emit_tir`'s program, for writing a mapping to a file.
 
     A comment header lists the problem and the mapping level by level; the text parses back
-    (``tvm.script.parser.parse``) to the same module.
+    (``tvm.script.parser.parse``) to the same module. Level, dimension, data-space and problem
+    names appear in the text only as :func:`identifier` s (letters, digits and ``_``).
     """
     nest = as_mapped_loops(problem, loops, architecture=architecture)
     module = emit_tir(problem, nest, keep_unit_loops=keep_unit_loops, parallel=parallel)
@@ -269,9 +270,12 @@ def mapping_tir_text(
 
 
 def _header(problem: Problem, nest: Sequence[MappedLoop]) -> str:
-    bounds = " ".join(f"{d}={problem.bounds[d]}" for d in problem.dimensions)
+    """Comment lines naming the problem, its bounds and the loops per level. Names pass
+    through :func:`identifier` (letters, digits, ``_``), as in the program itself, so that no
+    name from a spec (a newline followed by code, say) can end a comment; numbers are ints."""
+    bounds = " ".join(f"{identifier(d)}={int(problem.bounds[d])}" for d in problem.dimensions)
     lines = [
-        f"# dcoc mapping program of {problem.name}: {bounds}",
+        f"# dcoc mapping program of {identifier(problem.name)}: {bounds}",
         "# loops outer->inner per level (sX/sY: spatial along X/Y)",
     ]
     levels: dict[str, list[str]] = {}
@@ -279,6 +283,8 @@ def _header(problem: Problem, nest: Sequence[MappedLoop]) -> str:
         entries = levels.setdefault(lp.level, [])
         if lp.extent > 1:
             spatial = "" if lp.kind is LoopKind.TEMPORAL else f" s{lp.kind.value}"
-            entries.append(f"{lp.dimension}={lp.extent}{spatial}")
-    lines += [f"#   {level}: {' '.join(entries) or '-'}" for level, entries in levels.items()]
+            entries.append(f"{identifier(lp.dimension)}={int(lp.extent)}{spatial}")
+    lines += [
+        f"#   {identifier(level)}: {' '.join(entries) or '-'}" for level, entries in levels.items()
+    ]
     return "\n".join(lines) + "\n"

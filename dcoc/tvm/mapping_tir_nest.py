@@ -9,6 +9,7 @@ loop per (storage level, dimension, temporal or spatial X/Y) factor, listed oute
 
 from __future__ import annotations
 
+import keyword
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -31,9 +32,12 @@ class LoopKind(StrEnum):
 
 
 def identifier(name: str) -> str:
-    """``name`` made a valid TIR/Python identifier (other characters become ``_``)."""
+    """``name`` made a valid TIR/Python identifier: ASCII letters, digits and ``_`` only (any
+    other character, a newline or a quote say, becomes ``_``), never starting with a digit and
+    never a Python keyword. Every name from a spec enters TIR text through this function."""
     out = re.sub(r"[^0-9A-Za-z_]", "_", name)
-    return out if out and not out[0].isdigit() else f"_{out}"
+    out = out if out and not out[0].isdigit() else f"_{out}"
+    return f"{out}_" if keyword.iskeyword(out) else out
 
 
 @dataclass(frozen=True)
