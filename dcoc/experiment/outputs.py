@@ -9,6 +9,12 @@ program, :func:`dcoc.tvm.mapping_tir.mapping_tir_text`) and ``best/summary.md``.
 design is decoded again from its recorded actions and re-evaluated, so the files and the
 numbers come from one model call, not from the records.
 
+A layer's files are named after the layer when its name is a plain file name (ASCII letters,
+digits, ``_``, ``-`` and ``.``, not starting with ``.``, at most 100 characters); any other name
+(a ``/``, ``..``, a newline) is written with those characters replaced by ``_`` and a number
+added where two names would meet (:func:`layer_file_stems`), so no layer name can leave
+``best/``. ``files`` gives the path of each.
+
 CPU schedules: ``best/schedule.json`` (the decisions and MetaSchedule trace of the fastest
 candidate) and ``best/summary.md``.
 """
@@ -18,7 +24,8 @@ from __future__ import annotations
 import json
 import logging
 import math
-from collections.abc import Mapping
+import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -38,6 +45,33 @@ class ExportedDesign:
     summary: dict[str, Any]
     files: dict[str, str]
     """Logical name -> path relative to the run directory."""
+
+
+_PLAIN_STEM = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9_.-]{0,99}")
+
+
+def layer_file_stems(names: Sequence[str]) -> list[str]:
+    """A file name stem per layer name, distinct (also ignoring case) and safe to join to a
+    directory: a plain name (see the module docstring) is kept as it is unless an earlier one
+    differs from it only in case; any other name has every other character replaced by ``_``
+    (at most 64 kept) and ``_<n>`` added if the result is taken."""
+    stems: list[str | None] = []
+    taken: set[str] = set()
+    for name in names:
+        plain = _PLAIN_STEM.fullmatch(name) is not None and name.casefold() not in taken
+        stems.append(name if plain else None)
+        if plain:
+            taken.add(name.casefold())
+    for i, name in enumerate(names):
+        if stems[i] is not None:
+            continue
+        base = re.sub(r"[^A-Za-z0-9_-]", "_", name)[:64] or "_"
+        stem, n = base, 1
+        while stem.casefold() in taken:
+            stem, n = f"{base}_{n}", n + 1
+        taken.add(stem.casefold())
+        stems[i] = stem
+    return [s for s in stems if s is not None]
 
 
 def export_codesign(
@@ -61,20 +95,21 @@ def export_codesign(
     files["architecture"] = "best/architecture.yaml"
     rows = []
     tir_errors: dict[str, str] = {}
-    for layer, design in zip(space.layers, designs, strict=True):
+    stems = layer_file_stems([layer.name for layer in space.layers])
+    for layer, design, stem in zip(space.layers, designs, stems, strict=True):
         name = layer.name
-        (out / "mappings" / f"{name}.yaml").write_text(texts[f"{name}.mapping.yaml"])
-        (out / "problems" / f"{name}.yaml").write_text(texts[f"{name}.problem.yaml"])
-        files[f"mapping/{name}"] = f"best/mappings/{name}.yaml"
-        files[f"problem/{name}"] = f"best/problems/{name}.yaml"
+        (out / "mappings" / f"{stem}.yaml").write_text(texts[f"{name}.mapping.yaml"])
+        (out / "problems" / f"{stem}.yaml").write_text(texts[f"{name}.problem.yaml"])
+        files[f"mapping/{name}"] = f"best/mappings/{stem}.yaml"
+        files[f"problem/{name}"] = f"best/problems/{stem}.yaml"
         try:
             tir = _tir_text(layer.problem, design, ctx.arch)
         except Exception as error:  # the design stays valid without its TIR rendering
             logger.warning("no TIR for %s: %s", name, error)
             tir_errors[name] = f"{type(error).__name__}: {error}"
         else:
-            (out / "tir" / f"{name}.py").write_text(tir)
-            files[f"tir/{name}"] = f"best/tir/{name}.py"
+            (out / "tir" / f"{stem}.py").write_text(tir)
+            files[f"tir/{name}"] = f"best/tir/{stem}.py"
         report = design.report
         rows.append(
             {
