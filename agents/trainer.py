@@ -9,6 +9,7 @@ lives in :mod:`dcoc.experiment`.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import os
 from collections.abc import Callable, Mapping, Sequence
@@ -31,6 +32,7 @@ from dcoc.agents.confidence import (
 )
 from dcoc.agents.config import CriticKind, build_algorithm_config
 from dcoc.agents.contract import CRITIC_MODULE_ID
+from dcoc.envs.codesign_joint import JOINT_AGENT, JointSpace
 from ray.rllib.algorithms.algorithm import Algorithm
 from ray.rllib.core.rl_module.rl_module import RLModule
 
@@ -167,6 +169,12 @@ class PolicySampler:
 
     :meth:`propose` draws K candidates for one agent and keeps the most confident share
     (:class:`dcoc.agents.ConfidenceSampler`); :meth:`sample` draws one action.
+
+    With ``joint`` (single-policy PPO on :class:`dcoc.envs.codesign_joint.CoDesignJointEnv`)
+    the one module ``joint`` takes every role's decision: a role's observation is encoded as
+    the joint view presents it and the role's sub-actions are cut from the joint action. The
+    other roles' sub-actions are masked to index 0, so log-probabilities, entropies, agreement
+    and distinctness are those of the role's action alone.
     """
 
     def __init__(
@@ -177,10 +185,13 @@ class PolicySampler:
         seed: int,
         *,
         critic: Callable[[], CentralCriticModule | None] | None = None,
+        joint: JointSpace | None = None,
     ) -> None:
         """``trainer``: a :class:`PolicyTrainer` or a function returning the modules by agent;
         ``critic``: a function returning the centralized critic (default: the trainer's, when
-        the config weighs values)."""
+        the config weighs values); ``joint``: the roles' joint space when one module
+        (:data:`JOINT_AGENT`) acts for all of them."""
+        self.joint = joint
         self._critic_source: Callable[[], CentralCriticModule | None] = critic or (lambda: None)
         if isinstance(trainer, PolicyTrainer):
             policy_trainer = trainer
@@ -212,22 +223,34 @@ class PolicySampler:
         """K candidates of ``agent``, the confident share kept. ``global_states(candidates) ->
         [K, g]``: the state each candidate leads to, scored by the centralized critic when the
         config's ``value_weight > 0``."""
-        if not self._modules:
-            self.refresh()
+        module, observation = self._policy(agent, observation)
         value_fn = None
         if self.sampler.config.value_weight > 0:
             critic = self._critic
             if critic is None or global_states is None:
                 raise ValueError("value_weight > 0 needs the centralized critic and global states")
             value_fn = lambda c: critic_values(critic, global_states(c), agent)  # noqa: E731
-        return self.sampler.propose(
-            {agent: self._modules[agent]}, {agent: observation}, value_fn=value_fn
-        )
+        selection = self.sampler.propose({agent: module}, {agent: observation}, value_fn=value_fn)
+        if self.joint is None:
+            return selection
+        actions = {agent: self.joint.role_action(agent, selection.candidates.actions[agent])}
+        candidates = dataclasses.replace(selection.candidates, actions=actions)
+        return dataclasses.replace(selection, candidates=candidates)
 
     def sample(self, agent: str, observation: Mapping[str, np.ndarray]) -> np.ndarray:
+        module, observation = self._policy(agent, observation)
+        candidates = sample_candidates(
+            {agent: module}, {agent: observation}, 1, generator=self.generator
+        )
+        action = np.asarray(candidates.actions[agent][0])
+        return action if self.joint is None else self.joint.role_action(agent, action)
+
+    def _policy(
+        self, agent: str, observation: Mapping[str, np.ndarray]
+    ) -> tuple[RLModule, Mapping[str, np.ndarray]]:
+        """The module that decides for ``agent`` and the observation it reads."""
         if not self._modules:
             self.refresh()
-        candidates = sample_candidates(
-            {agent: self._modules[agent]}, {agent: observation}, 1, generator=self.generator
-        )
-        return np.asarray(candidates.actions[agent][0])
+        if self.joint is None:
+            return self._modules[agent], observation
+        return self._modules[JOINT_AGENT], self.joint.observation(agent, observation)

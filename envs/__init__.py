@@ -11,11 +11,15 @@ This package never imports ray: environments are plain Gymnasium code that RLlib
 * Single-agent views, registered as ``dcoc/HardwareDesign-v0`` (:class:`HardwareEnv`),
   ``dcoc/Tiling-v0`` (:class:`TilingEnv`) and ``dcoc/LoopOrder-v0`` (:class:`OrderEnv`);
   ``gymnasium.make(id, config={...})`` takes a :class:`CoDesignEnvConfig` or its dict.
+* :class:`~dcoc.envs.codesign_joint.CoDesignJointEnv`: one agent takes every decision (dict
+  protocol, agent ``joint``; factory ``dcoc.envs.codesign_joint:make_joint_codesign_env``), and
+  its single-agent view ``dcoc/CoDesignJoint-v0`` (:class:`CoDesignJointGymEnv`).
 """
 
 import gymnasium
 from dcoc.envs.codesign import CoDesign, CoDesignEnv, make_codesign_env
 from dcoc.envs.codesign_config import CoDesignEnvConfig, Objective, RewardKind
+from dcoc.envs.codesign_joint import CoDesignJointEnv, CoDesignJointGymEnv
 from dcoc.envs.protocol import INFO_KEY, TURN_ORDER, AgentId, ObsKey
 from dcoc.envs.single_agent import HardwareEnv, OrderEnv, TilingEnv
 
@@ -27,6 +31,12 @@ ENV_IDS = {
 for _env_id, _entry_point in ENV_IDS.items():
     if _env_id not in gymnasium.registry:
         gymnasium.register(id=_env_id, entry_point=_entry_point)
+
+# The one-agent joint view of the co-design (takes no software_samples: nothing is fixed).
+if "dcoc/CoDesignJoint-v0" not in gymnasium.registry:
+    gymnasium.register(
+        id="dcoc/CoDesignJoint-v0", entry_point="dcoc.envs.codesign_joint:CoDesignJointGymEnv"
+    )
 
 # The CPU-schedule tiling env (imports TVM when made, not here); measured latencies vary.
 if "dcoc/CpuSchedule-v0" not in gymnasium.registry:
@@ -44,6 +54,8 @@ __all__ = [
     "CoDesign",
     "CoDesignEnv",
     "CoDesignEnvConfig",
+    "CoDesignJointEnv",
+    "CoDesignJointGymEnv",
     "HardwareEnv",
     "Objective",
     "ObsKey",

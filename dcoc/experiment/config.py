@@ -87,6 +87,12 @@ class AgentsSection:
     critic: Critic = Critic.CENTRALIZED
     """centralized: one shared critic on the global state (MAPPO); independent: a value head
     per agent (IPPO ablation)."""
+    single_policy: bool = False
+    """codesign: one PPO policy with its own value head takes every decision (hardware, each
+    layer's tiling and order) on the joint view of the env (dcoc.envs.codesign_joint; method
+    ppo of python -m dcoc.search); needs critic: independent. Evaluations are recorded as for
+    three agents, and the confidence proposal phase still runs: the one policy drafts the
+    hardware candidates and maps them, asked in each role's turn."""
     lr: float = 3e-4
     """Adam learning rate of every module."""
     gamma: float = 0.99

@@ -10,6 +10,7 @@ from typing import Any
 
 from dcoc.accel.design_space import load_design_space
 from dcoc.envs.codesign_config import resolve_layers, resolve_space_path
+from dcoc.envs.codesign_joint import JOINT_AGENT
 from dcoc.errors import ConfigError, SpecError
 from dcoc.experiment.config import ExperimentConfig, Mode
 from dcoc.experiment.recorded_env import (
@@ -21,6 +22,7 @@ from dcoc.experiment.recorded_env import (
 from dcoc.workloads.network import Layer
 
 CODESIGN_FACTORY = "dcoc.experiment.recorded_env:make_recorded_codesign_env"
+JOINT_CODESIGN_FACTORY = "dcoc.experiment.recorded_env:make_recorded_joint_codesign_env"
 CPU_FACTORY = "dcoc.envs.cpu_schedule:make_cpu_schedule_env"
 
 
@@ -79,6 +81,8 @@ def plan_env(config: ExperimentConfig, records_path: Path, file: str) -> EnvPlan
         RECORDS_PATH_KEY: str(records_path),
         RECORDS_METHOD_KEY: "ppo",
     }
+    if config.agents.single_policy:
+        return EnvPlan(JOINT_CODESIGN_FACTORY, env_config, (JOINT_AGENT,), keys, counts)
     return EnvPlan(CODESIGN_FACTORY, env_config, ("hw", "sw_tile", "sw_order"), keys, counts)
 
 

@@ -223,6 +223,11 @@ def check_values(config: ExperimentConfig, file: str) -> None:
             config.confidence.value_weight == 0 or config.agents.critic == "centralized",
             "needs agents.critic: centralized (the value comes from the shared critic)",
         ),
+        (
+            ("agents", "single_policy"),
+            not config.agents.single_policy or config.agents.critic == "independent",
+            "needs agents.critic: independent (the one policy has its own value head)",
+        ),
         (("codesign", "rounds_per_layer"), config.codesign.rounds_per_layer >= 1, "must be >= 1"),
         (("cpu", "candidates_per_episode"), config.cpu.candidates_per_episode >= 1, ">= 1"),
     ]
@@ -232,6 +237,13 @@ def check_values(config: ExperimentConfig, file: str) -> None:
                 ("confidence", "num_candidates"),
                 config.confidence.num_candidates == 0,
                 "the proposal phase needs the hardware agent (codesign mode); set it to 0",
+            )
+        )
+        checks.append(
+            (
+                ("agents", "single_policy"),
+                not config.agents.single_policy,
+                "the joint single-policy view exists for codesign mode only; set it to false",
             )
         )
     for path, ok, message in checks:

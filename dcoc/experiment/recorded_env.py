@@ -7,7 +7,10 @@ evaluation is stored (hardware configuration and knob indices, layer, tile and o
 cycles, energy, area, EDP, validity) in ``records.sqlite`` before the env sees the report.
 The records are the run's memory: the best design, the evaluation count and ``--resume`` all
 read them. The reference design's random search is recorded once per workload as method
-``reference``.
+``reference``. :func:`make_recorded_joint_codesign_env` is the same recorded env under the
+one-agent joint view (:class:`~dcoc.envs.codesign_joint.CoDesignJointEnv`, method ``ppo`` of
+``python -m dcoc.search``): the view forwards each decision to the recorded env, so its
+evaluations are counted and recorded exactly as the three agents'.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from dcoc.accel.report import CostReport
 from dcoc.accel.tables import EnergyTables
 from dcoc.envs.codesign import CoDesignEnv
 from dcoc.envs.codesign_config import CoDesignEnvConfig, resolve_layers
+from dcoc.envs.codesign_joint import CoDesignJointEnv
 from dcoc.records import CandidateRecord, RecordsDB, TargetKind
 from dcoc.search.codesign_space import Evaluator, model_evaluator
 from dcoc.workloads.catalog import resolve_layers as resolve_layer_set
@@ -218,11 +222,20 @@ def make_recorded_codesign_env(env_config: Mapping[str, Any] | None = None) -> R
     )
 
 
+def make_recorded_joint_codesign_env(
+    env_config: Mapping[str, Any] | None = None,
+) -> CoDesignJointEnv:
+    """Factory ``env_config -> CoDesignJointEnv`` over :func:`make_recorded_codesign_env`'s env
+    (same keys)."""
+    return CoDesignJointEnv(make_recorded_codesign_env(env_config))
+
+
 __all__ = [
     "RECORDS_METHOD_KEY",
     "RECORDS_PATH_KEY",
     "RecordedCoDesignEnv",
     "make_recorded_codesign_env",
+    "make_recorded_joint_codesign_env",
     "parse_workload",
     "resolve_layers",
     "workload_keys",

@@ -17,6 +17,7 @@ from torch.utils.tensorboard import SummaryWriter
 
 from dcoc.agents.confidence import ConfidenceConfig
 from dcoc.agents.trainer import PolicySampler, PolicyTrainer, TrainerSettings, start_ray, stop_ray
+from dcoc.envs.codesign_joint import JointSpace
 from dcoc.errors import ConfigError
 from dcoc.experiment.best_design import CoDesignBestTracker, CpuBestTracker
 from dcoc.experiment.config import ExperimentConfig, Mode
@@ -140,6 +141,7 @@ class Run:
                         agreement_weight=conf.agreement_weight,
                     ),
                     seed=self.config.experiment.seed + 7919 * self.progress.iteration,
+                    joint=JointSpace.of(proposal_env) if self.config.agents.single_policy else None,
                 )
             self.tracker.update()
             self._loop(trainer, writer, proposal_env, sampler)
