@@ -30,7 +30,7 @@ from dcoc.accel.closed_form import (
     spatial_members,
 )
 from dcoc.accel.cost import MAC_ACTIONS, double_sum, std_round
-from dcoc.accel.evaluator_codegen import compile_summary
+from dcoc.accel.evaluator_codegen import compile_summary, literal
 from dcoc.accel.mapping import Mapping
 from dcoc.accel.model import evaluate
 from dcoc.accel.nest_simulation import projections
@@ -56,10 +56,11 @@ class CostSummary:
 
 
 def _size_function(proj: tuple[tuple[tuple[int, int], ...], ...]) -> Callable[[list[int]], int]:
-    """A compiled ``extents -> bounding-box size`` for one projection (generated source)."""
+    """A compiled ``extents -> bounding-box size`` for one projection (generated source: the
+    projection's dimension indices and integer coefficients, written by ``literal``)."""
     factors = []
     for terms in proj:
-        parts = [f"{c} * (e[{d}] - 1)" for d, c in terms if c]
+        parts = [f"{literal(c)} * (e[{literal(d)}] - 1)" for d, c in terms if c]
         factors.append(f"({' + '.join(parts)} + 1)" if parts else "1")
     fn: Callable[[list[int]], int] = eval(f"lambda e: {' * '.join(factors) or '1'}")
     return fn
@@ -73,7 +74,7 @@ def _all_sizes_function(
     for proj in projs:
         factors = []
         for terms in proj:
-            parts = [f"{c} * (e[{d}] - 1)" for d, c in terms if c]
+            parts = [f"{literal(c)} * (e[{literal(d)}] - 1)" for d, c in terms if c]
             factors.append(f"({' + '.join(parts)} + 1)" if parts else "1")
         sizes.append(" * ".join(factors) or "1")
     fn: Callable[[list[int]], tuple[int, ...]] = eval(f"lambda e: ({', '.join(sizes)},)")
@@ -86,7 +87,7 @@ def _span_function(
     """A compiled ``extents -> [span per data dimension]`` for one projection."""
     spans = []
     for terms in proj:
-        parts = [f"{c} * (e[{d}] - 1)" for d, c in terms if c]
+        parts = [f"{literal(c)} * (e[{literal(d)}] - 1)" for d, c in terms if c]
         spans.append(f"{' + '.join(parts)} + 1" if parts else "1")
     fn: Callable[[list[int]], list[int]] = eval(f"lambda e: [{', '.join(spans)}]")
     return fn

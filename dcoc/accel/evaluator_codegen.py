@@ -9,6 +9,12 @@ the loop permutation stays a small loop over the mapping's non-trivial temporal 
 arithmetic is the generic evaluator's, term for term and in the same order, so the result is
 bit-identical. Neighbour link transfers are detected and counted by the same functions as in
 the generic code (:class:`~dcoc.accel.closed_form.LinkDetector`).
+
+No string from a spec enters the source: levels, dimensions and data spaces appear only as
+indices (``L0``, ``x1_2``, ``# -- level 1``), and every number from the architecture, problem or
+tables is written by :func:`literal`, which takes ints, floats and bools only (and tuples of
+them) and raises ``TypeError`` for anything else. A level named ``"L\nimport os"`` therefore
+changes nothing in the generated code.
 """
 
 from __future__ import annotations
@@ -26,11 +32,27 @@ if TYPE_CHECKING:
     from dcoc.accel.mapping import Mapping
 
 
-def _lit(value: object) -> str:
-    """A literal that evaluates to exactly ``value`` (ints, finite floats, bools, None)."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return f"float({str(value)!r})"
-    return repr(value)
+_NON_FINITE = {math.inf: "float('inf')", -math.inf: "float('-inf')"}
+
+
+def literal(value: object) -> str:
+    """Python source that evaluates to exactly ``value``: an int, a float (``float('inf')``
+    etc. when not finite), a bool, None, or a tuple of these. Anything else, a ``str`` above all,
+    raises ``TypeError``: only numbers checked here enter generated source."""
+    if value is None or type(value) is bool:
+        return repr(value)
+    if type(value) is int:
+        return repr(value)
+    if type(value) is float:
+        if math.isfinite(value):
+            return repr(value)
+        return "float('nan')" if math.isnan(value) else _NON_FINITE[value]
+    if type(value) is tuple:
+        items = [literal(v) for v in value]
+        return f"({items[0]},)" if len(items) == 1 else f"({', '.join(items)})"
+    raise TypeError(
+        f"generated source takes ints, floats, bools and tuples of them, got {type(value).__name__}"
+    )
 
 
 def _box(proj: tuple[tuple[tuple[int, int], ...], ...], ext: list[str]) -> list[str]:
@@ -38,10 +60,10 @@ def _box(proj: tuple[tuple[tuple[int, int], ...], ...], ext: list[str]) -> list[
     spans = []
     for terms in proj:
         # sum c * (e - 1) + 1 written as sum c * e + (1 - sum c): the same integer
-        parts = [ext[d] if c == 1 else f"{c} * {ext[d]}" for d, c in terms if c]
+        parts = [ext[d] if c == 1 else f"{literal(c)} * {ext[d]}" for d, c in terms if c]
         const = 1 - sum(c for _, c in terms)
         if parts and const:
-            parts.append(str(const))
+            parts.append(literal(const))
         spans.append(" + ".join(parts).replace("+ -", "- ") if parts else "1")
     return spans
 
@@ -76,10 +98,10 @@ def generate_summary(ev: Evaluator) -> str:
     w("add = bits.append")
     w("cc = 1  # compute cycles")
     below = ["1"] * nd
-    ones = _lit((1,) * nd)
+    ones = literal((1,) * nd)
     for li in range(nl):
         fx, fy = ev.fanout_xy[li]
-        w(f"# -- level {li} ({ev.arch.storage[li].name}): validity, extents, loops")
+        w(f"# -- level {li}: validity, extents, loops")
         w(f"sx = L{li}.spatial_x")
         w(f"sy = L{li}.spatial_y")
         ux = " * ".join(f"sx[{d}]" for d in range(nd))
@@ -96,7 +118,8 @@ def generate_summary(ev: Evaluator) -> str:
         check("    return INVALID")
         check(f"ux = {ux}")
         check(f"uy = {uy}")
-        check(f"if ux > {fx} or uy > {fy} or ux * uy > {ev.fanout[li]}:")
+        fan_xy = f"ux > {literal(fx)} or uy > {literal(fy)}"
+        check(f"if {fan_xy} or ux * uy > {literal(ev.fanout[li])}:")
         check("    return INVALID")
         if spatial_ok[li]:
             w(f"f{li} = ux * uy")
@@ -123,7 +146,7 @@ def generate_summary(ev: Evaluator) -> str:
         w("    elif n < 1:")
         w("        return INVALID")
         below = [f"x{li}_{d}" for d in range(nd)]
-    bounds = " or ".join(f"x{nl - 1}_{d} != {ev.bounds[d]}" for d in range(nd))
+    bounds = " or ".join(f"x{nl - 1}_{d} != {literal(ev.bounds[d])}" for d in range(nd))
     w(f"if {bounds}:")
     w("    return INVALID")
     for ds in range(nds):
@@ -166,7 +189,7 @@ def generate_summary(ev: Evaluator) -> str:
     w("    acc *= n")
     w("    suffix[i] = acc")
     for ds in plain:
-        w(f"    if {_lit(ev.relevant[ds])}[d]:")
+        w(f"    if {literal(ev.relevant[ds])}[d]:")
         w(f"        v{ds} = acc")
         w(f"    fs{ds}[i] = v{ds}")
     # replication (instances of each level in use)
@@ -189,7 +212,7 @@ def generate_summary(ev: Evaluator) -> str:
         if track[li]:
             w(f"rd{li} = wr{li} = us{li} = 0")
         if ev.clusters[li] is not None:
-            w(f"cu{li} = {rep[li]} / min({rep[li]}, {_lit(ev.clusters[li])})")
+            w(f"cu{li} = {rep[li]} / min({rep[li]}, {literal(ev.clusters[li])})")
     for ds in range(nds):
         _data_space(w, ev, ds, spatial_ok, fan, rep, track)
     # capacity, cycles, energy
@@ -199,7 +222,7 @@ def generate_summary(ev: Evaluator) -> str:
     for li in range(nl):
         cap = ev.capacity[li]
         if cap is not None:
-            w(f"if us{li} > {_lit(cap)}:")
+            w(f"if us{li} > {literal(cap)}:")
             w("    valid = False")
         rbw, wbw, sbw = ev.bandwidth[li]
         if not (rbw or wbw or sbw):
@@ -207,23 +230,23 @@ def generate_summary(ev: Evaluator) -> str:
         w("slowdown = 1.0")
         if rbw:
             w(f"if rd{li}:")
-            w(f"    slowdown = min(slowdown, {_lit(rbw)} * cc / rd{li})")
+            w(f"    slowdown = min(slowdown, {literal(rbw)} * cc / rd{li})")
         if wbw:
             w(f"if wr{li}:")
-            w(f"    slowdown = min(slowdown, {_lit(wbw)} * cc / wr{li})")
+            w(f"    slowdown = min(slowdown, {literal(wbw)} * cc / wr{li})")
         if sbw:
             w(f"if rd{li} + wr{li}:")
-            w(f"    slowdown = min(slowdown, {_lit(sbw)} * cc / (rd{li} + wr{li}))")
+            w(f"    slowdown = min(slowdown, {literal(sbw)} * cc / (rd{li} + wr{li}))")
         w("if slowdown < 1.0:")
         w("    cycles = max(cycles, ceil(cc / slowdown))")
     w("energy = 0.0")
     for li in range(nl):
-        w(f"energy += dyn{li} + {_lit(ev.e_leak[li])} * cycles * max(1, {rep[li]})")
+        w(f"energy += dyn{li} + {literal(ev.e_leak[li])} * cycles * max(1, {rep[li]})")
     computes = prod(ev.bounds)
-    w(f"energy = {_lit(computes * ev.e_mac)} + energy")
+    w(f"energy = {literal(computes * ev.e_mac)} + energy")
     w(
-        f"return CostSummary(valid, cycles, energy, {_lit(ev.area)}, "
-        f"{computes} / ({ev.mac_instances} * cycles))"
+        f"return CostSummary(valid, cycles, energy, {literal(ev.area)}, "
+        f"{literal(computes)} / ({literal(ev.mac_instances)} * cycles))"
     )
     return "\n".join(out) + "\n"
 
@@ -241,8 +264,7 @@ def _data_space(
     proj = ev.projs[ds]
     rel = ev.relevant[ds]
     sliding = ev.sliding[ds]
-    name = ev.problem.data_spaces[ds].name
-    w(f"# -- data space {ds} ({name})" + (", sliding" if sliding else ""))
+    w(f"# -- data space {ds}" + (", sliding" if sliding else ""))
     for li in range(nl):
         w(f"k{li} = L{li}.keep[{ds}]")
     # bases: accesses per level before the spatial fanout
@@ -252,7 +274,7 @@ def _data_space(
         w("keys = []")
         w("running = 0")
         w("for _, d, _, st in bits:")
-        w(f"    v = {_lit(ev.kappa[ds])}[d] * st")
+        w(f"    v = {literal(ev.kappa[ds])}[d] * st")
         w("    keys.append(v - running)")
         w("    running += v")
         for li in range(1, nl):
@@ -264,7 +286,7 @@ def _data_space(
             w("else:")
             w("    found = None")
             w("    if start < nbits:")
-            kappa = _lit(ev.kappa[ds])
+            kappa = literal(ev.kappa[ds])
             w(f"        offset = keys[start] - {kappa}[bits[start][1]] * bits[start][3]")
             if ev.legacy:
                 w("        ref = start")
@@ -291,7 +313,7 @@ def _data_space(
             w("    d, step, matched, zero = found")
             spans = _box(proj, [f"x{li - 1}_{d}" for d in range(nd)])
             w(f"    spans = [{', '.join(spans)}]")
-            w(f"    for k, c in {_lit(ev.touch[ds])}[d]:")
+            w(f"    for k, c in {literal(ev.touch[ds])}[d]:")
             w("        spans[k] = max(0, spans[k] - c * step)")
             w("    inter = prod(spans)")
             if ev.legacy:
@@ -325,7 +347,7 @@ def _data_space(
                 w(f"        above = [(b[1], b[2], b[3]) for b in bits[ls{li}:]]")
                 w(
                     f"        total, visits = link_visits(PROJS[{ds}], ({', '.join(below)},), "
-                    f"above, {ev.legacy})"
+                    f"above, {literal(ev.legacy)})"
                 )
                 w(f"        members = spatial_members(L{li}, [{', '.join(below)}])")
                 w(f"        entries, lw{li} = link_accesses({ds}, {li}, members, total, visits)")
@@ -458,7 +480,9 @@ def _data_space(
         for var, e in zip(names, energies, strict=True):
             if (e == 0.0 and math.copysign(1.0, e) > 0) or (var == "0" and math.isfinite(e)):
                 continue
-            terms.append(f"{var} * {_lit(e)}" if b == 1 else f"ceil({var} / {b}) * {_lit(e)}")
+            terms.append(
+                f"{var} * {literal(e)}" if b == 1 else f"ceil({var} / {literal(b)}) * {literal(e)}"
+            )
         if not terms:
             continue
         per_instance = " + ".join(terms)
