@@ -1,8 +1,21 @@
-"""``python -m dcoc.bench``: compare runs from their records databases, as a table and a plot.
+"""``python -m dcoc.bench``: method comparisons, and convergence of finished runs.
 
+    python -m dcoc.bench run --suite NAME[,NAME...] --methods a,b,c --budget N[,M] --seeds S
+        [--objective edp|latency|energy] [--design-space FILE] [--area-budget-um2 A]
+        [--out DIR] [--address ADDR]
+    python -m dcoc.bench plot DIR
     python -m dcoc.bench convergence RUN_DIR... [--metric edp] [--out convergence.png]
 
-Every run directory (``python -m dcoc.train``, ``python -m dcoc.search``) holds
+``run`` runs every (suite, budget, method, seed) in its own run directory
+``OUT/<suite>/<budget>/<method>/<seed>/`` (serially, or as Ray tasks on the cluster at
+``--address``), one line per finished run on stderr; finished runs are kept, so the same
+command resumes. It then writes ``OUT/curves.csv``, ``OUT/results.md`` (the table, also printed
+on stdout), ``OUT/results.json`` and the plots (:mod:`dcoc.benchmark`). ``plot`` re-makes those
+from the run directories without running anything. Bad input (unknown suite, method, objective,
+a layer no configuration can map): one line on stderr, exit 2; a run that raised is recorded as
+failed and the command exits 1 after the others.
+
+``convergence``: every run directory (``python -m dcoc.train``, ``python -m dcoc.search``) holds
 ``records.sqlite`` with every evaluation in the order it happened. ``convergence`` prints, per
 run and workload, how many evaluations were made, how many were valid, the best value of the
 metric and after how many evaluations the run first came within 1 % of its own best; the plot
@@ -14,14 +27,42 @@ search, out-of-budget measurements of skipped candidates) are left out by defaul
 from __future__ import annotations
 
 import argparse
+import os
 import re
+import shlex
 import sys
-from collections.abc import Iterable, Sequence
+import tempfile
+import traceback
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NoReturn
 
+from dcoc.benchmark.report import RESULTS_MD, write_report
+from dcoc.benchmark.rundirs import RunResult, RunSpec
+from dcoc.benchmark.runner import (
+    BenchPlan,
+    Executor,
+    execute_run_in,
+    failed_result,
+    run_bench,
+    serial_executor,
+)
+from dcoc.benchmark.suites import (
+    CPU_METHODS,
+    BenchInputError,
+    check_objective,
+    check_suites,
+    is_rl,
+    parse_budgets,
+    parse_methods,
+    parse_seeds,
+    parse_suites,
+)
 from dcoc.errors import SpecError
 from dcoc.records import Metric, RecordsDB
+from dcoc.search.methods import ACCEL_METHODS
+from dcoc.search.network_search import DEFAULT_DESIGN_SPACE, OBJECTIVES, CoDesignProblem
 
 RECORDS_FILE = "records.sqlite"
 NOT_COUNTED = ("reference", "confidence_skipped")
@@ -137,9 +178,82 @@ def plot_curves(curves: Sequence[Curve], metric: Metric, out: Path) -> None:
     plt.close(fig)
 
 
+PROG = "python -m dcoc.bench"
+DEFAULT_OUT = Path("runs/bench")
+SUITE_HELP = (
+    "what every method is compared on; repeat the flag or separate suites by commas. "
+    "Accelerator co-design: a layer set (resnet18.vta, vgg16, mobilenetv2, bert_base, a "
+    "layer-set YAML file, or layer names resnet18/C5,resnet18/C8: consecutive layer names form "
+    "one layer set), optionally @DESIGN_SPACE (mobilenetv2@accel_specs/simba_like.space.yaml). "
+    "TVM on this CPU: cpu:WORKLOAD (cpu:matmul:512,512,512; every layer name after cpu: is a "
+    "CPU suite of its own; methods random, metaschedule; objective latency in seconds; budget "
+    "in measured trials)"
+)
+BUDGET_HELP = (
+    "layer-mapping evaluations per run (CPU suites: measured trials); a comma list runs every "
+    "budget separately (each its own table and plots): GA, SA and the RL agents set their "
+    "schedules from the budget (SA's temperature, the agents' stopping point), so a longer "
+    "run cut short is not the method at the smaller budget"
+)
+
+
+class _Parser(argparse.ArgumentParser):
+    """Errors as one line on stderr, exit 2."""
+
+    def error(self, message: str) -> NoReturn:
+        print(f"{PROG}: error: {message}", file=sys.stderr)
+        raise SystemExit(2)
+
+
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m dcoc.bench", description=__doc__.split("\n")[0])
-    sub = p.add_subparsers(dest="command", required=True)
+    p = _Parser(prog=PROG, description=__doc__.split("\n")[0])
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    r = sub.add_parser(
+        "run",
+        help="run a method comparison (resumable) and write its table and plots",
+        description="Run every (suite, budget, method, seed) in OUT/<suite>/<budget>/<method>/"
+        "<seed>/, then write OUT/curves.csv, results.md, results.json and PNG plots. Finished "
+        "runs (their summary.json exists) are not run again: the same command resumes.",
+    )
+    r.add_argument("--suite", action="append", required=True, help=SUITE_HELP)
+    r.add_argument(
+        "--methods",
+        required=True,
+        help="comma-separated; accelerator suites: "
+        f"{', '.join(ACCEL_METHODS)}; CPU suites: {', '.join(CPU_METHODS)}",
+    )
+    r.add_argument("--budget", required=True, help=BUDGET_HELP)
+    r.add_argument("--seeds", required=True, help="0-4, 0,1,2 or both (0-2,7)")
+    r.add_argument(
+        "--objective",
+        default="edp",
+        help=f"accelerator suites: {', '.join(OBJECTIVES)} of the whole layer set (default edp)",
+    )
+    r.add_argument(
+        "--design-space",
+        default=DEFAULT_DESIGN_SPACE,
+        help="hardware design space of the suites without @DESIGN_SPACE "
+        f"(default {DEFAULT_DESIGN_SPACE})",
+    )
+    r.add_argument(
+        "--area-budget-um2",
+        type=float,
+        default=None,
+        help="area budget of the hardware (default: each design space's own)",
+    )
+    r.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"default {DEFAULT_OUT}")
+    r.add_argument(
+        "--address",
+        default=None,
+        help="run the runs as Ray tasks on this cluster (one CPU each; OUT must be on a file "
+        "system every node sees, dcoc installed on every node); the RL agents' runs train on "
+        "the cluster from this process after the others",
+    )
+    pl = sub.add_parser(
+        "plot",
+        help="re-make results.md, results.json, curves.csv and the plots from a run's DIR",
+    )
+    pl.add_argument("dir", type=Path, help="the --out directory of python -m dcoc.bench run")
     c = sub.add_parser("convergence", help="best-so-far against evaluations, table and plot")
     c.add_argument("runs", nargs="+", type=Path, help="run directories holding records.sqlite")
     c.add_argument("--metric", default="edp", choices=[m.value for m in Metric])
@@ -152,8 +266,123 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = parser().parse_args(argv)
+def _err(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
+def _fail(message: str, code: int) -> int:
+    _err(f"{PROG}: error: {' '.join(message.split())}")
+    return code
+
+
+def _plan(args: argparse.Namespace) -> tuple[BenchPlan, dict[str, CoDesignProblem]]:
+    """The benchmark the command line asks for, every suite resolved (raises
+    :class:`BenchInputError` or :class:`SpecError`)."""
+    objective = check_objective(args.objective)
+    suites = parse_suites(args.suite, args.design_space)
+    plan = BenchPlan(
+        out=args.out.resolve(),
+        suites=tuple(suites),
+        budgets=parse_budgets(args.budget),
+        methods=parse_methods(args.methods, suites),
+        seeds=parse_seeds(args.seeds),
+        objective=objective,
+        area_budget_um2=args.area_budget_um2,
+    )
+    return plan, check_suites(suites, args.area_budget_um2)
+
+
+def _ray_executor(address: str, out: Path) -> tuple[Executor, int]:
+    """Runs as Ray tasks of one CPU each on the cluster at ``address`` (the RL agents' runs
+    afterwards in this process: they start their own Ray workers on the cluster); the
+    executor and the cluster's CPU count."""
+    import logging
+
+    import ray
+
+    ray.init(
+        address=address,
+        runtime_env={"env_vars": {"OMP_NUM_THREADS": "1"}},
+        log_to_driver=False,
+        logging_level=logging.ERROR,
+    )
+    parallel = int(ray.cluster_resources().get("CPU", 1))
+    cwd = os.getcwd()
+
+    def execute(specs: Sequence[RunSpec]) -> Iterator[RunResult]:
+        remote = ray.remote(num_cpus=1, max_retries=0)(execute_run_in)
+        pending = {remote.remote(cwd, s, out): s for s in specs if not is_rl(s.method)}
+        try:
+            while pending:
+                ready, _ = ray.wait(list(pending), num_returns=1)
+                for ref in ready:
+                    spec = pending.pop(ref)
+                    try:
+                        yield ray.get(ref)
+                    except Exception as error:  # the task's worker died
+                        yield failed_result(spec, out, error)
+        finally:
+            for ref in pending:
+                ray.cancel(ref, force=True)
+            ray.shutdown()
+        rl = [s for s in specs if is_rl(s.method)]
+        if rl:
+            os.environ.setdefault("RAY_ADDRESS", address)
+            yield from serial_executor(out, report=_err)(rl)
+
+    return execute, parallel
+
+
+def _run(args: argparse.Namespace, argv: Sequence[str]) -> int:
+    try:
+        plan, problems = _plan(args)
+    except (BenchInputError, SpecError) as error:
+        return _fail(str(error), 2)
+    executor: Executor = serial_executor(plan.out, problems=problems, report=_err)
+    parallel = 1
+    if args.address:
+        try:
+            executor, parallel = _ray_executor(args.address, plan.out)
+        except Exception as error:  # no cluster there
+            return _fail(f"cannot attach to the Ray cluster at {args.address}: {error}", 2)
+    command = " ".join([PROG, *(shlex.quote(a) for a in argv)])
+    try:
+        outcome = run_bench(
+            plan, command=command, report=_err, executor=executor, parallel=parallel
+        )
+    except BenchInputError as error:
+        return _fail(str(error), 2)
+    except KeyboardInterrupt:
+        _report(plan.out)
+        return _fail(
+            f"interrupted; the finished runs are kept in {plan.out}: the same command resumes",
+            130,
+        )
+    code = _report(plan.out)
+    if outcome.failed:
+        _err(
+            f"{len(outcome.failed)} run(s) failed (error.txt in their run directories): "
+            + ", ".join(sorted({f"{r.spec.method} on {r.spec.suite.name}" for r in outcome.failed}))
+        )
+        return 1
+    return code
+
+
+def _report(out: Path) -> int:
+    try:
+        written = write_report(out)
+    except FileNotFoundError as error:
+        return _fail(str(error), 2)
+    print((out / RESULTS_MD).read_text(), end="")
+    plots = len(written) - 3
+    _err(
+        f"results: {', '.join(str(p) for p in written[:3])}; "
+        f"{plots} plot{'' if plots == 1 else 's'} in {out}"
+    )
+    return 0
+
+
+def _convergence(args: argparse.Namespace) -> int:
     metric = Metric(args.metric)
     skip = () if args.all_methods else NOT_COUNTED
     try:
@@ -173,6 +402,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     plot_curves(curves, metric, args.out)
     print(f"plot: {args.out}")
     return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = parser().parse_args(argv)
+    try:
+        if args.command == "run":
+            return _run(args, argv)
+        if args.command == "plot":
+            if not args.dir.is_dir():
+                return _fail(f"{args.dir}: no such directory", 2)
+            return _report(args.dir.resolve())
+        return _convergence(args)
+    except Exception as error:  # a CLI shows no traceback: one line, the details in a file
+        log = Path(tempfile.gettempdir()) / f"dcoc-bench-error-{os.getpid()}.log"
+        log.write_text(traceback.format_exc())
+        return _fail(f"{type(error).__name__}: {error} (traceback in {log})", 1)
 
 
 if __name__ == "__main__":
