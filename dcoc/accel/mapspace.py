@@ -27,8 +27,9 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Hashable, Iterator, Sequence
 from dataclasses import dataclass, replace
+from functools import cached_property
 from math import prod
 
 import numpy as np
@@ -61,6 +62,9 @@ class MapPoint:
 
 
 Projection = tuple[tuple[tuple[int, int], ...], ...]
+
+FactorizationCache = dict[Hashable, tuple[tuple[int, ...], ...]]
+"""Factorizations of one dimension, keyed by its bound and per-slot constraints."""
 
 
 def _prime_factors(n: int) -> list[int]:
@@ -105,7 +109,12 @@ class MapSpace:
         arch: Architecture,
         problem: Problem,
         constraints: MapspaceConstraints | None = None,
+        *,
+        factorization_cache: FactorizationCache | None = None,
     ) -> None:
+        """``factorization_cache``: shared by the mapspaces of many layers (or configurations),
+        it enumerates the factorizations of one bound under one dimension's per-slot
+        constraints once (the layers of a network repeat bounds)."""
         self.arch, self.problem = arch, problem
         self.constraints = constraints or build_constraints(arch, problem)
         self.dims = problem.dimensions
@@ -121,7 +130,7 @@ class MapSpace:
             slots.append(Slot(li, LoopAxis.TEMPORAL))
         self.slots = tuple(slots)
         self.factorizations: tuple[tuple[tuple[int, ...], ...], ...] = tuple(
-            tuple(self._factorizations(d)) for d in range(nd)
+            self._cached_factorizations(d, factorization_cache) for d in range(nd)
         )
         for d, fs in enumerate(self.factorizations):
             if not fs:
@@ -129,7 +138,6 @@ class MapSpace:
                     f"no factorization of {self.dims[d]}={problem.bounds[self.dims[d]]} meets "
                     "the constraints; relax the fixed factors of that dimension"
                 )
-        self._factor_lookup = [{f: i for i, f in enumerate(fs)} for fs in self.factorizations]
         self.prefixes: tuple[tuple[int, ...], ...] = tuple(
             () if arch.storage[li].is_dummy else self.constraints.levels[li].temporal.prefix
             for li in range(nl)
@@ -178,30 +186,72 @@ class MapSpace:
             return False
         return bounds.allows(max(f, sibling_x))
 
-    def _factorizations(self, d: int) -> Iterator[tuple[int, ...]]:
+    def _factorization_key(self, d: int) -> Hashable:
+        """Everything :meth:`_factorizations` of ``d`` depends on."""
+        per_slot = []
+        for slot in self.slots:
+            lc = self.constraints.levels[slot.level]
+            per_slot.append(
+                (slot.level, slot.axis, self.arch.fanout_xy(slot.level), lc.temporal.factors[d])
+                if slot.axis == LoopAxis.TEMPORAL
+                else (
+                    slot.level,
+                    slot.axis,
+                    self.arch.fanout_xy(slot.level),
+                    lc.spatial.factors[d],
+                    lc.spatial.axis_of(d),
+                )
+            )
+        return (self.problem.bounds[self.dims[d]], tuple(per_slot))
+
+    def _cached_factorizations(
+        self, d: int, cache: FactorizationCache | None
+    ) -> tuple[tuple[int, ...], ...]:
+        if cache is None:
+            return tuple(self._factorizations(d))
+        key = self._factorization_key(d)
+        out = cache.get(key)
+        if out is None:
+            out = cache[key] = tuple(self._factorizations(d))
+        return out
+
+    def _factorizations(self, d: int) -> list[tuple[int, ...]]:
+        """The factorizations of ``d``'s bound over the slots that meet the per-slot
+        constraints, depth first (slot 0 most significant, divisors ascending). The suffixes
+        from a slot on depend only on (slot, what is left of the bound, the X factor a Y slot
+        pairs with): each is enumerated once."""
         bound = self.problem.bounds[self.dims[d]]
         slots = self.slots
+        n = len(slots)
+        pairs_with_x = [
+            i > 0
+            and slots[i].axis == LoopAxis.SPATIAL_Y
+            and slots[i - 1].axis == LoopAxis.SPATIAL_X
+            and slots[i - 1].level == slots[i].level
+            for i in range(n)
+        ]
+        memo: dict[tuple[int, int, int], list[tuple[int, ...]]] = {}
 
-        def rec(i: int, rest: int, acc: list[int]) -> Iterator[tuple[int, ...]]:
-            if i == len(slots):
-                if rest == 1:
-                    yield tuple(acc)
-                return
-            slot = slots[i]
-            sib = (
-                acc[-1]
-                if slot.axis == LoopAxis.SPATIAL_Y
-                and i > 0
-                and (slots[i - 1].axis == LoopAxis.SPATIAL_X and slots[i - 1].level == slot.level)
-                else 1
-            )
-            for f in _divisors(rest):
-                if self._slot_allows(slot, d, f, sib):
-                    acc.append(f)
-                    yield from rec(i + 1, rest // f, acc)
-                    acc.pop()
+        def suffixes(i: int, rest: int, sib: int) -> list[tuple[int, ...]]:
+            if i == n:
+                return [()] if rest == 1 else []
+            key = (i, rest, sib)
+            out = memo.get(key)
+            if out is None:
+                out = []
+                for f in _divisors(rest):
+                    if self._slot_allows(slots[i], d, f, sib):
+                        nxt = f if i + 1 < n and pairs_with_x[i + 1] else 1
+                        out.extend((f, *s) for s in suffixes(i + 1, rest // f, nxt))
+                memo[key] = out
+            return out
 
-        yield from rec(0, bound, [])
+        return suffixes(0, bound, 1)
+
+    @cached_property
+    def _factor_lookup(self) -> list[dict[tuple[int, ...], int]]:
+        """Per dimension, factorization -> its index (built when first needed)."""
+        return [{f: i for i, f in enumerate(fs)} for fs in self.factorizations]
 
     # -- sizes ------------------------------------------------------------------------------
     @property

@@ -24,6 +24,12 @@ Semantics (Timeloop ``src/mapping/constraints.cpp``, ``src/mapspaces/subspaces.c
   does not ``keep``. Any other (level, data space) pair is free.
 * Two constraints on the same (level, dimension) or (level, data space) that disagree are an
   error (Timeloop: "re-specification").
+* A dimension the problem lacks is an error (Timeloop: "not found in problem shape"), unless
+  ``dimension_names`` says how the constraints' dimension names read for this problem (e.g. a
+  GEMM layer under constraints written for convolutions,
+  :func:`dcoc.workloads.shapes.cnn_constraint_names`): a name mapped to another dimension
+  constrains that one, a name mapped to ``None`` is dropped from factors and permutations (a
+  spatial ``split`` then counts only the permutation's remaining dimensions).
 """
 
 from __future__ import annotations
@@ -101,20 +107,46 @@ class MapspaceConstraints:
 # parsing helpers
 
 
-def _dim_index(name: str, problem: Problem, file: str | None, path: YamlPath) -> int:
-    if name not in problem.dimensions:
-        raise SpecError(
+DimensionNames = MappingABC[str, str | None]
+"""How constraint dimension names read for a problem: name -> the problem dimension it
+constrains, or ``None`` (the problem has no such loop: the entry is dropped). Names not in the
+mapping are read as they are."""
+
+
+class UnknownDimensionError(SpecError):
+    """A constraint names a dimension the problem does not have."""
+
+
+def _dim_index(
+    name: str,
+    problem: Problem,
+    file: str | None,
+    path: YamlPath,
+    names: DimensionNames | None = None,
+) -> int | None:
+    """The problem dimension ``name`` constrains (``None``: ``names`` drops it)."""
+    own = names.get(name, name) if names is not None else name
+    if own is None:
+        return None
+    if own not in problem.dimensions:
+        via = f" (read as {own!r})" if own != name else ""
+        raise UnknownDimensionError(
             file,
             path,
-            f"{name!r} is not a problem dimension (dimensions: {list(problem.dimensions)})",
+            f"{name!r}{via} is not a problem dimension (dimensions: {list(problem.dimensions)})",
         )
-    return problem.dimensions.index(name)
+    return problem.dimensions.index(own)
 
 
 def parse_factor_bounds(
-    raw: Any, problem: Problem, file: str | None, path: YamlPath
+    raw: Any,
+    problem: Problem,
+    file: str | None,
+    path: YamlPath,
+    names: DimensionNames | None = None,
 ) -> dict[int, FactorBounds]:
-    """``"R=3 P<=4"``, ``"R3 P4"``, ``[R=3, P<=4]`` or ``{R: 3}`` -> bounds per dimension."""
+    """``"R=3 P<=4"``, ``"R3 P4"``, ``[R=3, P<=4]`` or ``{R: 3}`` -> bounds per dimension
+    (``names``: see :data:`DimensionNames`)."""
     if raw is None:
         return {}
     if isinstance(raw, MappingABC):
@@ -131,8 +163,10 @@ def parse_factor_bounds(
         if m is None:
             raise SpecError(file, path, f"cannot read factor {token!r}; write it like R=3 or P<=4")
         name, op, value = m.group(1), m.group(2) or "=", int(m.group(3))
-        d = _dim_index(name, problem, file, path)
-        bound = problem.bounds[name]
+        d = _dim_index(name, problem, file, path, names)
+        if d is None:
+            continue
+        bound = problem.bounds[problem.dimensions[d]]
         prev = out.get(d, FREE)
         if op == "=":
             if value == 0 or value > bound:  # Timeloop: 0 or too large means the whole bound
@@ -149,23 +183,30 @@ def parse_factor_bounds(
 
 
 def parse_permutation_prefix(
-    raw: Any, problem: Problem, file: str | None, path: YamlPath
-) -> tuple[int, ...]:
-    """``"RPK"``, ``"R P K"`` or ``[R, P, K]`` (innermost first) -> dimension indices."""
+    raw: Any,
+    problem: Problem,
+    file: str | None,
+    path: YamlPath,
+    names: DimensionNames | None = None,
+) -> tuple[int | None, ...]:
+    """``"RPK"``, ``"R P K"`` or ``[R, P, K]`` (innermost first) -> dimension indices
+    (``None`` where ``names`` drops a name; see :data:`DimensionNames`)."""
     if raw is None:
         return ()
+    vocabulary = [*problem.dimensions, *(names or {})]
     if isinstance(raw, str):
         text = raw.strip()
-        if _SPLIT.search(text) or not all(len(d) == 1 for d in problem.dimensions):
-            names = [t for t in _SPLIT.split(text) if t]
+        if _SPLIT.search(text) or not all(len(d) == 1 for d in vocabulary):
+            tokens = [t for t in _SPLIT.split(text) if t]
         else:
-            names = list(text)
+            tokens = list(text)
     elif isinstance(raw, list):
-        names = [str(x) for x in raw]
+        tokens = [str(x) for x in raw]
     else:
         raise SpecError(file, path, f"permutation must be a string like 'RPK', got {raw!r}")
-    idx = [_dim_index(n, problem, file, path) for n in names]
-    if len(set(idx)) != len(idx):
+    idx = [_dim_index(n, problem, file, path, names) for n in tokens]
+    kept = [d for d in idx if d is not None]
+    if len(set(kept)) != len(kept):
         raise SpecError(file, path, f"permutation {raw!r} repeats a dimension")
     return tuple(idx)
 
@@ -188,8 +229,10 @@ class _LevelDraft:
 
 
 class _Builder:
-    def __init__(self, arch: Architecture, problem: Problem) -> None:
-        self.arch, self.problem = arch, problem
+    def __init__(
+        self, arch: Architecture, problem: Problem, names: DimensionNames | None = None
+    ) -> None:
+        self.arch, self.problem, self.names = arch, problem, names
         nds = len(problem.data_spaces)
         self.levels = [
             _LevelDraft({"temporal": {}, "spatial": {}}, {}, None, [None] * nds)
@@ -204,7 +247,7 @@ class _Builder:
         level = self.levels[li]
         name = self.arch.storage[li].name
         for d, b in parse_factor_bounds(
-            raw.get("factors"), self.problem, file, (*path, "factors")
+            raw.get("factors"), self.problem, file, (*path, "factors"), self.names
         ).items():
             old = level.factors[kind].get(d)
             if old is not None and old != b:
@@ -215,9 +258,10 @@ class _Builder:
                     "twice, differently (architecture and constraints file?); keep one",
                 )
             level.factors[kind][d] = b
-        prefix = parse_permutation_prefix(
-            raw.get("permutation"), self.problem, file, (*path, "permutation")
+        listed = parse_permutation_prefix(
+            raw.get("permutation"), self.problem, file, (*path, "permutation"), self.names
         )
+        prefix = tuple(d for d in listed if d is not None)
         if prefix:
             old_p = level.prefix.get(kind)
             if old_p is not None and old_p != prefix:
@@ -231,6 +275,7 @@ class _Builder:
             s = raw["split"]
             if not isinstance(s, int) or isinstance(s, bool) or s < 0:
                 raise SpecError(file, (*path, "split"), f"split must be an integer >= 0, got {s!r}")
+            s -= sum(d is None for d in listed[:s])  # dropped names do not count
             if level.split is not None and level.split != s:
                 raise SpecError(file, (*path, "split"), f"spatial split at {name} given twice")
             level.split = s
@@ -379,11 +424,14 @@ def build_constraints(
     constraint_targets: Any = None,
     constraints_file: str | None = None,
     documents: Sequence[ConstraintDocument] = (),
+    dimension_names: DimensionNames | None = None,
 ) -> MapspaceConstraints:
     """Merge the architecture's node constraints, timeloopfe's implicit rules (dummy levels,
     outermost keeps all, ``!Parallel`` branches) and constraints documents (``documents``, or
-    one given as ``constraint_targets``/``constraints_file``)."""
-    b = _Builder(arch, problem)
+    one given as ``constraint_targets``/``constraints_file``). ``dimension_names`` reads the
+    constraints' dimension names for a problem of another shape (:data:`DimensionNames`);
+    without it a name the problem lacks raises :class:`UnknownDimensionError`."""
+    b = _Builder(arch, problem, dimension_names)
     nds = len(problem.data_spaces)
     for li, level in enumerate(arch.storage):
         b.node(li, level.constraints, None, ("architecture", level.name, "constraints"))

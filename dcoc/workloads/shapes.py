@@ -31,11 +31,21 @@ convolutions and GEMMs.
 
 In CNN terms GEMM ``K`` plays ``C``, GEMM ``N`` plays ``M`` and GEMM ``M`` plays ``N*P*Q``.
 ``Batched_GEMM`` adds a leading ``B`` dimension to all three data spaces.
+
+Accelerator constraints are written in ``CNN_Layer`` names (``factors: [N=1, C=1, R=1]``).
+:data:`CNN_ROLES` says which of them each dimension of another shape plays, so that one
+architecture file constrains every shape (:func:`cnn_constraint_names`): a GEMM reads as a 1x1
+convolution of a batch of ``M`` one-pixel images (``M`` plays ``N``, ``N`` plays ``M``, ``K``
+plays ``C``); a depthwise or grouped convolution as ``G`` independent convolutions (``G``
+plays no ``CNN_Layer`` dimension, a depthwise one has no ``C`` and ``M`` either); ``B`` plays
+none.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from enum import StrEnum
+from types import MappingProxyType
 
 from dcoc.workloads.problem import DataSpace, Problem, ProjectionTerm
 
@@ -167,3 +177,32 @@ def batched_gemm_problem(b: int, m: int, n: int, k: int) -> Problem:
         ),
         bounds={"B": b, "M": m, "N": n, "K": k},
     )
+
+
+CNN_DIMENSIONS = ("C", "M", "R", "S", "N", "P", "Q")
+"""The dimensions of ``CNN_Layer``, in which the shipped accelerator constraints are written."""
+
+_SAME = {d: d for d in ("R", "S", "N", "P", "Q")}
+CNN_ROLES: Mapping[str, Mapping[str, str]] = MappingProxyType(
+    {
+        str(ShapeName.CNN_LAYER): MappingProxyType({d: d for d in CNN_DIMENSIONS}),
+        str(ShapeName.DEPTHWISE_CNN_LAYER): MappingProxyType(dict(_SAME)),
+        str(ShapeName.GROUPED_CNN_LAYER): MappingProxyType({"C": "C", "M": "M", **_SAME}),
+        str(ShapeName.GEMM): MappingProxyType({"M": "N", "N": "M", "K": "C"}),
+        str(ShapeName.BATCHED_GEMM): MappingProxyType({"M": "N", "N": "M", "K": "C"}),
+    }
+)
+"""Per shape name, the ``CNN_Layer`` dimension each of its dimensions plays (a dimension that
+is not listed plays none)."""
+
+
+def cnn_constraint_names(problem: Problem) -> dict[str, str | None] | None:
+    """How constraints written in ``CNN_Layer`` names read for ``problem``: each ``CNN_Layer``
+    dimension -> the dimension of ``problem`` that plays it, or ``None`` (no dimension does:
+    the constraint is dropped). ``None`` for a shape :data:`CNN_ROLES` does not know (a
+    problem read from a file with its own shape name) or whose dimensions differ from it."""
+    roles = CNN_ROLES.get(problem.name)
+    if roles is None or not set(roles) <= set(problem.dimensions):
+        return None
+    played = {cnn: own for own, cnn in roles.items()}
+    return {cnn: played.get(cnn) for cnn in CNN_DIMENSIONS}
