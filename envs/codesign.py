@@ -12,7 +12,10 @@ Action Space
     The vocabulary of :mod:`dcoc.search.codesign_space`:
     ``hw``: ``MultiDiscrete(choices per knob)``; ``sw_tile``: ``MultiDiscrete(factorization
     vocabulary size per problem dimension)``; ``sw_order``: ``MultiDiscrete(permutations per
-    storage level + [2] per free keep/bypass pair)``. Masks (``action_mask``) hide illegal
+    storage level + [2] per free keep/bypass pair)``. A layer set of several operator kinds
+    (a whole network: convolutions, depthwise convolutions, fully connected GEMMs) shares
+    these spaces: a layer's ``d``-th dimension is tile position ``d``, and positions or keep
+    pairs a layer does not have admit only 0. Masks (``action_mask``) hide illegal
     choices: knob values with no completion inside the area budget, factorizations the chosen
     hardware cannot run (mesh limits, fixed factors) or whose forced tiles overflow a buffer
     even with every other dimension untiled, redundant permutations (one per equivalence
@@ -22,7 +25,8 @@ Action Space
 Observation Space
     Per agent ``Dict(observations=Box(-10, 10, (n,)), action_mask=Box(0, 1, (sum(nvec),)),
     global_state=Box(-10, 10, (g,)))``. Features (all scaled to [0, 1] unless noted):
-    the layer's dimensions as ``log2(bound) / log2(largest bound)`` and its weight (count share);
+    the layer's dimensions as ``log2(bound) / log2(largest bound)`` (per tile position; 0
+    past the layer's own dimensions) and its weight (count share);
     for ``hw`` the count-weighted mean and the maximum of those over layers instead;
     the hardware as ``knob index / (choices - 1)``, a chosen flag and ``area / budget``;
     progress (layer / layers, round / rounds). ``sw_tile`` also sees its previous tiling of
@@ -141,13 +145,13 @@ class CoDesignEnv:
         self.rounds = cfg.rounds_per_layer
         counts = np.array([layer.count for layer in sp.layers], dtype=np.float64)
         self.weights = counts / counts.sum()
-        bounds = np.array(
-            [[problem.bounds[d] for d in sp.dims] for problem in sp.problems], dtype=np.float64
-        )
+        nd, nk, nl = len(sp.tile_nvec), len(sp.hw_nvec), sp.num_levels
+        bounds = np.ones((self.num_layers, nd), dtype=np.float64)  # [L, nd], padding: 1
+        for li, (problem, dims) in enumerate(zip(sp.problems, sp.layer_dims, strict=True)):
+            bounds[li, : len(dims)] = [problem.bounds[d] for d in dims]
         scale = max(1.0, float(np.log2(bounds.max())))
         self._layer_dims = (np.log2(bounds) / scale).astype(np.float32)  # [L, nd]
         self._log_bounds = np.log2(bounds)  # [L, nd]
-        nd, nk, nl = len(sp.dims), len(sp.hw_nvec), sp.num_levels
         self._sizes = {
             HW: 2 * nd + nk + 4,
             SW_TILE: (nd + 1) + (nk + 2) + 2 + nd + 2,
@@ -294,7 +298,7 @@ class CoDesignEnv:
                 if self._tile is not None and self._tile_ok
                 else np.zeros(len(sp.tile_nvec), np.float32)
             )
-            temporal = np.zeros((sp.num_levels, len(sp.dims)), np.float32)
+            temporal = np.zeros((sp.num_levels, len(sp.tile_nvec)), np.float32)
             if self._factors is not None and self._ctx is not None:
                 t = np.asarray(sp.temporal_factors(self._ctx, self._layer, self._factors))
                 logb = self._log_bounds[self._layer]

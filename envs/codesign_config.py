@@ -164,6 +164,15 @@ def build_reference(space: CoDesignSpace, config: CoDesignEnvConfig) -> Referenc
     objective = objective_function(config.objective)
     designs = []
     for li, layer in enumerate(space.layers):
+        dims = space.unmappable_dims(ctx, li)
+        if dims:
+            raise SpecError(
+                "<workload>",
+                (layer.name,),
+                f"no tiling of {', '.join(dims)} fits the template hardware of "
+                f"{space.design_space.file} (its buffers are too small for the tiles the "
+                "constraints force); change the template's default knob values",
+            )
         best = space.random_search(ctx, li, rng, config.reference_samples, objective)
         if best is None:
             raise SpecError(

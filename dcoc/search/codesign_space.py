@@ -7,9 +7,10 @@ Three roles choose a design point (envs, MCTS and baselines share this vocabular
   completion* (that value, every other knob at its smallest) exceeds the area budget. Area
   grows with every knob, so an unmasked value always has a completion that fits; a joint choice
   of unmasked values may still exceed the budget (:attr:`HardwareContext.fits_budget`).
-* **sw_tile** -- per problem dimension an index into that dimension's *factorization
-  vocabulary*: the ordered factorizations of its bound over the mapping slots (per storage
-  level, inner to outer: spatial X, spatial Y where a fanout exists, temporal) of the
+* **sw_tile** -- per problem dimension an index into that dimension's *factorization vocabulary*
+  (position ``d`` is a layer's own ``d``-th dimension, :attr:`CoDesignSpace.layer_dims`; see
+  *Operator kinds* below): the ordered factorizations of its bound over the mapping slots (per
+  storage level, inner to outer: spatial X, spatial Y where a fanout exists, temporal) of the
   architecture with every knob at its largest choice, filtered by the per-slot constraints
   (:class:`~dcoc.accel.mapspace.MapSpace`). The vocabulary does not depend on the hardware, so
   the action space is fixed; the mask of a configuration keeps the entries that are in the
@@ -35,6 +36,25 @@ Three roles choose a design point (envs, MCTS and baselines share this vocabular
 Actions are 1-D integer arrays; masks are 0/1 ``float32`` arrays, one block per sub-action
 concatenated in ``nvec`` order (padded entries are 0). Everything derived from a hardware
 configuration is cached (:meth:`CoDesignSpace.hardware_context`, LRU by configuration).
+
+Operator kinds
+    One hardware configuration serves layers of different problem shapes (a whole ResNet-18,
+    VGG-16 or MobileNet-v2: convolutions, depthwise convolutions and the GEMMs of the fully
+    connected layers). The action spaces stay fixed: ``tile_nvec[d]`` is the largest
+    vocabulary at position ``d`` over the layers that have a ``d``-th dimension (1 where none
+    has); a layer with fewer dimensions admits only index 0 at the positions past its own and
+    decoding ignores them. ``order_nvec`` has per level the largest permutation count over the
+    layers, then one keep bit per free (level, data space *name*) pair of any layer
+    (:attr:`CoDesignSpace.keep_pairs`); a layer for which a pair is not free admits only 0 there
+    and decoding ignores it. The architecture's mapspace constraints are written for one shape
+    (``CNN_Layer`` for every shipped spec); a layer of another shape reads them through
+    :func:`dcoc.workloads.shapes.cnn_constraint_names` (a GEMM as a 1x1 convolution: its ``K``
+    takes the constraints of ``C``, ``N`` those of ``M``, ``M`` those of ``N``; dimensions
+    without a counterpart, such as a depthwise ``G``, are unconstrained).
+
+A layer that no configuration can map (a dimension without a factorization under the
+constraints, or whose every factorization overflows a buffer on the largest configuration) is
+a :class:`~dcoc.errors.SpecError` naming the layer when the space is built.
 """
 
 from __future__ import annotations
@@ -51,7 +71,8 @@ from dcoc.accel.architecture import Architecture
 from dcoc.accel.design_space import DesignSpace, HardwareConfig
 from dcoc.accel.estimator import estimate_tables
 from dcoc.accel.mapping import Mapping
-from dcoc.accel.mapspace import MapPoint, MapSpace, Slot
+from dcoc.accel.mapspace import FactorizationCache, MapPoint, MapSpace, Slot
+from dcoc.accel.mapspace_constraints import UnknownDimensionError, build_constraints
 from dcoc.accel.model import evaluate
 from dcoc.accel.nest import LoopAxis
 from dcoc.accel.report import CostReport
@@ -61,6 +82,7 @@ from dcoc.search.action_masks import Action, concat_blocks, mask_allows, sample_
 from dcoc.search.fanout_repair import repair_fanout
 from dcoc.workloads.network import Layer
 from dcoc.workloads.problem import Problem
+from dcoc.workloads.shapes import cnn_constraint_names
 
 logger = logging.getLogger(__name__)
 
@@ -117,9 +139,10 @@ class LayerContext:
 
     mapspace: MapSpace
     tile_mask: np.ndarray
-    """``[sum(tile_nvec)]`` 0/1."""
+    """``[sum(tile_nvec)]`` 0/1 (positions past the layer's dimensions: index 0 only)."""
     vocab_to_slots: tuple[np.ndarray, ...]
-    """Per dimension ``[vocab, num_slots]``: the vocabulary in this configuration's slots."""
+    """Per dimension of the layer ``[vocab, num_slots]``: the vocabulary in this
+    configuration's slots."""
     exact_spatial: tuple[int, ...]
     """Dimensions with a constraint-fixed spatial factor somewhere (repaired last-to-shrink)."""
 
@@ -138,6 +161,8 @@ class HardwareContext:
     """Per storage level of the largest architecture, this configuration's level of the same
     name (``None``: a dummy spatial level that a mesh of 1 removes)."""
     layers: dict[int, LayerContext] = field(default_factory=dict)
+    factorizations: FactorizationCache = field(default_factory=dict, repr=False)
+    """Shared by the mapspaces of this configuration's layers (layers repeat bounds)."""
 
     def cfg_level(self, level: int) -> int | None:
         return self.level_map[level]
@@ -181,52 +206,151 @@ class CoDesignSpace:
         self._perm_cache: dict[tuple[int, tuple[int, ...], tuple[int, ...]], np.ndarray] = {}
         self.problems: tuple[Problem, ...] = tuple(layer.problem for layer in self.layers)
         """Per layer its problem (``Layer.problem`` builds a new one on every access)."""
-        dims = self.problems[0].dimensions
-        for layer, problem in zip(self.layers, self.problems, strict=True):
-            if problem.dimensions != dims:
-                raise SpecError(
-                    "<workload>",
-                    (layer.name,),
-                    f"dimensions {problem.dimensions} differ from {dims} of "
-                    f"{self.layers[0].name}; one co-design run maps layers of one operator kind",
-                )
-        self.dims: tuple[str, ...] = dims
+        self.layer_dims: tuple[tuple[str, ...], ...] = tuple(p.dimensions for p in self.problems)
+        """Per layer its dimension names: tile position ``d`` of layer ``i`` is
+        ``layer_dims[i][d]``."""
+        self.dims: tuple[str, ...] = self.layer_dims[0]
+        """The first layer's dimension names: every layer's when the set has one operator kind
+        (:attr:`single_kind`); otherwise use :attr:`layer_dims` (``len(tile_nvec)`` is the
+        length of a tile action)."""
+        self.single_kind = all(d == self.dims for d in self.layer_dims)
         self.hw_nvec: tuple[int, ...] = design_space.choice_counts
         self._hw_mask = self._hardware_mask()
         largest = design_space.decode([n - 1 for n in self.hw_nvec])
         self.largest_arch = design_space.architecture(largest)
         self.num_levels = len(self.largest_arch.storage)
-        self._max_spaces = [self._mapspace(self.largest_arch, li) for li in range(len(self.layers))]
+        self._constraint_names = tuple(self._read_constraints(li) for li in range(len(self.layers)))
+        cache: FactorizationCache = {}
+        self._max_spaces = [
+            self._mapspace(self.largest_arch, li, cache) for li in range(len(self.layers))
+        ]
         self.vocab: tuple[tuple[tuple[tuple[int, ...], ...], ...], ...] = tuple(
             ms.factorizations for ms in self._max_spaces
         )
-        """Per layer, per dimension: the factorization vocabulary (largest-architecture slots)."""
+        """Per layer, per dimension of the layer: the factorization vocabulary
+        (largest-architecture slots)."""
+        arrays: dict[int, np.ndarray] = {}  # by id: layers share vocabularies (the cache's)
+
+        def as_array(v: tuple[tuple[int, ...], ...], width: int) -> np.ndarray:
+            if id(v) not in arrays:
+                arr = np.array(v, dtype=np.int64).reshape(len(v), width)
+                arr.flags.writeable = False
+                arrays[id(v)] = arr
+            return arrays[id(v)]
+
         self._vocab_arrays = tuple(
-            tuple(
-                np.array(v, dtype=np.int64).reshape(len(v), len(ms.slots))
-                for v in ms.factorizations
-            )
-            for ms in self._max_spaces
+            tuple(as_array(v, len(ms.slots)) for v in ms.factorizations) for ms in self._max_spaces
         )
+        width = max(len(d) for d in self.layer_dims)
         self.tile_nvec: tuple[int, ...] = tuple(
-            max(len(v[d]) for v in self.vocab) for d in range(len(dims))
+            max(len(v[d]) if d < len(v) else 1 for v in self.vocab) for d in range(width)
         )
         perm_counts = [ms.permutation_counts for ms in self._max_spaces]
-        keeps = [ms.free_keeps for ms in self._max_spaces]
-        if any(k != keeps[0] for k in keeps):
-            raise ValueError("layers differ in their free keep/bypass pairs")
-        self.free_keeps: tuple[tuple[int, int], ...] = keeps[0]
+        self.data_spaces: tuple[str, ...] = tuple(
+            dict.fromkeys(ds.name for p in self.problems for ds in p.data_spaces)
+        )
+        """Data-space names of all layers, in order of first appearance."""
+        named = [
+            [(lv, self.problems[i].data_spaces[ds].name) for lv, ds in ms.free_keeps]
+            for i, ms in enumerate(self._max_spaces)
+        ]
+        self.keep_pairs: tuple[tuple[int, str], ...] = tuple(
+            sorted(
+                dict.fromkeys(pair for pairs in named for pair in pairs),
+                key=lambda pair: (pair[0], self.data_spaces.index(pair[1])),
+            )
+        )
+        """Per keep bit of an order action: (level of the largest architecture, data-space
+        name), the free pairs of any layer."""
+        self.free_keeps: tuple[tuple[int, int], ...] = tuple(
+            (lv, self.data_spaces.index(name)) for lv, name in self.keep_pairs
+        )
+        """:attr:`keep_pairs` with the data space as an index into :attr:`data_spaces` (for
+        one operator kind: the layers' own (level, data space) free pairs)."""
+        self._keep_bits = tuple(tuple(self.keep_pairs.index(p) for p in pairs) for pairs in named)
+        """Per layer, per free pair of the layer (MapSpace order): its keep bit."""
+        self._keep_ds: tuple[tuple[int | None, ...], ...] = tuple(
+            tuple(
+                next((ds for (lv, ds), q in zip(ms.free_keeps, n, strict=True) if q == pair), None)
+                for pair in self.keep_pairs
+            )
+            for ms, n in zip(self._max_spaces, named, strict=True)
+        )
+        """Per layer, per keep bit: the layer's data-space index (``None``: not free for it)."""
         self.order_nvec: tuple[int, ...] = (
             *(max(pc[li] for pc in perm_counts) for li in range(self.num_levels)),
             *(2 for _ in self.free_keeps),
         )
+        self._check_mappable()
 
     # -- hardware -------------------------------------------------------------------------
-    def _mapspace(self, arch: Architecture, layer: int) -> MapSpace:
+    def _read_constraints(self, layer: int) -> dict[str, str | None] | None:
+        """How the largest architecture's constraints read for ``layer``: in its own
+        dimension names (``None``) or, if they name a dimension it lacks, through
+        :func:`~dcoc.workloads.shapes.cnn_constraint_names`."""
+        problem = self.problems[layer]
         try:
-            return MapSpace(arch, self.problems[layer])
-        except ValueError as error:
+            build_constraints(self.largest_arch, problem)
+            return None
+        except UnknownDimensionError as error:
+            names = cnn_constraint_names(problem)
+            if names is None:
+                raise SpecError(
+                    "<workload>",
+                    (self.layers[layer].name,),
+                    f"the architecture's constraints do not fit the layer's shape "
+                    f"{problem.name!r} ({error}); give the layer a shape dcoc knows "
+                    "(dcoc.workloads.shapes) or constraints in its dimension names",
+                ) from None
+            return names
+        except SpecError as error:
             raise SpecError("<workload>", (self.layers[layer].name,), str(error)) from None
+
+    def _mapspace(self, arch: Architecture, layer: int, cache: FactorizationCache) -> MapSpace:
+        problem, names = self.problems[layer], self._constraint_names[layer]
+        try:
+            constraints = build_constraints(arch, problem, dimension_names=names)
+            return MapSpace(arch, problem, constraints, factorization_cache=cache)
+        except ValueError as error:  # SpecError included
+            message = error.message if isinstance(error, SpecError) else str(error)
+            raise SpecError("<workload>", (self.layers[layer].name,), message) from None
+
+    def _check_mappable(self) -> None:
+        """A layer some dimension of which has no factorization that fits the largest
+        configuration (the most mesh and buffer room) fits none: say which, now."""
+        ctx = self.hardware_context([n - 1 for n in self.hw_nvec])
+        for li, layer in enumerate(self.layers):
+            dims = self.unmappable_dims(ctx, li)
+            if dims:
+                problem = self.problems[li]
+                bounds = ", ".join(f"{d}={problem.bounds[d]}" for d in dims)
+                caps = np.array([self._capacity(ctx, lv) for lv in range(self.num_levels)])
+                own = self.layer_dims[li]
+                full = {  # levels even the smallest tile of such a dimension overflows
+                    self.largest_arch.storage[lv].name
+                    for d in dims
+                    for lv in np.flatnonzero(
+                        self._forced_words(li)[own.index(d)].min(axis=0) > caps
+                    )
+                }
+                where = f" ({', '.join(sorted(full))})" if full else ""
+                raise SpecError(
+                    "<workload>",
+                    (layer.name,),
+                    f"no configuration of {self.design_space.file} can map this layer: every "
+                    f"factorization of {bounds} under the architecture's constraints overflows "
+                    f"a buffer that must keep its tiles{where}, even on the largest "
+                    "configuration; give the buffer more room (knob values) or relax its "
+                    "constraints",
+                )
+
+    def unmappable_dims(self, ctx: HardwareContext, layer: int) -> tuple[str, ...]:
+        """The dimensions of ``layer`` whose tile-mask block is all zero on ``ctx`` (no
+        masked-in tiling exists: the configuration cannot map the layer)."""
+        mask = self.tile_mask(ctx, layer)
+        blocks = split_mask(mask, self.tile_nvec)
+        own = blocks[: len(self.layer_dims[layer])]
+        return tuple(d for d, b in zip(self.layer_dims[layer], own, strict=True) if not b.any())
 
     def _hardware_mask(self) -> np.ndarray:
         space = self.design_space
@@ -302,12 +426,11 @@ class CoDesignSpace:
                 [_axis_limit(ctx.arch, s.level, s.axis) for s in max_slots],
                 dtype=np.int64,
             )
-            for d in range(len(self.dims)):
-                arr = self._vocab_arrays[layer][d]
+            for arr in self._vocab_arrays[layer]:
                 parts.append(np.all(arr <= limits, axis=1).astype(np.float32))
                 vocab_slots.append(arr)
         else:
-            ms = self._mapspace(ctx.arch, layer)
+            ms = self._mapspace(ctx.arch, layer, ctx.factorizations)
             cfg_col: dict[tuple[int | None, LoopAxis], int] = {
                 (s.level, s.axis): i for i, s in enumerate(ms.slots)
             }
@@ -318,10 +441,10 @@ class CoDesignSpace:
             drop_cols = [i for i, c in enumerate(cols) if c is None]
             if [cols[i] for i in keep_cols] != list(range(len(ms.slots))):
                 raise ValueError("the configuration has slots the largest architecture lacks")
-            if [(ctx.level_map[li], ds) for li, ds in self.free_keeps] != list(ms.free_keeps):
+            own_keeps = max_ms.free_keeps
+            if [(ctx.level_map[li], ds) for li, ds in own_keeps] != list(ms.free_keeps):
                 raise ValueError("the configuration's free keep/bypass pairs differ")
-            for d in range(len(self.dims)):
-                arr = self._vocab_arrays[layer][d]
+            for d, arr in enumerate(self._vocab_arrays[layer]):
                 legal = set(ms.factorizations[d])
                 ok = [
                     bool(np.all(row[drop_cols] == 1)) and tuple(row[keep_cols].tolist()) in legal
@@ -334,10 +457,12 @@ class CoDesignSpace:
             parts[d] = parts[d] * np.all(words <= caps, axis=1)
         exact = tuple(
             d
-            for d in range(len(self.dims))
+            for d in range(len(parts))
             if any(lv.spatial.factors[d].exact not in (None, 1) for lv in ms.constraints.levels)
         )
-        lc = LayerContext(ms, concat_blocks(parts, self.tile_nvec), tuple(vocab_slots), exact)
+        padding = [np.ones(1, np.float32)] * (len(self.tile_nvec) - len(parts))
+        mask = concat_blocks([*parts, *padding], self.tile_nvec)
+        lc = LayerContext(ms, mask, tuple(vocab_slots), exact)
         ctx.layers[layer] = lc
         return lc
 
@@ -357,8 +482,8 @@ class CoDesignSpace:
             [[bool(k) for k in ms.constraints.levels[li].keep] for li in range(nl)]
         )  # [levels, data spaces]
         out = []
-        for d in range(len(self.dims)):
-            ext = np.cumprod(self._vocab_arrays[layer][d], axis=1)[:, last_slot]  # [V, levels]
+        for d, arr in enumerate(self._vocab_arrays[layer]):
+            ext = np.cumprod(arr, axis=1)[:, last_slot]  # [V, levels]
             words = np.zeros(ext.shape, dtype=np.float64)
             for ds, proj in enumerate(ms.projections):
                 size = np.ones(ext.shape, dtype=np.float64)
@@ -374,9 +499,10 @@ class CoDesignSpace:
         return self.layer_context(ctx, layer).tile_mask
 
     def decode_tile(self, ctx: HardwareContext, layer: int, tile_action: Action) -> np.ndarray:
-        """Factors ``[num_dims, num_slots]`` of a (masked-in) tiling, mesh overflow repaired."""
+        """Factors ``[num_dims, num_slots]`` of a (masked-in) tiling, mesh overflow repaired
+        (``num_dims`` of the layer: positions past them are ignored)."""
         lc = self.layer_context(ctx, layer)
-        f = np.stack([lc.vocab_to_slots[d][int(a)] for d, a in enumerate(tile_action)])
+        f = np.stack([v[int(a)] for v, a in zip(lc.vocab_to_slots, tile_action, strict=False)])
         repair_fanout(ctx.arch, lc.mapspace, f, lc.exact_spatial)
         return f
 
@@ -399,11 +525,15 @@ class CoDesignSpace:
         return part
 
     def _keep_room(
-        self, ctx: HardwareContext, ms: MapSpace, tiles: np.ndarray
-    ) -> list[tuple[float, float]]:
-        """Per free pair: (words of its tile, room left by the level's forced tiles)."""
-        out = []
-        for li, ds in self.free_keeps:
+        self, ctx: HardwareContext, layer: int, ms: MapSpace, tiles: np.ndarray
+    ) -> list[tuple[float, float] | None]:
+        """Per keep bit: (words of its tile, room left by the level's forced tiles); ``None``
+        where the pair is not free for ``layer``."""
+        out: list[tuple[float, float] | None] = []
+        for (li, _), ds in zip(self.keep_pairs, self._keep_ds[layer], strict=True):
+            if ds is None:
+                out.append(None)
+                continue
             j = ctx.level_map[li]
             assert j is not None  # dummy levels keep nothing: no free pair lives there
             forced = sum(
@@ -421,8 +551,9 @@ class CoDesignSpace:
             parts.append(
                 np.ones(1, np.float32) if j is None else self._perm_part(ms, j, temporal[j])
             )
-        for words, room in self._keep_room(ctx, ms, ms.tile_sizes(factors)):
-            parts.append(np.array([1.0, 1.0 if words <= room else 0.0], dtype=np.float32))
+        for room in self._keep_room(ctx, layer, ms, ms.tile_sizes(factors)):
+            fits = room is not None and room[0] <= room[1]  # not free here: 0 only
+            parts.append(np.array([1.0, 1.0 if fits else 0.0], dtype=np.float32))
         return concat_blocks(parts, self.order_nvec)
 
     def default_order_action(
@@ -435,9 +566,13 @@ class CoDesignSpace:
         blocks = split_mask(mask, self.order_nvec)
         action = [int(np.flatnonzero(b)[0]) for b in blocks[: self.num_levels]]
         used: dict[int, float] = {}
-        for (li, _), (words, room) in zip(
-            self.free_keeps, self._keep_room(ctx, ms, ms.tile_sizes(factors)), strict=True
+        for (li, _), pair in zip(
+            self.keep_pairs, self._keep_room(ctx, layer, ms, ms.tile_sizes(factors)), strict=True
         ):
+            if pair is None:
+                action.append(0)
+                continue
+            words, room = pair
             keep = used.get(li, 0.0) + words <= room
             if keep:
                 used[li] = used.get(li, 0.0) + words
@@ -445,12 +580,14 @@ class CoDesignSpace:
         return np.array(action, dtype=np.int64)
 
     def temporal_factors(self, ctx: HardwareContext, layer: int, factors: np.ndarray) -> np.ndarray:
-        """Temporal factors ``[levels of the largest architecture, dims]`` (absent levels: 1)."""
+        """Temporal factors ``[levels of the largest architecture, len(tile_nvec)]`` (absent
+        levels and positions past the layer's dimensions: 1)."""
         temporal = self.layer_context(ctx, layer).mapspace.temporal_of(factors)
-        out = np.ones((self.num_levels, len(self.dims)), dtype=np.int64)
+        nd = len(self.layer_dims[layer])
+        out = np.ones((self.num_levels, len(self.tile_nvec)), dtype=np.int64)
         for li, j in enumerate(ctx.level_map):
             if j is not None:
-                out[li] = temporal[j]
+                out[li, :nd] = temporal[j]
         return out
 
     # -- mappings -------------------------------------------------------------------------
@@ -459,13 +596,13 @@ class CoDesignSpace:
     ) -> Mapping:
         """The mapping of decoded tile factors and an order action (MapSpace semantics)."""
         ms = self.layer_context(ctx, layer).mapspace
-        nd, nl = len(self.dims), ms.num_levels
+        nd, nl = len(self.layer_dims[layer]), ms.num_levels
         level_perm = [0] * nl
         for li, j in enumerate(ctx.level_map):
             if j is not None:
                 level_perm[j] = int(order_action[li])
         perms = tuple(min(p, ms.permutation_counts[j] - 1) for j, p in enumerate(level_perm))
-        bits = tuple(bool(b) for b in order_action[self.num_levels :])
+        bits = tuple(bool(order_action[self.num_levels + k]) for k in self._keep_bits[layer])
         return ms.mapping_of_factors(factors, MapPoint((0,) * nd, perms, bits))
 
     def decode(
@@ -505,8 +642,9 @@ class CoDesignSpace:
         lc = self.layer_context(ctx, layer)
         ms = lc.mapspace
         lookup = self._vocab_lookup(layer)
-        tile = []
-        for d in range(len(self.dims)):
+        dims = self.layer_dims[layer]
+        tile = [0] * len(self.tile_nvec)
+        for d in range(len(dims)):
             row = []
             for slot in self._max_spaces[layer].slots:
                 j = ctx.level_map[slot.level]
@@ -522,8 +660,8 @@ class CoDesignSpace:
                 row.append(int(src[d]))
             index = lookup[d].get(tuple(row))
             if index is None:
-                raise ValueError(f"the factors of {self.dims[d]} {row} are not in the vocabulary")
-            tile.append(index)
+                raise ValueError(f"the factors of {dims[d]} {row} are not in the vocabulary")
+            tile[d] = index
         tile_action = np.array(tile, dtype=np.int64)
         if not mask_allows(lc.tile_mask, self.tile_nvec, tile_action):
             raise ValueError("the tiling does not fit this hardware configuration")
@@ -533,7 +671,10 @@ class CoDesignSpace:
             temporal = [list(lm.temporal) for lm in mapping.levels]
             perms = [ms.canonical_permutation(j, p, temporal[j]) for j, p in enumerate(perms)]
         max_perms = [0 if j is None else perms[j] for j in ctx.level_map]
-        order = np.array([*max_perms, *(int(b) for b in point.bypass)], dtype=np.int64)
+        bits = [0] * len(self.keep_pairs)
+        for k, b in zip(self._keep_bits[layer], point.bypass, strict=True):
+            bits[k] = int(b)
+        order = np.array([*max_perms, *bits], dtype=np.int64)
         return tile_action, order
 
     def _vocab_lookup(self, layer: int) -> list[dict[tuple[int, ...], int]]:
@@ -542,7 +683,15 @@ class CoDesignSpace:
     def sample_layer_actions(
         self, ctx: HardwareContext, layer: int, rng: np.random.Generator
     ) -> tuple[np.ndarray, np.ndarray]:
-        """A uniformly random masked tile action and a random masked order action for it."""
+        """A uniformly random masked tile action and a random masked order action for it
+        (``ValueError`` naming the dimensions if ``ctx`` cannot map the layer)."""
+        dims = self.unmappable_dims(ctx, layer)
+        if dims:
+            raise ValueError(
+                f"{self.layers[layer].name}: no tiling of {', '.join(dims)} fits the hardware "
+                f"configuration {ctx.indices} (its buffers are too small for the tiles the "
+                "constraints force)"
+            )
         tile = sample_masked(self.tile_mask(ctx, layer), self.tile_nvec, rng)
         factors = self.decode_tile(ctx, layer, tile)
         order = sample_masked(self.order_mask(ctx, layer, factors), self.order_nvec, rng)
@@ -556,9 +705,12 @@ class CoDesignSpace:
         samples: int,
         objective: Callable[[CostReport], float],
     ) -> LayerDesign | None:
-        """Best valid design of ``samples`` masked random actions (``None`` if none is valid)."""
+        """Best valid design of ``samples`` masked random actions (``None`` if none is valid
+        or ``ctx`` cannot map the layer at all, :meth:`unmappable_dims`)."""
         best: LayerDesign | None = None
         best_value = math.inf
+        if self.unmappable_dims(ctx, layer):
+            return None
         for _ in range(samples):
             tile, order = self.sample_layer_actions(ctx, layer, rng)
             design = self.evaluate(ctx, layer, tile, order)
