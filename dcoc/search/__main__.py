@@ -4,12 +4,13 @@
         --trials 64 [--run-dir DIR] [--seed S] [--threads T] [--json]
     python -m dcoc.search --target accel --workload resnet18.vta --method ga --trials 8000 \\
         [--seed S] [--design-space accel_specs/eyeriss_like.space.yaml] [--objective edp]
-        [--area-budget-um2 A] [--json]
+        [--area-budget-um2 A] [--proposer heuristic] [--json]
 
-accel methods (:mod:`dcoc.search.methods`): random, ga, sa, tpe, cma, de, pso, decoupled, and
-the RL agents ppo, mappo, ippo; ``--trials`` is the budget of layer-mapping evaluations; the
-workload is a layer set (a network, a subset such as ``resnet18.vta``, a layer-set YAML file)
-or one layer. The best design goes to ``RUN_DIR/best/`` as Timeloop files.
+accel methods (:mod:`dcoc.search.methods`): random, ga, sa, tpe, cma, de, pso, decoupled, mcts
+(``--proposer random|heuristic``), and the RL agents ppo, mappo, ippo; ``--trials`` is the
+budget of layer-mapping evaluations; the workload is a layer set (a network, a subset such as
+``resnet18.vta``, a layer-set YAML file) or one layer. The best design goes to
+``RUN_DIR/best/`` as Timeloop files.
 
 Progress goes to stderr; ``--json`` prints one JSON object on stdout (cpu: ``best_latency_s``,
 ``best_gflops``; accel: ``best_edp``, ``best_cycles``, ``best_energy_pj``; both:
@@ -102,6 +103,14 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="accel: hardware design-space file (default accel_specs/eyeriss_like.space.yaml)",
     )
+    from dcoc.search.proposers import PROPOSERS
+
+    p.add_argument(
+        "--proposer",
+        default=None,
+        choices=tuple(PROPOSERS),
+        help="accel --method mcts: who proposes the tree's transformations (default heuristic)",
+    )
     p.add_argument(
         "--objective",
         default="edp",
@@ -150,7 +159,7 @@ def _accel(args: argparse.Namespace) -> int:
         problem = build_problem(config.workload, config.design_space, config.area_budget_um2)
         counted: tuple[str, ...] | None = None
         if args.method in BASELINES:
-            searcher = build_baseline(args.method)
+            searcher = build_baseline(args.method, proposer=args.proposer)
         else:
             from dcoc.experiment.rl_search import build_rl_searcher  # imports ray when run
 
@@ -237,6 +246,8 @@ def main(argv: list[str] | None = None) -> int:
             f"{list(methods)}",
             2,
         )
+    if args.proposer is not None and (args.target != "accel" or args.method != "mcts"):
+        _fail("--proposer applies to --target accel --method mcts only", 2)
     if args.target == "accel":
         return _accel(args)
     os.environ.setdefault("OMP_NUM_THREADS", "1")

@@ -173,6 +173,6 @@ def test_baselines_spend_the_budget_and_replay(
 
 
 def test_every_baseline_is_registered() -> None:
-    assert set(BASELINES) == {"random", "ga", "sa", "tpe", "cma", "de", "pso", "decoupled"}
+    assert set(BASELINES) == {"random", "ga", "sa", "tpe", "cma", "de", "pso", "decoupled", "mcts"}
     with pytest.raises(KeyError, match="unknown baseline"):
         build_baseline("nope")

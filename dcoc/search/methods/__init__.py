@@ -31,6 +31,7 @@ BASELINES: dict[str, MethodInfo] = {
         MethodInfo("de", "differential evolution (nevergrad)"),
         MethodInfo("pso", "particle swarm (nevergrad)"),
         MethodInfo("decoupled", "hardware sweep, each configuration mapped by dcoc's mapper"),
+        MethodInfo("mcts", "Monte Carlo tree search over design transformations (--proposer)"),
     )
 }
 RL_METHODS: dict[str, MethodInfo] = {
@@ -44,8 +45,13 @@ RL_METHODS: dict[str, MethodInfo] = {
 ACCEL_METHODS: tuple[str, ...] = (*BASELINES, *RL_METHODS)
 
 
-def build_baseline(name: str) -> Searcher:
-    """The in-process baseline ``name`` with its default settings."""
+def build_baseline(name: str, *, proposer: str | None = None) -> Searcher:
+    """The in-process baseline ``name`` with its default settings; ``proposer`` (``mcts``
+    only): :data:`dcoc.search.proposers.PROPOSERS` (default ``heuristic``)."""
+    if name == "mcts":
+        return _mcts(proposer or "heuristic")
+    if proposer is not None:
+        raise ValueError(f"a proposer applies to mcts only, not to {name!r}")
     builders: dict[str, Callable[[], Searcher]] = {
         "random": _random,
         "ga": _ga,
@@ -95,3 +101,12 @@ def _decoupled() -> Searcher:
     from dcoc.search.methods.decoupled import DecoupledSearch
 
     return DecoupledSearch()
+
+
+def _mcts(proposer: str) -> Searcher:
+    from dcoc.search.methods.mcts_search import MctsSearch
+    from dcoc.search.proposers import PROPOSERS
+
+    if proposer not in PROPOSERS:
+        raise KeyError(f"unknown proposer {proposer!r}; known: {sorted(PROPOSERS)}")
+    return MctsSearch(proposer)
