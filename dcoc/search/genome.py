@@ -79,6 +79,17 @@ class GenomeDecoder:
     def size(self) -> int:
         return self.layout.size
 
+    def free_genes(self) -> np.ndarray:
+        """Indices of the genes that can change a design: a sub-action with one value (a
+        tiling vocabulary of one entry, a level with one loop order) ignores its gene."""
+        space, lay = self.space, self.layout
+        counts = np.ones(self.size, dtype=np.int64)
+        counts[lay.hw] = space.hw_nvec
+        for tile, order in zip(lay.tile, lay.order, strict=True):
+            counts[tile] = space.tile_nvec
+            counts[order] = space.order_nvec
+        return np.flatnonzero(counts > 1)
+
     def random(self, rng: np.random.Generator) -> np.ndarray:
         return rng.random(self.size)
 

@@ -308,3 +308,15 @@ def test_climb_without_budget_stops_at_local_optima() -> None:
     )
     assert result.best_objective is not None and plain.best_objective is not None
     assert result.best_objective <= plain.best_objective  # climbing only improves on samples
+
+
+@pytest.mark.timeout(60)
+def test_climb_rounds_count_victory_afresh() -> None:
+    """With a victory condition and more budget than one round's climbs use, every round
+    samples again (the count carried over from the last climb once stopped each later round's
+    sampling before its first draw, and the search looped without evaluating)."""
+    case = load_case(FREEBYPASS)  # 64 points: the first round's climbs end early
+    config = MapperConfig(SearchAlgorithm.CLIMB, (Metric.EDP,), 300, victory_condition=5)
+    result = search_mapspace(case.space, case.evaluator(), config)
+    assert result.stop_reason == "evaluation budget of 300 reached"
+    assert result.evaluations == 300
