@@ -17,7 +17,10 @@ Three strategies, all pure functions of (mapspace, evaluator, config, seed):
   keep bit flipped) from the ``climb_starts`` best samples.
 
 The evaluator is a parameter: any ``Callable[[Sequence[Mapping]], Sequence[CostReport]]``, e.g.
-:func:`model_evaluator` (dcoc's exact model, one mapping at a time) or a batched one. Metrics are
+:func:`model_evaluator` (dcoc's exact model, one mapping at a time) or a batched one. The search
+reads only validity, cycles, energy and EDP of a report (:class:`Scored`), so an evaluator may
+return any such object (a co-design search task's layer outcomes, which count every call against
+the task's budget); the result then carries that object as its ``best_report``. Metrics are
 compared lexicographically, as Timeloop's ``optimization_metrics`` list.
 """
 
@@ -29,6 +32,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Generic, Protocol, TypeVar
 
 import numpy as np
 
@@ -43,6 +47,22 @@ from dcoc.workloads.problem import Problem
 logger = logging.getLogger(__name__)
 
 Evaluator = Callable[[Sequence[Mapping]], Sequence[CostReport]]
+
+
+class Scored(Protocol):
+    """What the search reads of an evaluation (a :class:`CostReport` is one)."""
+
+    @property
+    def valid(self) -> bool: ...
+    @property
+    def cycles(self) -> float: ...
+    @property
+    def energy_pj(self) -> float: ...
+    @property
+    def edp(self) -> float: ...
+
+
+R = TypeVar("R", bound=Scored)
 
 
 class Metric(StrEnum):
@@ -61,22 +81,27 @@ class SearchAlgorithm(StrEnum):
     """dcoc's extension: random-pruned, then hill climbing from the best samples."""
 
 
-def metric_value(report: CostReport, metric: Metric) -> float:
+def metric_value(report: Scored, metric: Metric) -> float:
     """``edp`` in pJ x cycles, ``energy`` in pJ, ``delay`` in cycles, ``last_level_accesses``
-    in words moved at the outermost level (all instances)."""
+    in words moved at the outermost level (all instances; needs a full :class:`CostReport`)."""
     if metric == Metric.EDP:
         return report.edp
     if metric == Metric.ENERGY:
         return report.energy_pj
     if metric == Metric.DELAY:
         return float(report.cycles)
+    if not isinstance(report, CostReport):
+        raise TypeError(
+            f"the metric {metric} needs per-level counts: use an evaluator that returns "
+            f"CostReport, not {type(report).__name__}"
+        )
     top = report.levels[-1]
     return float(
         sum((d.reads + d.fills + d.updates) * max(1, d.utilized_instances) for d in top.dataspaces)
     )
 
 
-def objective(report: CostReport, metrics: Sequence[Metric]) -> tuple[float, ...]:
+def objective(report: Scored, metrics: Sequence[Metric]) -> tuple[float, ...]:
     return tuple(metric_value(report, m) for m in metrics)
 
 
@@ -112,9 +137,9 @@ class MapperProgress:
 
 
 @dataclass(frozen=True)
-class MapperResult:
+class MapperResult(Generic[R]):
     best_mapping: Mapping | None
-    best_report: CostReport | None
+    best_report: R | None
     best_point: MapPoint | None
     best_objective: tuple[float, ...] | None
     metrics: tuple[Metric, ...]
@@ -226,20 +251,20 @@ def batched_evaluator(
     return run
 
 
-class _Tracker:
+class _Tracker(Generic[R]):
     """Best-so-far, counters and the stopping rules shared by both strategies."""
 
     def __init__(
         self,
         space: MapSpace,
-        evaluator: Evaluator,
+        evaluator: Callable[[Sequence[Mapping]], Sequence[R]],
         config: MapperConfig,
         progress: Callable[[MapperProgress], None] | None,
     ) -> None:
         self.space, self.evaluator, self.config, self.progress = space, evaluator, config, progress
         self.start = time.perf_counter()
         self.evaluations = self.valid = self.pruned = self.non_improving = 0
-        self.best: tuple[tuple[float, ...], MapPoint, Mapping, CostReport] | None = None
+        self.best: tuple[tuple[float, ...], MapPoint, Mapping, R] | None = None
         self.stop_reason = ""
         self.use_victory = True
         self.top: dict[MapPoint, tuple[float, ...]] = {}
@@ -321,7 +346,7 @@ class _Tracker:
         if len(self.top) > k:
             del self.top[max(self.top, key=self.top.__getitem__)]
 
-    def result(self, exhausted: bool = False) -> MapperResult:
+    def result(self, exhausted: bool = False) -> MapperResult[R]:
         best = self.best
         return MapperResult(
             best_mapping=None if best is None else best[2],
@@ -339,8 +364,8 @@ class _Tracker:
 
 
 def _random_pruned(
-    space: MapSpace, t: _Tracker, limit: int | None = None, seed: int | None = None
-) -> MapperResult:
+    space: MapSpace, t: _Tracker[R], limit: int | None = None, seed: int | None = None
+) -> MapperResult[R]:
     """Random-pruned sampling; ``limit`` stops it once that many evaluations are done."""
     c = t.config
     rng = np.random.default_rng(c.seed if seed is None else seed)
@@ -381,7 +406,7 @@ def _random_pruned(
     return t.result()
 
 
-def _climb(space: MapSpace, t: _Tracker) -> MapperResult:
+def _climb(space: MapSpace, t: _Tracker[R]) -> MapperResult[R]:
     """Rounds of: random-pruned for ``explore_fraction`` of the remaining budget (or until its
     victory condition), then steepest descent over :meth:`MapSpace.neighbors` from each of the
     round's best samples (all legal unvisited neighbours evaluated in one batch, the best taken
@@ -432,7 +457,7 @@ def _climb(space: MapSpace, t: _Tracker) -> MapperResult:
             return t.result()
 
 
-def _exhaustive(space: MapSpace, t: _Tracker) -> MapperResult:
+def _exhaustive(space: MapSpace, t: _Tracker[R]) -> MapperResult[R]:
     batch: list[MapPoint] = []
     for point in space.enumerate_legal():
         batch.append(point)
@@ -450,11 +475,11 @@ def _exhaustive(space: MapSpace, t: _Tracker) -> MapperResult:
 
 def search_mapspace(
     space: MapSpace,
-    evaluator: Evaluator,
+    evaluator: Callable[[Sequence[Mapping]], Sequence[R]],
     config: MapperConfig = MapperConfig(),
     *,
     progress: Callable[[MapperProgress], None] | None = None,
-) -> MapperResult:
+) -> MapperResult[R]:
     """Search ``space`` with ``config.algorithm``; ``progress`` is called after every batch."""
     tracker = _Tracker(space, evaluator, config, progress)
     if config.algorithm == SearchAlgorithm.EXHAUSTIVE:
