@@ -28,8 +28,9 @@ A proposer is shown a state's :class:`~dcoc.search.mcts.Lineage` and returns up 
     An expansion gets the ``count - hw_slots`` best layer moves of the ``layers`` heaviest
     layers and ``hw_slots`` knob moves; a single proposal (a rollout step) is a knob move with
     probability ``hw_share``, else the best of ``rollout_candidates`` moves of one layer drawn
-    by weight. Short lists are filled by ``random``, as is everything for a state without
-    cost numbers.
+    by weight. A share ``explore`` of an expansion's proposals, and of rollout steps, is left
+    to ``random`` (the ranking alone climbs fast, then sticks in a local optimum); short
+    lists are filled by ``random``, as is everything for a state without cost numbers.
 """
 
 from __future__ import annotations
@@ -158,6 +159,9 @@ class HeuristicProposer:
     """Probability that a single proposal (a rollout step) is a knob move."""
     rollout_candidates: int = 12
     """Layer moves ranked for a single proposal (drawn from one layer's)."""
+    explore: float = 0.25
+    """Share of an expansion's proposals, and probability of a rollout step, left to the
+    ``random`` proposer (diversity the ranking lacks)."""
     grow_fill: float = 0.8
     """A buffer whose kept tiles take more than this share (in some layer) should grow."""
     shrink_fill: float = 0.25
@@ -182,16 +186,19 @@ class HeuristicProposer:
         if not self.moves.context(state).fits_budget:
             out = self.shrinking(state)[:count]
         elif count == 1:
-            if rng.random() < self.hw_share:
+            if rng.random() < self.explore:
+                out = []
+            elif rng.random() < self.hw_share:
                 knobs = self.knob_moves(state, costs)
                 out = [knobs[int(rng.integers(len(knobs)))]] if knobs else []
             else:
                 layer = self._layers(costs, 1, rng)[0]
                 out = self.layer_moves(state, costs, [layer], rng, self.rollout_candidates)[:1]
         else:
-            hw = self.knob_moves(state, costs)[: min(self.hw_slots, count)]
+            ranked = count - round(self.explore * count)
+            hw = self.knob_moves(state, costs)[: min(self.hw_slots, ranked)]
             out = self.layer_moves(state, costs, self._layers(costs, self.layers, rng), rng)
-            out = out[: count - len(hw)] + hw
+            out = out[: ranked - len(hw)] + hw
         if len(out) < count:
             extra = self._random.propose(node, count - len(out), rng)
             out += [t for t in extra if t not in out]
