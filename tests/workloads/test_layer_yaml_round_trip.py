@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import yaml
 
@@ -24,16 +26,15 @@ def test_round_trip_through_timeloop_yaml(network_name: str) -> None:
         assert spec_from_problem(back).macs == layer.macs
 
 
+DATA = Path(__file__).resolve().parents[1] / "data"
+
+
 def test_conv_matches_the_reference_vgg02_layer5_file() -> None:
     from dcoc.workloads.layers import conv2d
 
-    path = "/work/shared/reference/timeloop/06-eyeriss-vgg02-layer5/VGG02_layer5.prob.yaml"
-    try:
-        with open(path, encoding="utf-8") as f:
-            raw = yaml.safe_load(f)["problem"]
-    except FileNotFoundError:
-        pytest.skip(f"reference file {path} is not present")
-    reference = problem_yaml.parse_problem(raw, path)
+    path = DATA / "timeloop" / "06-eyeriss-vgg02-layer5" / "VGG02_layer5.prob.yaml"
+    raw = yaml.safe_load(path.read_text(encoding="utf-8"))["problem"]
+    reference = problem_yaml.parse_problem(raw, str(path))
     ours = conv2d(1, 128, 256, 56, 56, kernel=3, padding=1)
     assert ours.dimensions == reference.dimensions
     assert ours.data_spaces == reference.data_spaces

@@ -28,7 +28,7 @@ def _projection(problem, name):
 
 
 def test_conv2d_is_timeloop_cnn_layer_vgg02_layer5() -> None:
-    # /work/shared/reference/timeloop/06-eyeriss-vgg02-layer5/VGG02_layer5.prob.yaml:
+    # tests/data/timeloop/06-eyeriss-vgg02-layer5/VGG02_layer5.prob.yaml:
     # C=128, M=256, R=S=3, N=1, P=Q=56, unit strides; the padded input is 58x58.
     p = conv2d(1, 128, 256, 56, 56, kernel=3, padding=1)
     assert p.name == "CNN_Layer"
