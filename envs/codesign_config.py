@@ -18,11 +18,11 @@ from dcoc.accel.design_space import load_design_space
 from dcoc.accel.report import CostReport
 from dcoc.errors import SpecError
 from dcoc.search.codesign_space import CoDesignSpace, Evaluator, LayerDesign, model_evaluator
+from dcoc.search.network_search import resolve_design_space
 from dcoc.workloads.catalog import resolve_layers as catalog_layers
 from dcoc.workloads.network import Layer
 
 DEFAULT_SPACE = "accel_specs/eyeriss_like.space.yaml"
-_REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
 class Objective(StrEnum):
@@ -91,10 +91,8 @@ class CoDesignEnvConfig:
 
 
 def resolve_space_path(path: str) -> Path:
-    p = Path(path)
-    if p.is_absolute() or p.exists():
-        return p
-    return _REPO_ROOT / p
+    """``path`` as given if it exists, else relative to the repository (shipped specs)."""
+    return resolve_design_space(path)
 
 
 def resolve_layers(workload: str | Sequence[str]) -> tuple[Layer, ...]:

@@ -17,7 +17,8 @@ from dcoc.benchmark.report import bootstrap_interval, geometric_mean
 from dcoc.benchmark.rundirs import RESULT_FILE, best_at, compact_curve, run_dirs
 from dcoc.benchmark.suites import BenchInputError, parse_budgets, parse_seeds, parse_suites
 from dcoc.errors import SpecError
-from dcoc.search import methods, network_search
+from dcoc.search import methods
+from dcoc.search.codesign_space import CoDesignSpace
 from dcoc.search.network_search import DEFAULT_DESIGN_SPACE
 
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -155,12 +156,12 @@ def test_bad_input_is_one_line_and_exit_2(
 def test_unmappable_layer_set_is_one_line_and_exit_2(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def unmappable(space: object) -> None:
+    def unmappable(self: object) -> None:
         raise SpecError(
             "<workload>", ("C8",), "no configuration of x.space.yaml can map this layer"
         )
 
-    monkeypatch.setattr(network_search, "check_mappable", unmappable)
+    monkeypatch.setattr(CoDesignSpace, "_check_mappable", unmappable)
     assert main(_args(tmp_path / "out")) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "C8" in err[0] and "can map" in err[0]

@@ -21,7 +21,6 @@ from typing import Any
 import yaml
 
 from dcoc.accel.design_space import dump_architecture_yaml, load_design_space
-from dcoc.errors import SpecError
 from dcoc.records import RECORDS_FILE, RecordsDB
 from dcoc.search.codesign_space import CoDesignSpace
 from dcoc.search.network_best import BestCoDesign, CoDesignBestTracker, connect_read_only
@@ -96,32 +95,14 @@ def build_problem(
     workload: str, design_space: str | Path, area_budget_um2: float | None = None
 ) -> CoDesignProblem:
     """The co-design space of ``workload`` on ``design_space``; :class:`SpecError` for an
-    unknown workload, a bad design-space file, or a layer no configuration can map."""
+    unknown workload, a bad design-space file, or a layer no configuration can map (the space
+    checks that itself)."""
     layer_set = resolve_layers(workload)
     path = resolve_design_space(design_space)
     space = CoDesignSpace(
         load_design_space(path), list(layer_set.layers), area_budget_um2=area_budget_um2
     )
-    check_mappable(space)
     return CoDesignProblem(layer_set, space, path)
-
-
-def check_mappable(space: CoDesignSpace) -> None:
-    """Every layer must have a legal tiling on the largest configuration (tilings only get
-    fewer on smaller ones); otherwise no design of the space is complete."""
-    largest = space.hardware_context([n - 1 for n in space.hw_nvec])
-    for li, layer in enumerate(space.layers):
-        mask = space.tile_mask(largest, li)
-        start = 0
-        for n in space.tile_nvec:
-            if not mask[start : start + n].any():
-                raise SpecError(
-                    "<workload>",
-                    (layer.name,),
-                    f"no configuration of {space.design_space.file} can map this layer "
-                    "(no tiling fits even the largest configuration's buffers and mesh)",
-                )
-            start += n
 
 
 def run_network_search(
