@@ -27,12 +27,12 @@ from pathlib import Path
 
 import numpy as np
 
-from dcoc.accel.batch_inputs import HardwareBatch, MappingBatch
-from dcoc.accel.batch_random import random_mappings
-from dcoc.accel.batched import BatchEvaluator
-from dcoc.accel.evaluator import Evaluator
-from dcoc.accel.model import evaluate
-from dcoc.accel.spec import load_model_inputs
+from dcoc.accel.batched.evaluator import BatchEvaluator
+from dcoc.accel.batched.inputs import HardwareBatch, MappingBatch
+from dcoc.accel.mapper.random_mappings import random_mappings
+from dcoc.accel.model.cached_evaluator import Evaluator
+from dcoc.accel.model.evaluation import evaluate
+from dcoc.accel.spec.inputs import load_model_inputs
 
 CASE = Path(__file__).resolve().parents[1] / "tests/data/timeloop/06-eyeriss-vgg02-layer5"
 FILES = [

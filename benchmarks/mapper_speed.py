@@ -16,19 +16,19 @@ from pathlib import Path
 
 import numpy as np
 
-from dcoc.accel.mapper import (
-    Evaluator,
+from dcoc.accel.mapper.constraints import build_constraints, constraint_documents
+from dcoc.accel.mapper.mapspace import MapSpace
+from dcoc.accel.mapper.search import (
+    BatchMappingEvaluator,
     MapperConfig,
-    Metric,
     SearchAlgorithm,
     batched_evaluator,
     model_evaluator,
     search_mapspace,
 )
-from dcoc.accel.mapspace import MapSpace
-from dcoc.accel.mapspace_constraints import build_constraints, constraint_documents
-from dcoc.accel.spec import ModelInputs, model_inputs
-from dcoc.accel.yaml_loader import load_spec
+from dcoc.accel.spec.documents import load_spec
+from dcoc.accel.spec.inputs import ModelInputs, model_inputs
+from dcoc.objective import Objective
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "tests" / "data" / "timeloop"
@@ -53,7 +53,7 @@ def load(case: str) -> tuple[ModelInputs, MapSpace]:
     return inputs, MapSpace(inputs.architecture, inputs.problem, c)
 
 
-def rate(fn: Evaluator, mappings: list, seconds: float = 2.0) -> float:
+def rate(fn: BatchMappingEvaluator, mappings: list, seconds: float = 2.0) -> float:
     n, start = 0, time.perf_counter()
     while time.perf_counter() - start < seconds:
         fn(mappings)
@@ -98,23 +98,23 @@ def main() -> None:
                 (
                     "exhaustive [delay, energy]",
                     SearchAlgorithm.EXHAUSTIVE,
-                    (Metric.DELAY, Metric.ENERGY),
+                    (Objective.LATENCY, Objective.ENERGY),
                 ),
-                ("exhaustive [edp]", SearchAlgorithm.EXHAUSTIVE, (Metric.EDP,)),
+                ("exhaustive [edp]", SearchAlgorithm.EXHAUSTIVE, (Objective.EDP,)),
             ]
         else:
             runs = [
-                ("random-pruned [edp]", SearchAlgorithm.RANDOM_PRUNED, (Metric.EDP,)),
+                ("random-pruned [edp]", SearchAlgorithm.RANDOM_PRUNED, (Objective.EDP,)),
                 (
                     "random-pruned [delay, energy]",
                     SearchAlgorithm.RANDOM_PRUNED,
-                    (Metric.DELAY, Metric.ENERGY),
+                    (Objective.LATENCY, Objective.ENERGY),
                 ),
-                ("random-pruned-climb [edp]", SearchAlgorithm.CLIMB, (Metric.EDP,)),
+                ("random-pruned-climb [edp]", SearchAlgorithm.CLIMB, (Objective.EDP,)),
                 (
                     "random-pruned-climb [delay, energy]",
                     SearchAlgorithm.CLIMB,
-                    (Metric.DELAY, Metric.ENERGY),
+                    (Objective.LATENCY, Objective.ENERGY),
                 ),
             ]
         for label, algo, metrics in runs:

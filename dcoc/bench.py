@@ -4,7 +4,7 @@
         [--objective edp|latency|energy] [--design-space FILE] [--area-budget-um2 A]
         [--out DIR] [--address ADDR]
     python -m dcoc.bench plot DIR
-    python -m dcoc.bench convergence RUN_DIR... [--metric edp] [--out convergence.png]
+    python -m dcoc.bench convergence RUN_DIR... [--objective edp] [--out convergence.png]
 
 ``run`` runs every (suite, budget, method, seed) in its own run directory
 ``OUT/<suite>/<budget>/<method>/<seed>/`` (serially, or as Ray tasks on the cluster at
@@ -60,7 +60,8 @@ from dcoc.benchmark.suites import (
     parse_suites,
 )
 from dcoc.errors import SpecError
-from dcoc.records import Metric, RecordsDB
+from dcoc.objective import DESIGN_OBJECTIVES, Objective
+from dcoc.records import RecordsDB
 from dcoc.search.methods import ACCEL_METHODS
 from dcoc.search.network_search import DEFAULT_DESIGN_SPACE, OBJECTIVES, CoDesignProblem
 
@@ -96,14 +97,13 @@ class Curve:
 
 
 def convergence_curves(
-    run_dir: Path, metric: Metric, *, skip_methods: Iterable[str] = NOT_COUNTED
+    run_dir: Path, objective: Objective, *, skip_methods: Iterable[str] = NOT_COUNTED
 ) -> list[Curve]:
     """One curve per workload recorded in ``run_dir``."""
     path = run_dir / RECORDS_FILE
     if not path.is_file():
         raise SpecError(str(run_dir), (), f"no {RECORDS_FILE}: is this a dcoc run directory?")
     skip = set(skip_methods)
-    column = metric.value
     curves = []
     with RecordsDB.open(path) as db:
         for workload in db.workloads():
@@ -113,7 +113,7 @@ def convergence_curves(
             for record in db.iterate(workload=workload):
                 if record.method in skip:
                     continue
-                value = getattr(record, column)
+                value = record.objective(objective)
                 if record.valid and value is not None:
                     valid += 1
                     current = min(current, float(value))
@@ -128,11 +128,11 @@ def natural_key(text: str) -> list[int | str]:
     return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", text)]
 
 
-def format_table(curves: Sequence[Curve], metric: Metric) -> str:
+def format_table(curves: Sequence[Curve], objective: Objective) -> str:
     """One row per (workload, run), workloads in natural order, runs in the order given."""
     header = (
         f"{'run':<40} {'workload':<22} {'evals':>8} {'valid':>8} "
-        f"{'best ' + metric.value:>14} {'evals to 1%':>12}"
+        f"{'best ' + objective.value:>14} {'evals to 1%':>12}"
     )
     lines = [header, "-" * len(header)]
     order = {run: i for i, run in enumerate(dict.fromkeys(c.run for c in curves))}
@@ -145,7 +145,7 @@ def format_table(curves: Sequence[Curve], metric: Metric) -> str:
     return "\n".join(lines)
 
 
-def plot_curves(curves: Sequence[Curve], metric: Metric, out: Path) -> None:
+def plot_curves(curves: Sequence[Curve], objective: Objective, out: Path) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -167,7 +167,7 @@ def plot_curves(curves: Sequence[Curve], metric: Metric, out: Path) -> None:
                 )
         ax.set_title(workload)
         ax.set_xlabel("evaluations")
-        ax.set_ylabel(f"best {metric.value}")
+        ax.set_ylabel(f"best {objective.value}")
         ax.set_yscale("log")
         ax.grid(True, which="both", alpha=0.3)
         ax.legend(fontsize="small")
@@ -256,7 +256,14 @@ def parser() -> argparse.ArgumentParser:
     pl.add_argument("dir", type=Path, help="the --out directory of python -m dcoc.bench run")
     c = sub.add_parser("convergence", help="best-so-far against evaluations, table and plot")
     c.add_argument("runs", nargs="+", type=Path, help="run directories holding records.sqlite")
-    c.add_argument("--metric", default="edp", choices=[m.value for m in Metric])
+    c.add_argument(
+        "--objective",
+        "--metric",
+        dest="objective",
+        default="edp",
+        choices=[o.value for o in DESIGN_OBJECTIVES],
+        help="what the curves track (latency: seconds on the CPU, cycles on the accelerator)",
+    )
     c.add_argument("--out", type=Path, default=Path("convergence.png"), help="plot file (PNG)")
     c.add_argument(
         "--all-methods",
@@ -383,23 +390,23 @@ def _report(out: Path) -> int:
 
 
 def _convergence(args: argparse.Namespace) -> int:
-    metric = Metric(args.metric)
+    objective = Objective.parse(args.objective)
     skip = () if args.all_methods else NOT_COUNTED
     try:
         curves = [
-            c for run in args.runs for c in convergence_curves(run, metric, skip_methods=skip)
+            c for run in args.runs for c in convergence_curves(run, objective, skip_methods=skip)
         ]
     except SpecError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     if not any(c.valid for c in curves):
         print(
-            f"error: no valid record with a {metric.value} in {len(args.runs)} run(s)",
+            f"error: no valid record with a {objective.value} in {len(args.runs)} run(s)",
             file=sys.stderr,
         )
         return 1
-    print(format_table(curves, metric))
-    plot_curves(curves, metric, args.out)
+    print(format_table(curves, objective))
+    plot_curves(curves, objective, args.out)
     print(f"plot: {args.out}")
     return 0
 

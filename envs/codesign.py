@@ -83,15 +83,15 @@ from dcoc.envs.codesign_config import (
     build_reference,
     build_space,
     network_cost,
-    objective_function,
 )
 from dcoc.envs.protocol import ALL_DONE, INFO_KEY, TURN_ORDER, AgentId, ObsKey
 from dcoc.envs.turn_protocol import FEATURE_LIMIT, agent_observation_space, turn_action
 
-from dcoc.accel.design_space import HardwareConfig
-from dcoc.accel.report import CostReport
+from dcoc.accel.evaluator import MappingEvaluator
+from dcoc.accel.report import CostSummary
+from dcoc.accel.spec.design_space import HardwareConfig
 from dcoc.search.action_masks import mask_allows
-from dcoc.search.codesign_space import CoDesignSpace, Evaluator, HardwareContext, LayerDesign
+from dcoc.search.codesign_space import CoDesignSpace, HardwareContext, LayerDesign
 from dcoc.search.design_files import design_files
 
 HW, SW_TILE, SW_ORDER = AgentId.HW, AgentId.SW_TILE, AgentId.SW_ORDER
@@ -127,7 +127,7 @@ class CoDesignEnv:
         self,
         config: CoDesignEnvConfig | Mapping[str, Any] | None = None,
         *,
-        evaluator: Evaluator | None = None,
+        evaluator: MappingEvaluator | None = None,
         space: CoDesignSpace | None = None,
         reference: Reference | None = None,
     ) -> None:
@@ -139,7 +139,6 @@ class CoDesignEnv:
         self.config = cfg
         self.space = space or build_space(cfg, evaluator)
         self.reference = reference or build_reference(self.space, cfg)
-        self._objective = objective_function(cfg.objective)
         sp = self.space
         self.num_layers = len(sp.layers)
         self.rounds = cfg.rounds_per_layer
@@ -387,12 +386,12 @@ class CoDesignEnv:
         assert self._ctx is not None and self._tile is not None
         ok = self._tile_ok and mask_allows(self.action_mask(SW_ORDER), sp.order_nvec, action)
         w = self.weights[li] / self.rounds
-        report: CostReport | None = None
+        report: CostSummary | None = None
         if ok:
             design = sp.evaluate(self._ctx, li, self._tile, action)
             report = design.report
         if report is not None and report.valid:
-            value = self._objective(report)
+            value = report.objective(self.config.objective)
             gain = self.reference.log_objective[li] - math.log(value)
             if self.config.reward == RewardKind.BEST_IMPROVEMENT:
                 before = max(0.0, self._best_gain[li])
@@ -400,7 +399,7 @@ class CoDesignEnv:
             else:
                 reward = w * gain
             best = self._best[li]
-            if best is None or value < self._objective(best.report):
+            if best is None or value < best.report.objective(self.config.objective):
                 self._best[li] = design
             self._best_gain[li] = max(self._best_gain[li], gain)
             metrics = {

@@ -5,7 +5,7 @@ against."""
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -14,23 +14,17 @@ from typing import Any
 import numpy as np
 from dcoc.envs.config_mapping import config_from_mapping
 
-from dcoc.accel.design_space import load_design_space
-from dcoc.accel.report import CostReport
+from dcoc.accel.evaluator import CachedEvaluators, MappingEvaluator
+from dcoc.accel.report import CostSummary
+from dcoc.accel.spec.design_space import load_design_space
 from dcoc.errors import SpecError
-from dcoc.search.codesign_space import CoDesignSpace, Evaluator, LayerDesign, model_evaluator
+from dcoc.objective import DESIGN_OBJECTIVES, Objective
+from dcoc.search.codesign_space import CoDesignSpace, LayerDesign
 from dcoc.search.network_search import resolve_design_space
 from dcoc.workloads.catalog import resolve_layers as catalog_layers
 from dcoc.workloads.network import Layer
 
 DEFAULT_SPACE = "accel_specs/eyeriss_like.space.yaml"
-
-
-class Objective(StrEnum):
-    """What the design minimizes: energy-delay product, cycles or energy."""
-
-    EDP = "edp"
-    LATENCY = "latency"
-    ENERGY = "energy"
 
 
 class RewardKind(StrEnum):
@@ -75,7 +69,12 @@ class CoDesignEnvConfig:
     policies of the single-agent views."""
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "objective", Objective(self.objective))
+        object.__setattr__(self, "objective", Objective.parse(self.objective))
+        if self.objective not in DESIGN_OBJECTIVES:
+            raise ValueError(
+                f"objective {self.objective.value!r} needs per-level counts; a co-design env "
+                f"minimizes one of {', '.join(o.value for o in DESIGN_OBJECTIVES)}"
+            )
         object.__setattr__(self, "reward", RewardKind(self.reward))
         if isinstance(self.workload, list):
             object.__setattr__(self, "workload", tuple(self.workload))
@@ -101,15 +100,6 @@ def resolve_layers(workload: str | Sequence[str]) -> tuple[Layer, ...]:
     return catalog_layers(workload).layers
 
 
-def objective_function(objective: Objective) -> Callable[[CostReport], float]:
-    """Layer objective of a valid report (lower is better)."""
-    if objective == Objective.LATENCY:
-        return lambda r: float(r.cycles)
-    if objective == Objective.ENERGY:
-        return lambda r: float(r.energy_pj)
-    return lambda r: float(r.energy_pj) * float(r.cycles)
-
-
 @dataclass(frozen=True)
 class NetworkCost:
     """Totals of one inference: every layer's cost times its count."""
@@ -121,15 +111,11 @@ class NetworkCost:
     def edp(self) -> float:
         return self.cycles * self.energy_pj
 
-    def objective(self, objective: Objective) -> float:
-        if objective == Objective.LATENCY:
-            return self.cycles
-        if objective == Objective.ENERGY:
-            return self.energy_pj
-        return self.edp
+    def objective(self, objective: Objective | str) -> float:
+        return Objective.parse(objective).of(self.cycles, self.energy_pj)
 
 
-def network_cost(layers: Sequence[Layer], reports: Sequence[CostReport]) -> NetworkCost:
+def network_cost(layers: Sequence[Layer], reports: Sequence[CostSummary]) -> NetworkCost:
     cycles = sum(layer.count * r.cycles for layer, r in zip(layers, reports, strict=True))
     energy = sum(layer.count * r.energy_pj for layer, r in zip(layers, reports, strict=True))
     return NetworkCost(float(cycles), float(energy))
@@ -145,13 +131,15 @@ class Reference:
     cost: NetworkCost
 
 
-def build_space(config: CoDesignEnvConfig, evaluator: Evaluator | None = None) -> CoDesignSpace:
+def build_space(
+    config: CoDesignEnvConfig, evaluator: MappingEvaluator | None = None
+) -> CoDesignSpace:
     space_file = load_design_space(resolve_space_path(config.design_space))
     return CoDesignSpace(
         space_file,
         resolve_layers(config.workload),
         area_budget_um2=config.area_budget_um2,
-        evaluator=evaluator or model_evaluator(legacy_translation=config.legacy_translation),
+        evaluator=evaluator or CachedEvaluators(legacy_translation=config.legacy_translation),
     )
 
 
@@ -159,7 +147,7 @@ def build_reference(space: CoDesignSpace, config: CoDesignEnvConfig) -> Referenc
     """Best of ``reference_samples`` masked random mappings per layer on the template."""
     ctx = space.hardware_context(space.default_hw_action())
     rng = np.random.default_rng(config.reference_seed)
-    objective = objective_function(config.objective)
+    objective = config.objective
     designs = []
     for li, layer in enumerate(space.layers):
         dims = space.unmappable_dims(ctx, li)
@@ -182,6 +170,6 @@ def build_reference(space: CoDesignSpace, config: CoDesignEnvConfig) -> Referenc
         designs.append(best)
     return Reference(
         tuple(designs),
-        tuple(math.log(objective(d.report)) for d in designs),
+        tuple(math.log(d.report.objective(objective)) for d in designs),
         network_cost(space.layers, [d.report for d in designs]),
     )

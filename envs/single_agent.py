@@ -39,7 +39,7 @@ from typing import Any, ClassVar
 import gymnasium as gym
 import numpy as np
 from dcoc.envs.codesign import CoDesignEnv
-from dcoc.envs.codesign_config import CoDesignEnvConfig, objective_function
+from dcoc.envs.codesign_config import CoDesignEnvConfig
 from dcoc.envs.protocol import ALL_DONE, AgentId, ObsKey
 from dcoc.envs.turn_protocol import SingleObs, single_agent_observation, single_agent_space
 
@@ -132,7 +132,7 @@ class HardwareEnv(_RoleEnv):
                 li,
                 env.np_random,
                 self.software_samples,
-                objective_function(env.config.objective),
+                env.config.objective,
             )
             if best is None:
                 tile, order = env.space.sample_layer_actions(ctx, li, env.np_random)
@@ -174,7 +174,7 @@ class OrderEnv(_RoleEnv):
         sp = env.space
         ctx = sp.hardware_context(self.hw_action)
         rng = np.random.default_rng(env.config.reference_seed)
-        objective = objective_function(env.config.objective)
+        objective = env.config.objective
         tiles = []
         for li in range(len(sp.layers)):
             best = sp.random_search(ctx, li, rng, software_samples, objective)

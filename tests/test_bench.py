@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from dcoc.bench import Curve, convergence_curves, format_table, main, natural_key
-from dcoc.records import CandidateRecord, Metric, RecordsDB, TargetKind
+from dcoc.objective import Objective
+from dcoc.records import CandidateRecord, RecordsDB, TargetKind
 
 
 def _run(path: Path, rows: list[tuple[str, bool, float | None]]) -> Path:
@@ -42,11 +43,11 @@ def test_best_so_far_skips_bookkeeping_and_invalid_records(tmp_path: Path) -> No
             ("ppo", True, 30.0),
         ],
     )
-    (curve,) = convergence_curves(run, Metric.EDP)
+    (curve,) = convergence_curves(run, Objective.EDP)
     assert curve.best == (50.0, 50.0, 20.0, 20.0)
     assert curve.valid == 3
     assert curve.evaluations_to_within(0.01) == 3
-    (everything,) = convergence_curves(run, Metric.EDP, skip_methods=())
+    (everything,) = convergence_curves(run, Objective.EDP, skip_methods=())
     assert everything.final == 1.0 and everything.evaluations == 6
 
 
@@ -80,5 +81,5 @@ def test_table_groups_by_workload_in_natural_order(tmp_path: Path) -> None:
         Curve("b", "net/C2", (2.0,), 1),
         Curve("a", "net/C2", (3.0,), 1),
     ]
-    rows = format_table(curves, Metric.EDP).splitlines()[2:]
+    rows = format_table(curves, Objective.EDP).splitlines()[2:]
     assert [r.split()[:2] for r in rows] == [["b", "net/C2"], ["a", "net/C2"], ["b", "net/C10"]]

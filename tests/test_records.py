@@ -13,8 +13,10 @@ from dcoc.records import (
     RECORDS_FILE,
     SCHEMA_VERSION,
     CandidateRecord,
+    LlmCallRecord,
     RecordsDB,
     RecordsSchemaError,
+    SearchPathRecord,
     TargetKind,
 )
 
@@ -94,8 +96,8 @@ def test_accelerator_records_rank_by_edp(tmp_path: Path) -> None:
                     edp=cycles * energy,
                 )
             )
-        assert [r.edp for r in db.best("resnet18/C5", 2, metric="edp")] == [320.0, 500.0]
-        assert db.best("resnet18/C5", 1, metric="cycles")[0].cycles == 50
+        assert [r.edp for r in db.best("resnet18/C5", 2, objective="edp")] == [320.0, 500.0]
+        assert db.best("resnet18/C5", 1, objective="cycles")[0].cycles == 50
 
 
 def test_unknown_target_is_refused(tmp_path: Path) -> None:
@@ -141,3 +143,46 @@ def test_wal_and_schema_version(tmp_path: Path) -> None:
     raw.close()
     with pytest.raises(RecordsSchemaError, match="schema version 999"):
         RecordsDB.open(tmp_path)
+
+
+def test_llm_calls_and_search_paths_round_trip(tmp_path: Path) -> None:
+    call = LlmCallRecord(
+        method="mcts-llm",
+        seed=2,
+        call=0,
+        backend="llama.cpp:m.gguf",
+        prompt="pick one",
+        answer=None,
+        latency_s=0.5,
+        verdict="timeout",
+        detail="no answer in 0.5 s",
+        context={"picks": [], "candidates": [{"number": 1, "text": "a"}]},
+    )
+    path = SearchPathRecord("mcts-llm", 2, -3.5, {"best": {"hw_action": [1, 2]}}, ({"text": "a"},))
+    with RecordsDB.open(tmp_path) as db:
+        assert db.add_llm_call(call) == 1
+        db.add_search_path(path)
+    with RecordsDB.open(tmp_path) as db:
+        (got,) = db.llm_calls("mcts-llm")
+        (got_path,) = db.search_paths()
+        assert db.llm_calls("other") == []
+    assert got.id == 1 and {**got.__dict__, "id": None} == {**call.__dict__, "id": None}
+    assert got_path.steps == ({"text": "a"},) and got_path.value == -3.5
+
+
+def test_a_version_1_file_is_upgraded_in_place(tmp_path: Path) -> None:
+    with RecordsDB.open(tmp_path) as db:
+        db.add_workload("matmul:64,64,64", {})
+        db.add(cpu(0, 1.0))
+    raw = sqlite3.connect(tmp_path / RECORDS_FILE)
+    raw.executescript(
+        "DROP TABLE llm_calls; DROP TABLE search_paths; "
+        "UPDATE meta SET value='1' WHERE key='schema_version';"
+    )
+    raw.close()
+    with RecordsDB.open(tmp_path) as db:
+        assert db.count() == 1 and db.llm_calls() == [] and db.search_paths() == []
+    raw = sqlite3.connect(tmp_path / RECORDS_FILE)
+    version = raw.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()[0]
+    raw.close()
+    assert version == str(SCHEMA_VERSION) == "2"

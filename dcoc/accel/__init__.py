@@ -6,9 +6,9 @@
 
 from dcoc.accel.architecture import Architecture, ArithmeticLevel, StorageLevel
 from dcoc.accel.mapping import LevelMapping, Mapping, level_mapping
-from dcoc.accel.model import evaluate
+from dcoc.accel.model.evaluation import evaluate
 from dcoc.accel.report import CostReport, DataSpaceCost, LevelCost
-from dcoc.accel.spec import ModelInputs, load_model_inputs
+from dcoc.accel.spec.inputs import ModelInputs, load_model_inputs
 from dcoc.accel.tables import EnergyTables
 
 __all__ = [

@@ -2,64 +2,27 @@
 
     python -m dcoc.accel evaluate arch.yaml prob.yaml map.yaml ERT.yaml ART.yaml [--json]
         [--legacy-translation]
+    python -m dcoc.accel map ARCH.yaml PROBLEM.yaml [CONSTRAINTS.yaml] ...
+        (like timeloop-mapper: :mod:`dcoc.accel.mapper.command`)
 
-Exit status: 0 valid mapping, 1 invalid mapping (reasons printed), 2 malformed spec (one line
-naming the file, the YAML path and what is wrong).
-
-Further subcommands register through ``add_command(subparsers)`` functions listed in
-``_COMMAND_MODULES`` (the mapper adds ``map`` this way once ``dcoc.accel.mapper`` exists).
+Exit status of ``evaluate``: 0 valid mapping, 1 invalid mapping (reasons printed), 2 malformed
+spec (one line naming the file, the YAML path and what is wrong).
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
-from dcoc.accel.model import evaluate
-from dcoc.accel.report import CostReport
-from dcoc.accel.spec import load_model_inputs
+from dcoc.accel.mapper.command import add_map_command
+from dcoc.accel.model.evaluation import evaluate
+from dcoc.accel.report import format_report
+from dcoc.accel.spec.inputs import load_model_inputs
 from dcoc.errors import SpecError
 
 EXIT_VALID, EXIT_INVALID, EXIT_SPEC = 0, 1, 2
-
-# Modules that may add a subcommand with ``add_command(subparsers) -> None``.
-_COMMAND_MODULES = ("dcoc.accel.mapper",)
-
-
-def format_report(report: CostReport) -> str:
-    """A readable summary in the spirit of ``timeloop-model.stats.txt``."""
-    if not report.valid:
-        return "INVALID mapping:\n" + "\n".join(f"  - {r}" for r in report.reasons)
-    lines = [
-        "Summary Stats",
-        "-------------",
-        f"Cycles: {report.cycles}",
-        f"Computes: {report.computes}",
-        f"Utilization: {100 * report.utilization:.2f} %",
-        f"Energy: {report.energy_pj / 1e6:.2f} uJ ({report.energy_pj:.6f} pJ)",
-        f"EDP(J*cycle): {report.edp * 1e-12:.2e}",
-        f"Area: {report.area_um2 / 1e6:.2f} mm^2",
-        "",
-        "fJ/Compute",
-        f"    {'MAC':<30} = {1000 * report.mac_energy_pj / report.computes:.2f}",
-    ]
-    for lv in reversed(report.levels):
-        lines.append(f"    {lv.name:<30} = {1000 * lv.energy_pj / report.computes:.2f}")
-    lines.append(f"    {'Total':<30} = {1000 * report.energy_per_compute_pj:.2f}")
-    lines += ["", "Per-instance scalar accesses (kept data spaces)"]
-    header = f"    {'level':<30} {'data space':<12} {'reads':>14} {'fills':>14} {'updates':>14}"
-    lines += [header + f" {'util.cap':>10} {'instances':>9}"]
-    for lv in reversed(report.levels):
-        for ds in lv.dataspaces:
-            if ds.kept and (ds.reads or ds.fills or ds.updates or ds.utilized_capacity):
-                lines.append(
-                    f"    {lv.name:<30} {ds.name:<12} {ds.reads:>14} {ds.fills:>14} "
-                    f"{ds.updates:>14} {ds.utilized_capacity:>10} {ds.utilized_instances:>9}"
-                )
-    return "\n".join(lines)
 
 
 def _run_evaluate(args: argparse.Namespace) -> int:
@@ -105,19 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
         "them by default where they cut parent accesses)",
     )
     ev.set_defaults(run=_run_evaluate)
-    for name in _COMMAND_MODULES:
-        try:
-            module = importlib.import_module(name)
-        except ImportError:
-            continue
-        add: Callable[[argparse._SubParsersAction], None] | None = getattr(
-            module, "add_command", None
-        )
-        if add is not None:
-            try:
-                add(sub)
-            except Exception:  # a broken optional command must not break 'evaluate'
-                continue
+    add_map_command(sub)
     return parser
 
 

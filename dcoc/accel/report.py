@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from dcoc.objective import Objective
+
 
 @dataclass(frozen=True)
 class DataSpaceCost:
@@ -60,6 +62,25 @@ class CostReport:
         """Energy-delay product in pJ x cycles."""
         return self.energy_pj * self.cycles
 
+    def summary(self) -> CostSummary:
+        """The headline numbers (what the fast evaluators return, bit for bit)."""
+        return CostSummary(self.valid, self.cycles, self.energy_pj, self.area_um2, self.utilization)
+
+    def objective(self, objective: Objective | str) -> float:
+        """The value of ``objective`` (:class:`~dcoc.objective.Objective`) for this report."""
+        objective = Objective.parse(objective)
+        if objective is Objective.LAST_LEVEL_ACCESSES:
+            top = self.levels[-1]
+            return float(
+                sum(
+                    (d.reads + d.fills + d.updates) * max(1, d.utilized_instances)
+                    for d in top.dataspaces
+                )
+            )
+        if objective is Objective.EDP:
+            return self.edp
+        return objective.of(self.cycles, self.energy_pj)
+
     @property
     def energy_per_compute_pj(self) -> float:
         return self.energy_pj / self.computes if self.computes else 0.0
@@ -99,3 +120,64 @@ class CostReport:
                 for lv in reversed(self.levels)
             ],
         }
+
+
+@dataclass(frozen=True)
+class CostSummary:
+    """The headline numbers of a :class:`~dcoc.accel.report.CostReport` (0 if the mapping
+    itself is invalid, as the full report)."""
+
+    valid: bool
+    cycles: int
+    energy_pj: float
+    area_um2: float
+    utilization: float
+
+    @property
+    def edp(self) -> float:
+        return self.energy_pj * self.cycles
+
+    def objective(self, objective: Objective | str) -> float:
+        """The value of ``objective`` (:class:`~dcoc.objective.Objective`; not
+        ``last_level_accesses``, which needs the full report)."""
+        objective = Objective.parse(objective)
+        if objective is Objective.EDP:
+            return self.edp
+        return objective.of(self.cycles, self.energy_pj)
+
+
+INVALID_SUMMARY = CostSummary(False, 0, 0.0, 0.0, 0.0)
+"""The summary of a mapping the model rejects."""
+
+
+def format_report(report: CostReport) -> str:
+    """A readable summary in the spirit of ``timeloop-model.stats.txt``."""
+    if not report.valid:
+        return "INVALID mapping:\n" + "\n".join(f"  - {r}" for r in report.reasons)
+    lines = [
+        "Summary Stats",
+        "-------------",
+        f"Cycles: {report.cycles}",
+        f"Computes: {report.computes}",
+        f"Utilization: {100 * report.utilization:.2f} %",
+        f"Energy: {report.energy_pj / 1e6:.2f} uJ ({report.energy_pj:.6f} pJ)",
+        f"EDP(J*cycle): {report.edp * 1e-12:.2e}",
+        f"Area: {report.area_um2 / 1e6:.2f} mm^2",
+        "",
+        "fJ/Compute",
+        f"    {'MAC':<30} = {1000 * report.mac_energy_pj / report.computes:.2f}",
+    ]
+    for lv in reversed(report.levels):
+        lines.append(f"    {lv.name:<30} = {1000 * lv.energy_pj / report.computes:.2f}")
+    lines.append(f"    {'Total':<30} = {1000 * report.energy_per_compute_pj:.2f}")
+    lines += ["", "Per-instance scalar accesses (kept data spaces)"]
+    header = f"    {'level':<30} {'data space':<12} {'reads':>14} {'fills':>14} {'updates':>14}"
+    lines += [header + f" {'util.cap':>10} {'instances':>9}"]
+    for lv in reversed(report.levels):
+        for ds in lv.dataspaces:
+            if ds.kept and (ds.reads or ds.fills or ds.updates or ds.utilized_capacity):
+                lines.append(
+                    f"    {lv.name:<30} {ds.name:<12} {ds.reads:>14} {ds.fills:>14} "
+                    f"{ds.updates:>14} {ds.utilized_capacity:>10} {ds.utilized_instances:>9}"
+                )
+    return "\n".join(lines)

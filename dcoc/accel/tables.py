@@ -9,14 +9,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping as MappingABC
 from dataclasses import dataclass, field
-from typing import Any
-
-import numpy as np
-
-from dcoc.accel.yaml_loader import spec_number
-from dcoc.errors import SpecError
 
 Path = tuple[str | int, ...]
 
@@ -34,62 +27,18 @@ class EnergyTables:
     def area_um2(self, level: str) -> float:
         return self.art.get(level, 0.0)
 
+    def action_energy(self, level: str, *actions: str) -> float:
+        """The energy of the first of ``actions`` the table has for ``level`` (Timeloop's
+        fallbacks, e.g. ``fill`` then ``write``), 0.0 if it has none."""
+        table = self.ert.get(level, {})
+        for action in actions:
+            e = table.get(action)
+            if e is not None:
+                return e
+        return 0.0
+
 
 def table_level_name(name: str) -> str:
     """``top.Buffer[1..16]`` -> ``Buffer``."""
     base = re.sub(r"\[[^\]]*\]\s*$", "", name.strip())
     return base.split(".")[-1].strip()
-
-
-def _tables(raw: Any, file: str | None, path: Path) -> list[Any]:
-    if not isinstance(raw, MappingABC):
-        raise SpecError(file, path, "must be a mapping with 'tables'")
-    tables = raw.get("tables")
-    if not isinstance(tables, list):
-        raise SpecError(file, (*path, "tables"), "must be a list of {name, ...} tables")
-    return tables
-
-
-def parse_ert(
-    raw: Any, file: str | None = None, path: Path = ("ERT",)
-) -> dict[str, dict[str, float]]:
-    out: dict[str, dict[str, float]] = {}
-    for i, table in enumerate(_tables(raw, file, path)):
-        tpath = (*path, "tables", i)
-        if not isinstance(table, MappingABC) or not isinstance(table.get("name"), str):
-            raise SpecError(file, tpath, "each ERT table needs a 'name'")
-        actions = table.get("actions")
-        if not isinstance(actions, list):
-            raise SpecError(file, (*tpath, "actions"), "must be a list of {name, energy}")
-        level = table_level_name(table["name"])
-        entry = out.setdefault(level, {})
-        for j, action in enumerate(actions):
-            apath = (*tpath, "actions", j)
-            if not isinstance(action, MappingABC) or not isinstance(action.get("name"), str):
-                raise SpecError(file, apath, "each action needs a 'name'")
-            if "energy" in action:
-                energy = spec_number(action["energy"], file, (*apath, "energy"))
-            elif isinstance(action.get("arguments"), list):  # old ERT: variants in a list
-                energies = [
-                    spec_number(v.get("energy"), file, (*apath, "arguments", k, "energy"))
-                    for k, v in enumerate(action["arguments"])
-                ]
-                energy = max(energies) if energies else 0.0
-            else:
-                raise SpecError(file, apath, "an action needs an 'energy'")
-            name = action["name"]
-            entry[name] = max(entry.get(name, energy), energy)
-    return out
-
-
-def parse_art(raw: Any, file: str | None = None, path: Path = ("ART",)) -> dict[str, float]:
-    out: dict[str, float] = {}
-    for i, table in enumerate(_tables(raw, file, path)):
-        tpath = (*path, "tables", i)
-        if not isinstance(table, MappingABC) or not isinstance(table.get("name"), str):
-            raise SpecError(file, tpath, "each ART table needs a 'name'")
-        if "area" not in table:
-            raise SpecError(file, (*tpath, "area"), "missing; give the area per instance")
-        area = spec_number(table["area"], file, (*tpath, "area"))
-        out[table_level_name(table["name"])] = float(np.float32(area))
-    return out

@@ -14,7 +14,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from dcoc.benchmark.rundirs import Design
-from dcoc.search.network_best import CoDesignBestTracker, connect_read_only, layer_objective
+from dcoc.objective import Objective
+from dcoc.search.network_best import CoDesignBestTracker, connect_read_only
 
 
 def complete_designs(
@@ -49,7 +50,7 @@ def complete_designs(
             continue
         if row["area_um2"] is not None:
             area.setdefault(key, float(row["area_um2"]))
-        value = layer_objective(objective, row["cycles"], row["energy_pj"])
+        value = Objective.parse(objective).of(row["cycles"], row["energy_pj"])
         layer = int(design["layer_index"])
         if layer not in layers or value < layers[layer][0]:
             layers[layer] = (value, float(row["cycles"]), float(row["energy_pj"]))

@@ -20,10 +20,10 @@ import numpy as np
 from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
 
-from dcoc.accel.design_space import load_design_space
+from dcoc.accel.spec.design_space import load_design_space
 from dcoc.benchmark.report import OBJECTIVE_LABELS, Group, suite_title
 from dcoc.benchmark.rundirs import RunResult
-from dcoc.search.network_best import layer_objective
+from dcoc.objective import Objective
 from dcoc.search.network_search import resolve_design_space
 
 MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*", "h", "<", ">")
@@ -123,7 +123,7 @@ def plot_pareto(g: Group, path: Path) -> Path:
             marker=MARKERS[i % len(MARKERS)], s=22, alpha=0.8, edgecolors="none",
             label=f"{method} ({len(designs)})",
         )  # fmt: skip
-        best = min(designs, key=lambda d: layer_objective(g.objective, d.cycles, d.energy_pj))
+        best = min(designs, key=lambda d: Objective.parse(g.objective).of(d.cycles, d.energy_pj))
         ax.scatter(
             [best.cycles], [best.energy_pj], c=[best.area_um2], cmap="viridis", norm=norm,
             marker=MARKERS[i % len(MARKERS)], s=110, edgecolors="red", linewidths=1.5,

@@ -19,7 +19,6 @@ from dcoc.search.network_best import (  # the co-design best lives with the sear
     CoDesignBestTracker,
     LayerChoice,
     connect_read_only,
-    layer_objective,
 )
 
 __all__ = [
@@ -29,7 +28,6 @@ __all__ = [
     "CoDesignBestTracker",
     "CpuBestTracker",
     "LayerChoice",
-    "layer_objective",
     "records_file",
 ]
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from dcoc.objective import Objective
+
 
 class Mode(StrEnum):
     """What the agents optimize."""
@@ -23,12 +25,6 @@ class Critic(StrEnum):
     INDEPENDENT = "independent"
 
 
-class ObjectiveName(StrEnum):
-    EDP = "edp"
-    LATENCY = "latency"
-    ENERGY = "energy"
-
-
 @dataclass(frozen=True)
 class ExperimentSection:
     name: str = "experiment"
@@ -42,7 +38,7 @@ class EnvSection:
     workload: str = "resnet18/C5"
     """NET/LAYER (one layer), NET (all layers), NET.SUBSET (resnet18.vta = C2-C11), a
     comma-separated list of NET/LAYER names, or (cpu_schedule) an inline shape matmul:M,N,K."""
-    objective: ObjectiveName = ObjectiveName.EDP
+    objective: Objective = Objective.EDP
     """codesign: what the design minimizes (edp, latency = cycles, energy)."""
 
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from dcoc.accel.design_space import load_design_space
+from dcoc.accel.spec.design_space import load_design_space
 from dcoc.envs.codesign_config import resolve_layers, resolve_space_path
 from dcoc.envs.codesign_joint import JOINT_AGENT
 from dcoc.errors import ConfigError, SpecError

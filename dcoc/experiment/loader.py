@@ -21,6 +21,7 @@ import yaml
 from dcoc.errors import ConfigError
 from dcoc.experiment import config as config_module
 from dcoc.experiment.config import ExperimentConfig, Mode
+from dcoc.objective import DESIGN_OBJECTIVES
 
 SET_FILE = "--set"
 """Name under which errors of ``--set`` overrides are reported."""
@@ -188,6 +189,11 @@ def check_values(config: ExperimentConfig, file: str) -> None:
     checks: list[tuple[tuple[str, ...], bool, str]] = [
         (("train", "iterations"), config.train.iterations >= 1, "must be at least 1"),
         (("train", "checkpoint_every"), config.train.checkpoint_every >= 1, "must be >= 1"),
+        (
+            ("env", "objective"),
+            config.env.objective in DESIGN_OBJECTIVES,
+            "must be one of " + ", ".join(o.value for o in DESIGN_OBJECTIVES),
+        ),
         (("agents", "lr"), config.agents.lr > 0, "must be positive"),
         (("agents", "train_batch_size"), config.agents.train_batch_size >= 1, "must be >= 1"),
         (

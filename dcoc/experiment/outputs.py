@@ -31,7 +31,8 @@ from pathlib import Path
 from typing import Any
 
 from dcoc.envs.codesign_config import CoDesignEnvConfig, build_space
-from dcoc.experiment.best_design import BestCoDesign, BestSchedule, layer_objective
+from dcoc.experiment.best_design import BestCoDesign, BestSchedule
+from dcoc.objective import Objective
 from dcoc.search.codesign_space import LayerDesign
 from dcoc.search.design_files import design_files
 
@@ -127,7 +128,7 @@ def export_codesign(
     energy = float(sum(r["count"] * r["energy_pj"] for r in rows))
     summary = {
         "objective": objective,
-        "best_objective": layer_objective(objective, cycles, energy),
+        "best_objective": Objective.parse(objective).of(cycles, energy),
         "valid": all(r["valid"] for r in rows),
         "hardware": dict(best.hw),
         "hw_action": list(best.hw_action),

@@ -17,17 +17,18 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from dcoc.accel.architecture import Architecture
+from dcoc.accel.evaluator import CachedEvaluators, MappingEvaluator, invalid_reasons
 from dcoc.accel.mapping import Mapping as AccelMapping
-from dcoc.accel.report import CostReport
+from dcoc.accel.report import CostSummary
 from dcoc.accel.tables import EnergyTables
 from dcoc.envs.codesign import CoDesignEnv
 from dcoc.envs.codesign_config import CoDesignEnvConfig, resolve_layers
 from dcoc.envs.codesign_joint import CoDesignJointEnv
 from dcoc.records import CandidateRecord, RecordsDB, TargetKind
-from dcoc.search.codesign_space import Evaluator, model_evaluator
 from dcoc.workloads.catalog import resolve_layers as resolve_layer_set
 from dcoc.workloads.network import Layer
 from dcoc.workloads.problem import Problem
@@ -55,25 +56,35 @@ def parse_workload(workload: str) -> str | tuple[str, ...]:
     return workload
 
 
-class CountingEvaluator:
-    """Wraps an :data:`Evaluator`; remembers the last call and counts calls."""
+@dataclass(frozen=True)
+class Evaluation:
+    """One call of the model: its numbers and, if it rejected the mapping, why."""
 
-    def __init__(self, base: Evaluator) -> None:
+    summary: CostSummary
+    error: str | None
+
+
+class CountingEvaluator:
+    """Wraps a :class:`~dcoc.accel.evaluator.MappingEvaluator`; counts calls and remembers
+    the last one (with the reasons of an invalid mapping, for the records)."""
+
+    def __init__(self, base: MappingEvaluator) -> None:
         self.base = base
         self.calls = 0
-        self.log: list[tuple[Problem, CostReport]] | None = []
+        self.log: list[tuple[Problem, Evaluation]] | None = []
         """Calls made while the env is built (the reference search); ``None`` afterwards."""
-        self.last: CostReport | None = None
+        self.last: Evaluation | None = None
 
     def __call__(
         self, arch: Architecture, problem: Problem, mapping: AccelMapping, tables: EnergyTables
-    ) -> CostReport:
-        report = self.base(arch, problem, mapping, tables)
+    ) -> CostSummary:
+        summary = self.base(arch, problem, mapping, tables)
         self.calls += 1
-        self.last = report
+        error = None if summary.valid else invalid_reasons(arch, problem, mapping, tables)
+        self.last = Evaluation(summary, error)
         if self.log is not None:
-            self.log.append((problem, report))
-        return report
+            self.log.append((problem, self.last))
+        return summary
 
 
 def _metric(value: float) -> float | None:
@@ -91,7 +102,7 @@ class RecordedCoDesignEnv:
         method: str = "ppo",
     ) -> None:
         self.evaluator = CountingEvaluator(
-            model_evaluator(legacy_translation=config.legacy_translation)
+            CachedEvaluators(legacy_translation=config.legacy_translation)
         )
         self.env = CoDesignEnv(config, evaluator=self.evaluator)
         self.method = method
@@ -117,7 +128,7 @@ class RecordedCoDesignEnv:
     def unwrapped(self) -> CoDesignEnv:
         return self.env
 
-    def _record_reference(self, log: list[tuple[Problem, CostReport]]) -> None:
+    def _record_reference(self, log: list[tuple[Problem, Evaluation]]) -> None:
         assert self.records is not None
         problems = [layer.problem for layer in self.env.space.layers]
         hw = self.env.space.design_space.default()
@@ -134,9 +145,10 @@ class RecordedCoDesignEnv:
         method: str,
         trial: int,
         design: Mapping[str, Any],
-        report: CostReport,
+        evaluation: Evaluation,
         area_um2: float | None = None,
     ) -> CandidateRecord:
+        report = evaluation.summary
         return CandidateRecord(
             target=TargetKind.ACCEL,
             workload=key,
@@ -144,7 +156,7 @@ class RecordedCoDesignEnv:
             trial=trial,
             design=design,
             valid=report.valid,
-            error=None if report.valid else "; ".join(report.reasons) or "invalid",
+            error=evaluation.error,
             cycles=int(report.cycles) if report.valid else None,
             energy_pj=float(report.energy_pj) if report.valid else None,
             area_um2=area_um2 if area_um2 is not None else float(report.area_um2),

@@ -2,7 +2,7 @@
 
 Three roles choose a design point (envs, MCTS and baselines share this vocabulary):
 
-* **hw** -- one choice index per knob of the :class:`~dcoc.accel.design_space.DesignSpace`
+* **hw** -- one choice index per knob of the :class:`~dcoc.accel.spec.design_space.DesignSpace`
   (``hw_nvec = choice_counts``). The mask of a knob hides every value whose *minimal
   completion* (that value, every other knob at its smallest) exceeds the area budget. Area
   grows with every knob, so an unmasked value always has a completion that fits; a joint choice
@@ -12,11 +12,11 @@ Three roles choose a design point (envs, MCTS and baselines share this vocabular
   *Operator kinds* below): the ordered factorizations of its bound over the mapping slots (per
   storage level, inner to outer: spatial X, spatial Y where a fanout exists, temporal) of the
   architecture with every knob at its largest choice, filtered by the per-slot constraints
-  (:class:`~dcoc.accel.mapspace.MapSpace`). The vocabulary does not depend on the hardware, so
-  the action space is fixed; the mask of a configuration keeps the entries that are in the
+  (:class:`~dcoc.accel.mapper.mapspace.MapSpace`). The vocabulary does not depend on the hardware,
+  so the action space is fixed; the mask of a configuration keeps the entries that are in the
   configuration's own mapspace (mesh limits, slots a smaller fanout removes, fixed factors).
-  Dimensions couple through the mesh (the product of the spatial factors of all dimensions on
-  one mesh axis must fit the fanout), which one mask per dimension cannot express, so decoding
+  Dimensions couple through the mesh (the product of the spatial factors of all dimensions on one
+  mesh axis must fit the fanout), which one mask per dimension cannot express, so decoding
   *repairs* a joint overflow deterministically: in dimension order (constraint-fixed spatial
   factors first), a spatial factor that does not fit the room left on its axis shrinks to its
   largest divisor that fits and the rest moves to the temporal loop of the nearest non-dummy
@@ -62,22 +62,23 @@ from __future__ import annotations
 import logging
 import math
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from dcoc.accel.architecture import Architecture
-from dcoc.accel.design_space import DesignSpace, HardwareConfig
-from dcoc.accel.estimator import estimate_tables
+from dcoc.accel.evaluator import CachedEvaluators, MappingEvaluator
+from dcoc.accel.mapper.constraints import UnknownDimensionError, build_constraints
+from dcoc.accel.mapper.mapspace import FactorizationCache, MapPoint, MapSpace, Slot
 from dcoc.accel.mapping import Mapping
-from dcoc.accel.mapspace import FactorizationCache, MapPoint, MapSpace, Slot
-from dcoc.accel.mapspace_constraints import UnknownDimensionError, build_constraints
-from dcoc.accel.model import evaluate
-from dcoc.accel.nest import LoopAxis
-from dcoc.accel.report import CostReport
+from dcoc.accel.model.nest import LoopAxis
+from dcoc.accel.report import CostSummary
+from dcoc.accel.spec.design_space import DesignSpace, HardwareConfig
+from dcoc.accel.spec.estimator import estimate_tables
 from dcoc.accel.tables import EnergyTables
 from dcoc.errors import SpecError
+from dcoc.objective import Objective
 from dcoc.search.action_masks import Action, concat_blocks, mask_allows, sample_masked, split_mask
 from dcoc.search.fanout_repair import repair_fanout
 from dcoc.workloads.network import Layer
@@ -88,31 +89,14 @@ logger = logging.getLogger(__name__)
 
 __all__ = [
     "CoDesignSpace",
-    "Evaluator",
     "HardwareContext",
     "LayerContext",
     "LayerDesign",
+    "MappingEvaluator",
     "mask_allows",  # re-exported from dcoc.search.action_masks
-    "model_evaluator",
     "sample_masked",
     "split_mask",
 ]
-
-Evaluator = Callable[[Architecture, Problem, Mapping, EnergyTables], CostReport]
-"""``evaluator(arch, problem, mapping, tables) -> CostReport``; must be exact and pure."""
-
-
-def model_evaluator(*, legacy_translation: bool = False) -> Evaluator:
-    """The exact accelerator model :func:`dcoc.accel.evaluate` as an :data:`Evaluator`."""
-
-    def run(
-        arch: Architecture, problem: Problem, mapping: Mapping, tables: EnergyTables
-    ) -> CostReport:
-        return evaluate(
-            arch, problem, mapping, tables=tables, legacy_translation=legacy_translation
-        )
-
-    return run
 
 
 def _axis_limit(arch: Architecture, level: int, axis: LoopAxis) -> int:
@@ -174,7 +158,8 @@ class LayerDesign:
 
     layer: str
     mapping: Mapping
-    report: CostReport
+    report: CostSummary
+    """The model's headline numbers (:class:`~dcoc.accel.report.CostSummary`)."""
     tile_action: tuple[int, ...]
     order_action: tuple[int, ...]
 
@@ -188,14 +173,16 @@ class CoDesignSpace:
         layers: Sequence[Layer],
         *,
         area_budget_um2: float | None = None,
-        evaluator: Evaluator | None = None,
+        evaluator: MappingEvaluator | None = None,
         cache_size: int = 128,
     ) -> None:
         if not layers:
             raise ValueError("give at least one layer")
         self.design_space = design_space
         self.layers = tuple(layers)
-        self.evaluator = evaluator or model_evaluator()
+        self.evaluator: MappingEvaluator = evaluator or CachedEvaluators()
+        """Every layer evaluation of the space goes through it (default: the fast exact
+        cached evaluators)."""
         self.area_budget_um2 = min(
             design_space.area_budget_um2,
             area_budget_um2 if area_budget_um2 is not None else math.inf,
@@ -703,7 +690,7 @@ class CoDesignSpace:
         layer: int,
         rng: np.random.Generator,
         samples: int,
-        objective: Callable[[CostReport], float],
+        objective: Objective,
     ) -> LayerDesign | None:
         """Best valid design of ``samples`` masked random actions (``None`` if none is valid
         or ``ctx`` cannot map the layer at all, :meth:`unmappable_dims`)."""
@@ -714,6 +701,6 @@ class CoDesignSpace:
         for _ in range(samples):
             tile, order = self.sample_layer_actions(ctx, layer, rng)
             design = self.evaluate(ctx, layer, tile, order)
-            if design.report.valid and objective(design.report) < best_value:
-                best, best_value = design, objective(design.report)
+            if design.report.valid and design.report.objective(objective) < best_value:
+                best, best_value = design, design.report.objective(objective)
         return best

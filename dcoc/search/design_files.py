@@ -7,8 +7,8 @@ from collections.abc import Sequence
 
 import yaml
 
-from dcoc.accel.design_space import dump_architecture_yaml
-from dcoc.accel.mapping import mapping_to_yaml
+from dcoc.accel.spec.design_space import dump_architecture_yaml
+from dcoc.accel.spec.mapping import mapping_to_yaml
 from dcoc.search.codesign_space import CoDesignSpace, HardwareContext, LayerDesign
 from dcoc.workloads.problem_yaml import problem_to_yaml
 

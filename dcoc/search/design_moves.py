@@ -29,7 +29,7 @@ from typing import TypeVar
 import numpy as np
 
 from dcoc.accel.architecture import Architecture
-from dcoc.accel.nest import LoopAxis
+from dcoc.accel.model.nest import LoopAxis
 from dcoc.search.action_masks import mask_allows, split_mask
 from dcoc.search.codesign_space import CoDesignSpace, HardwareContext
 from dcoc.search.genome import GenomeDecoder

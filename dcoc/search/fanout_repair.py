@@ -11,8 +11,8 @@ from collections.abc import Sequence
 import numpy as np
 
 from dcoc.accel.architecture import Architecture
-from dcoc.accel.mapspace import MapSpace
-from dcoc.accel.nest import LoopAxis
+from dcoc.accel.mapper.mapspace import MapSpace
+from dcoc.accel.model.nest import LoopAxis
 
 
 def repair_fanout(arch: Architecture, ms: MapSpace, f: np.ndarray, exact: Sequence[int]) -> None:

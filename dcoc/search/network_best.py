@@ -22,17 +22,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from dcoc.objective import Objective
+
 COUNTED_METHODS = ("ppo", "confidence")
 """Record methods that are the agents' budgeted evaluations in co-design mode."""
-
-
-def layer_objective(objective: str, cycles: float, energy_pj: float) -> float:
-    """``edp`` (energy x cycles), ``latency`` (cycles) or ``energy`` (pJ); lower is better."""
-    if objective == "latency":
-        return float(cycles)
-    if objective == "energy":
-        return float(energy_pj)
-    return float(cycles) * float(energy_pj)
 
 
 @dataclass(frozen=True)
@@ -71,11 +64,11 @@ class NetworkBest:
         self,
         counts: Sequence[int],
         *,
-        objective: str,
+        objective: Objective | str,
         energy_budget_pj: float | None = None,
     ) -> None:
         self.counts = list(counts)
-        self.objective = objective
+        self.objective = Objective.parse(objective)
         self.energy_budget_pj = energy_budget_pj
         self.best: BestCoDesign | None = None
         self._designs: dict[tuple[int, ...], dict[int, LayerChoice]] = {}
@@ -106,7 +99,7 @@ class NetworkBest:
         energy = float(sum(c * ch.energy_pj for c, ch in zip(self.counts, choices, strict=True)))
         if self.energy_budget_pj is not None and energy > self.energy_budget_pj:
             return False
-        value = layer_objective(self.objective, cycles, energy)
+        value = self.objective.of(cycles, energy)
         if self.best is not None and value >= self.best.objective:
             return False
         hw, area = self._hw[key]
@@ -135,7 +128,7 @@ class CoDesignBestTracker:
         layer_keys: Sequence[str],
         counts: Sequence[int],
         *,
-        objective: str,
+        objective: Objective | str,
         energy_budget_pj: float | None = None,
         counted_methods: Sequence[str] = COUNTED_METHODS,
         max_evaluations: int | None = None,
@@ -188,7 +181,7 @@ class CoDesignBestTracker:
         design = json.loads(row["design"])
         choice = LayerChoice(
             int(row["id"]),
-            layer_objective(self._network.objective, row["cycles"], row["energy_pj"]),
+            self._network.objective.of(row["cycles"], row["energy_pj"]),
             int(row["cycles"]),
             float(row["energy_pj"]),
             tuple(design.get("tile_action", ())),

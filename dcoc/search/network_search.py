@@ -20,7 +20,8 @@ from typing import Any
 
 import yaml
 
-from dcoc.accel.design_space import dump_architecture_yaml, load_design_space
+from dcoc.accel.spec.design_space import dump_architecture_yaml, load_design_space
+from dcoc.objective import DESIGN_OBJECTIVES
 from dcoc.records import RECORDS_FILE, RecordsDB
 from dcoc.search.codesign_space import CoDesignSpace
 from dcoc.search.network_best import BestCoDesign, CoDesignBestTracker, connect_read_only
@@ -32,7 +33,8 @@ logger = logging.getLogger(__name__)
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_DESIGN_SPACE = "accel_specs/eyeriss_like.space.yaml"
-OBJECTIVES = ("edp", "latency", "energy")
+OBJECTIVES = tuple(o.value for o in DESIGN_OBJECTIVES)
+"""The objectives a co-design search takes on the command line."""
 
 
 def resolve_design_space(path: str | Path) -> Path:

@@ -23,18 +23,19 @@ from __future__ import annotations
 
 import math
 import time
-from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
 
-from dcoc.accel.evaluator import CostSummary, Evaluator
-from dcoc.accel.mapping import Mapping, mapping_to_yaml
+from dcoc.accel.mapping import Mapping
+from dcoc.accel.report import CostSummary
+from dcoc.accel.spec.mapping import mapping_to_yaml
+from dcoc.objective import Objective
 from dcoc.records import CandidateRecord, RecordsDB, TargetKind
 from dcoc.search.codesign_space import CoDesignSpace, HardwareContext
-from dcoc.search.network_best import BestCoDesign, LayerChoice, NetworkBest, layer_objective
+from dcoc.search.network_best import BestCoDesign, LayerChoice, NetworkBest
 
 Progress = Callable[[str], None]
 
@@ -111,7 +112,7 @@ class SearchTask:
         method: str,
         workload: str | None = None,
         seed: int = 0,
-        objective: str = "edp",
+        objective: Objective | str = "edp",
         energy_budget_pj: float | None = None,
         records: RecordsDB | None = None,
         progress: Progress | None = None,
@@ -127,7 +128,7 @@ class SearchTask:
         self.workload = workload if workload is not None else ",".join(self.keys)
         """The layer set as the user named it (``resnet18.vta``, a layer-set file)."""
         self.seed = seed
-        self.objective = objective
+        self.objective = Objective.parse(objective)
         self.energy_budget_pj = energy_budget_pj
         self.records = records
         if records is not None:
@@ -149,7 +150,6 @@ class SearchTask:
         self._network = NetworkBest(
             self.counts, objective=objective, energy_budget_pj=energy_budget_pj
         )
-        self._evaluators: OrderedDict[tuple[tuple[int, ...], int], Evaluator] = OrderedDict()
         self._progress = progress
         self._progress_every_s = progress_every_s
         self._last_progress = time.perf_counter()
@@ -178,19 +178,6 @@ class SearchTask:
         return len(self.space.layers)
 
     # -- evaluation ------------------------------------------------------------------------
-    def _evaluator(self, ctx: HardwareContext, layer: int) -> Evaluator:
-        """The cached fast exact evaluator of one (configuration, layer)."""
-        key = (ctx.indices, layer)
-        ev = self._evaluators.get(key)
-        if ev is None:
-            ev = Evaluator(ctx.arch, self.space.problems[layer], ctx.tables)
-            self._evaluators[key] = ev
-            if len(self._evaluators) > 512:
-                self._evaluators.popitem(last=False)
-        else:
-            self._evaluators.move_to_end(key)
-        return ev
-
     def evaluate(self, proposals: Sequence[DesignProposal]) -> list[DesignOutcome]:
         """Evaluate the proposals in order until the budget is spent; one outcome each for
         the proposals that got at least one evaluation (the last may be incomplete)."""
@@ -213,7 +200,7 @@ class SearchTask:
             mapping = lp.mapping
             if mapping is None:
                 mapping = space.decode(ctx, lp.layer, lp.tile, lp.order)
-            summary = self._evaluator(ctx, lp.layer).summary(mapping)
+            summary = space.evaluator(ctx.arch, space.problems[lp.layer], mapping, ctx.tables)
             results.append(self._count(ctx, lp, mapping, summary))
         done = {r.layer for r in results}
         valid = all(r.valid for r in results)
@@ -221,7 +208,7 @@ class SearchTask:
         cycles = float(sum(self.counts[r.layer] * r.cycles for r in results))
         energy = float(sum(self.counts[r.layer] * r.energy_pj for r in results))
         within = self.energy_budget_pj is None or energy <= self.energy_budget_pj
-        value = layer_objective(self.objective, cycles, energy) if complete and within else math.inf
+        value = self.objective.of(cycles, energy) if complete and within else math.inf
         return DesignOutcome(
             proposal, tuple(results), ctx.fits_budget, ctx.area_um2, complete, cycles, energy, value
         )
@@ -230,11 +217,7 @@ class SearchTask:
         self, ctx: HardwareContext, lp: LayerProposal, mapping: Mapping, summary: CostSummary
     ) -> LayerOutcome:
         valid = summary.valid and ctx.fits_budget
-        value = (
-            layer_objective(self.objective, summary.cycles, summary.energy_pj)
-            if valid
-            else math.inf
-        )
+        value = self.objective.of(summary.cycles, summary.energy_pj) if valid else math.inf
         record_id = self.evaluations
         if self.records is not None:
             record_id = self.records.add(

@@ -18,7 +18,7 @@ Energy is those counts times the ERT's per-access energies; cycles are the tempo
 kept tiles exceed each level's capacity (positive: the model will reject the mapping),
 ``fill`` the share of each level's capacity the kept tiles take, ``utilization`` the share of
 MAC units used. This is a ranking aid, not a model: it ignores bandwidth, halos and network
-costs, and :mod:`dcoc.accel.model` remains the only judge.
+costs, and :mod:`dcoc.accel.model.evaluation` remains the only judge.
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 :class:`MappedLoop` is the small explicit input of :func:`dcoc.tvm.mapping_tir.emit_tir`: one
 loop per (storage level, dimension, temporal or spatial X/Y) factor, listed outermost first.
 :func:`as_mapped_loops` builds it from the accelerator model's :class:`~dcoc.accel.Mapping`
-(through :func:`dcoc.accel.nest.lower`) or :class:`~dcoc.accel.nest.LoopNest`, and
+(through :func:`dcoc.accel.model.nest.lower`) or :class:`~dcoc.accel.model.nest.LoopNest`, and
 :func:`validate_nest` rejects a nest whose factors do not tile the problem before TVM sees it.
 """
 
@@ -18,7 +18,7 @@ from math import prod
 
 from dcoc.accel.architecture import Architecture
 from dcoc.accel.mapping import Mapping
-from dcoc.accel.nest import LoopAxis, LoopNest, lower
+from dcoc.accel.model.nest import LoopAxis, LoopNest, lower
 from dcoc.errors import SpecError
 from dcoc.workloads.problem import Problem
 
@@ -101,7 +101,7 @@ def as_mapped_loops(
 ) -> list[MappedLoop]:
     """The loops of ``loops`` outer→inner, as :class:`MappedLoop` s.
 
-    An accelerator :class:`Mapping` is lowered with :func:`dcoc.accel.nest.lower` (Timeloop's
+    An accelerator :class:`Mapping` is lowered with :func:`dcoc.accel.model.nest.lower` (Timeloop's
     order, outer→inner: per level, outermost level first, its temporal loops in permutation
     order, then its Y and X spatial loops; loops of bound 1 dropped, one trivial loop where a
     level has no temporal loop). Levels are named after ``architecture.storage`` when given,

@@ -7,11 +7,11 @@ from pathlib import Path
 
 from timeloop_cases import DATA, expected, input_files
 
-from dcoc.accel.mapper import Evaluator, batched_evaluator, model_evaluator
-from dcoc.accel.mapspace import MapSpace
-from dcoc.accel.mapspace_constraints import build_constraints, constraint_documents
-from dcoc.accel.spec import ModelInputs, model_inputs
-from dcoc.accel.yaml_loader import load_spec
+from dcoc.accel.mapper.constraints import build_constraints, constraint_documents
+from dcoc.accel.mapper.mapspace import MapSpace
+from dcoc.accel.mapper.search import BatchMappingEvaluator, batched_evaluator, model_evaluator
+from dcoc.accel.spec.documents import load_spec
+from dcoc.accel.spec.inputs import ModelInputs, model_inputs
 
 MAPPER_DATA = Path(__file__).resolve().parent / "mapper_data"
 FREEBYPASS = "05-mapper-conv1d+oc-3level-freebypass"
@@ -33,11 +33,11 @@ class MapperCase:
     total_energy_pj: float
     """Timeloop's total energy of the reference mapping (``expected.json``)."""
 
-    def evaluator(self) -> Evaluator:
+    def evaluator(self) -> BatchMappingEvaluator:
         i = self.inputs
         return model_evaluator(i.architecture, i.problem, i.tables, legacy_translation=True)
 
-    def batched(self) -> Evaluator:
+    def batched(self) -> BatchMappingEvaluator:
         i = self.inputs
         return batched_evaluator(i.architecture, i.problem, i.tables, legacy_translation=True)
 

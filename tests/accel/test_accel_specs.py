@@ -9,13 +9,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from dcoc.accel.architecture import parse_architecture
-from dcoc.accel.design_space import load_design_space
-from dcoc.accel.estimator import estimate_tables
-from dcoc.accel.mapping import parse_mapping
-from dcoc.accel.model import evaluate
+from dcoc.accel.model.evaluation import evaluate
+from dcoc.accel.spec.architecture import parse_architecture
+from dcoc.accel.spec.design_space import load_design_space
+from dcoc.accel.spec.documents import load_yaml_file, load_yaml_text
+from dcoc.accel.spec.estimator import estimate_tables
+from dcoc.accel.spec.mapping import parse_mapping
 from dcoc.accel.tables import EnergyTables
-from dcoc.accel.yaml_loader import load_yaml_file, load_yaml_text
 from dcoc.workloads.problem_yaml import parse_problem
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -7,11 +7,12 @@ from dataclasses import replace
 import pytest
 from timeloop_cases import CASES, DATA, input_files
 
-from dcoc.accel.architecture import parse_architecture
-from dcoc.accel.model import evaluate
-from dcoc.accel.spec import load_model_inputs, model_inputs
-from dcoc.accel.tables import parse_art, parse_ert, table_level_name
-from dcoc.accel.yaml_loader import load_spec, load_yaml_file, load_yaml_text, merge_documents
+from dcoc.accel.model.evaluation import evaluate
+from dcoc.accel.spec.architecture import parse_architecture
+from dcoc.accel.spec.documents import load_spec, load_yaml_file, load_yaml_text, merge_documents
+from dcoc.accel.spec.inputs import load_model_inputs, model_inputs
+from dcoc.accel.spec.tables import parse_art, parse_ert
+from dcoc.accel.tables import table_level_name
 
 
 def _arch_file(case: str):  # type: ignore[no-untyped-def]

@@ -14,16 +14,16 @@ from test_closed_form import ARCH_CASES, small_problems
 from timeloop_cases import CASES, input_files
 
 from dcoc.accel.architecture import Architecture
-from dcoc.accel.batch_histogram import SlidingHistograms
-from dcoc.accel.batch_inputs import HardwareBatch, MappingBatch
-from dcoc.accel.batch_random import random_mapping
-from dcoc.accel.batched import BatchEvaluator, BatchReport, evaluate_batch
-from dcoc.accel.closed_form import multicast_histogram
+from dcoc.accel.batched.evaluator import BatchEvaluator, BatchReport, evaluate_batch
+from dcoc.accel.batched.histogram import SlidingHistograms
+from dcoc.accel.batched.inputs import HardwareBatch, MappingBatch
+from dcoc.accel.mapper.random_mappings import random_mapping
 from dcoc.accel.mapping import LevelMapping, Mapping
-from dcoc.accel.model import evaluate
-from dcoc.accel.nest_simulation import projections
+from dcoc.accel.model.closed_form import multicast_histogram
+from dcoc.accel.model.delta_engine import projections
+from dcoc.accel.model.evaluation import evaluate
 from dcoc.accel.report import CostReport
-from dcoc.accel.spec import ModelInputs, load_model_inputs
+from dcoc.accel.spec.inputs import ModelInputs, load_model_inputs
 from dcoc.accel.tables import EnergyTables
 from dcoc.workloads.problem import Problem
 from dcoc.workloads.shapes import cnn_layer_problem

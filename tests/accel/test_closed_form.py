@@ -15,15 +15,15 @@ from hypothesis import strategies as st
 from timeloop_cases import CASES, input_files
 
 from dcoc.accel.architecture import Architecture
-from dcoc.accel.batch_random import random_mapping
-from dcoc.accel.closed_form import analyze, multicast_histogram
-from dcoc.accel.evaluator import CostSummary, Evaluator
+from dcoc.accel.mapper.random_mappings import random_mapping
 from dcoc.accel.mapping import Mapping
-from dcoc.accel.model import evaluate
-from dcoc.accel.nest import lower
-from dcoc.accel.nest_simulation import projections, simulate
-from dcoc.accel.report import CostReport
-from dcoc.accel.spec import ModelInputs, load_model_inputs
+from dcoc.accel.model.cached_evaluator import Evaluator
+from dcoc.accel.model.closed_form import analyze, multicast_histogram
+from dcoc.accel.model.delta_engine import projections, simulate
+from dcoc.accel.model.evaluation import evaluate
+from dcoc.accel.model.nest import lower
+from dcoc.accel.report import CostReport, CostSummary
+from dcoc.accel.spec.inputs import ModelInputs, load_model_inputs
 from dcoc.workloads.problem import DataSpace, Problem, ProjectionTerm
 from dcoc.workloads.shapes import cnn_layer_problem, depthwise_cnn_layer_problem, gemm_problem
 

@@ -3,7 +3,7 @@
 In each, the levels between the MACs and the named level bypass Inputs, so ``MaskTiles``
 scales the named level's accesses. Timeloop does that in doubles and prints
 ``std::round`` of the result (``src/loop-analysis/tiling.cpp`` ``MaskTiles`` and
-``ComputeReadUpdateReductionAccesses_Legacy``; the rule is in the :mod:`dcoc.accel.cost`
+``ComputeReadUpdateReductionAccesses_Legacy``; the rule is in the :mod:`dcoc.accel.model.cost`
 docstring). Truncating the doubles gave 1 to 3 reads fewer. Every engine must print the
 rounded count.
 """
@@ -20,12 +20,12 @@ import pytest
 from timeloop_cases import DATA, expected
 
 from dcoc.accel.architecture import Architecture
-from dcoc.accel.batch_inputs import MappingBatch
-from dcoc.accel.batched import evaluate_batch
-from dcoc.accel.evaluator import Evaluator
-from dcoc.accel.model import evaluate
+from dcoc.accel.batched.evaluator import evaluate_batch
+from dcoc.accel.batched.inputs import MappingBatch
+from dcoc.accel.model.cached_evaluator import Evaluator
+from dcoc.accel.model.evaluation import evaluate
 from dcoc.accel.report import CostReport
-from dcoc.accel.spec import ModelInputs, load_model_inputs
+from dcoc.accel.spec.inputs import ModelInputs, load_model_inputs
 
 DISPUTED = Path(__file__).resolve().parents[1] / "data" / "disputed"
 

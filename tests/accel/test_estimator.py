@@ -13,14 +13,14 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dcoc.accel.estimator import (
+from dcoc.accel.spec.documents import load_yaml_file
+from dcoc.accel.spec.estimator import (
     ComponentEstimate,
     area_scale_from_45nm,
     energy_scale_from_45nm,
     estimate_component,
     parse_technology_nm,
 )
-from dcoc.accel.yaml_loader import load_yaml_file
 from dcoc.errors import SpecError
 
 # The reference runs, copied into the repository with their MIT notice.
@@ -355,8 +355,8 @@ CASES = sorted(p for p in REF.iterdir() if p.is_dir()) if REF.is_dir() else []
 def test_estimated_total_area_near_reference(case: Path) -> None:
     import json
 
-    from dcoc.accel.architecture import parse_architecture
-    from dcoc.accel.estimator import estimate_tables
+    from dcoc.accel.spec.architecture import parse_architecture
+    from dcoc.accel.spec.estimator import estimate_tables
 
     arch_file = next(p for p in case.glob("*.yaml") if "arch" in p.name)
     arch = parse_architecture(load_yaml_file(arch_file)["architecture"], str(arch_file))
@@ -377,8 +377,8 @@ def test_total_energy_with_estimated_tables_near_reference(case: Path) -> None:
     """The references' mappings evaluated with estimated ERT/ART instead of Accelergy's."""
     import json
 
-    from dcoc.accel.model import evaluate
-    from dcoc.accel.spec import load_model_inputs
+    from dcoc.accel.model.evaluation import evaluate
+    from dcoc.accel.spec.inputs import load_model_inputs
 
     expected = json.loads((case / "expected.json").read_text())
     files = [case / n for n in expected["inputs"] if not n.endswith(("ERT.yaml", "ART.yaml"))]

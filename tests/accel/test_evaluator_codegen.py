@@ -1,4 +1,4 @@
-"""The generated, specialized ``Evaluator.summary`` (dcoc.accel.evaluator_codegen) is
+"""The generated, specialized ``Evaluator.summary`` (dcoc.accel.model.summary_codegen) is
 bit-identical to the generic code: every reference case with random legal and broken mappings
 under both stride rules with and without neighbour link transfers, mappings built to use
 links, and random problems on the reference architectures with varied capacities, bandwidths
@@ -18,10 +18,11 @@ from test_closed_form import ARCH_CASES, small_problems
 from test_link_transfers import LINEAR, sliding_cases
 from timeloop_cases import CASES, input_files
 
-from dcoc.accel.batch_random import random_mapping
-from dcoc.accel.evaluator import CostSummary, Evaluator
+from dcoc.accel.mapper.random_mappings import random_mapping
 from dcoc.accel.mapping import Mapping
-from dcoc.accel.spec import ModelInputs, load_model_inputs
+from dcoc.accel.model.cached_evaluator import Evaluator
+from dcoc.accel.report import CostSummary
+from dcoc.accel.spec.inputs import ModelInputs, load_model_inputs
 from dcoc.workloads.problem import Problem
 
 

@@ -12,12 +12,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dcoc.accel.design_space import (
+from dcoc.accel.spec.design_space import (
     DesignSpace,
     dump_architecture_yaml,
     load_design_space,
 )
-from dcoc.accel.yaml_loader import load_yaml_text
+from dcoc.accel.spec.documents import load_yaml_text
 from dcoc.errors import SpecError
 
 SPECS = Path(__file__).resolve().parents[2] / "accel_specs"

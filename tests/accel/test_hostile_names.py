@@ -30,16 +30,18 @@ import pytest
 import yaml
 from timeloop_cases import input_files
 
-from dcoc.accel.batch_inputs import HardwareBatch, MappingBatch
-from dcoc.accel.batch_random import random_mapping
-from dcoc.accel.batched import BatchEvaluator, evaluate_batch
-from dcoc.accel.evaluator import CostSummary, Evaluator
-from dcoc.accel.evaluator_codegen import literal
-from dcoc.accel.mapping import Mapping, parse_factors, parse_permutation
-from dcoc.accel.model import evaluate
-from dcoc.accel.spec import ModelInputs, load_model_inputs
+from dcoc.accel.batched.evaluator import BatchEvaluator, evaluate_batch
+from dcoc.accel.batched.inputs import HardwareBatch, MappingBatch
+from dcoc.accel.mapper.random_mappings import random_mapping
+from dcoc.accel.mapping import Mapping
+from dcoc.accel.model.cached_evaluator import Evaluator
+from dcoc.accel.model.evaluation import evaluate
+from dcoc.accel.model.source_literals import literal
+from dcoc.accel.report import CostSummary
+from dcoc.accel.spec.documents import TaggedNode, load_yaml_file
+from dcoc.accel.spec.inputs import ModelInputs, load_model_inputs
+from dcoc.accel.spec.mapping import parse_factors, parse_permutation
 from dcoc.accel.tables import table_level_name
-from dcoc.accel.yaml_loader import TaggedNode, load_yaml_file
 from dcoc.experiment.outputs import layer_file_stems
 
 SPATIAL = "04-conv1d+oc+ic-3levelspatial-kp"  # a container with a fanout, sliding Inputs

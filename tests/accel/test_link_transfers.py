@@ -18,17 +18,17 @@ from timeloop_cases import CASES, input_files
 
 from dcoc.accel.__main__ import build_parser
 from dcoc.accel.architecture import Architecture
-from dcoc.accel.batch_inputs import HardwareBatch, MappingBatch
-from dcoc.accel.batch_random import random_mapping
-from dcoc.accel.batched import BatchEvaluator
-from dcoc.accel.closed_form import LinkDetector, analyze
-from dcoc.accel.evaluator import Evaluator
+from dcoc.accel.batched.evaluator import BatchEvaluator
+from dcoc.accel.batched.inputs import HardwareBatch, MappingBatch
+from dcoc.accel.mapper.random_mappings import random_mapping
 from dcoc.accel.mapping import Mapping, level_mapping
-from dcoc.accel.model import evaluate
-from dcoc.accel.nest import LoopNest, lower
-from dcoc.accel.nest_analysis import NestAnalysis
-from dcoc.accel.nest_simulation import projections, simulate
-from dcoc.accel.spec import ModelInputs, load_model_inputs
+from dcoc.accel.model.cached_evaluator import Evaluator
+from dcoc.accel.model.closed_form import LinkDetector, analyze
+from dcoc.accel.model.delta_engine import projections, simulate
+from dcoc.accel.model.evaluation import evaluate
+from dcoc.accel.model.nest import LoopNest, lower
+from dcoc.accel.model.nest_analysis import NestAnalysis
+from dcoc.accel.spec.inputs import ModelInputs, load_model_inputs
 from dcoc.workloads.problem import Problem
 
 # 04's architecture: MainMemory > inter_PE_spatial (16 wide) > GlobalBuffer > RegisterFile

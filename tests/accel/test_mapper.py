@@ -13,21 +13,20 @@ import pytest
 from mapper_cases import EYERISS, FREEBYPASS, MAPPER_DATA, NULL, case_files, load_case
 from timeloop_cases import input_files
 
-from dcoc.accel.mapper import (
+from dcoc.accel.mapper.search import (
     MapperConfig,
     MapperProgress,
-    Metric,
     SearchAlgorithm,
-    metric_value,
-    objective,
+    objective_values,
     search_mapspace,
 )
 from dcoc.accel.mapping import Mapping
-from dcoc.accel.model import evaluate
+from dcoc.accel.model.evaluation import evaluate
 from dcoc.accel.report import CostReport
-from dcoc.accel.spec import load_model_inputs
+from dcoc.accel.spec.inputs import load_model_inputs
+from dcoc.objective import Objective
 
-DELAY_ENERGY = (Metric.DELAY, Metric.ENERGY)  # the 05 and 06 reference runs' metrics
+DELAY_ENERGY = (Objective.LATENCY, Objective.ENERGY)  # the 05 and 06 reference runs' metrics
 
 
 def test_exhaustive_freebypass_matches_timeloop() -> None:
@@ -39,7 +38,7 @@ def test_exhaustive_freebypass_matches_timeloop() -> None:
     assert result.exhausted and result.evaluations == 64 == result.valid_evaluations
     assert result.best_report is not None
     # at least as good as Timeloop's linear-pruned pick: here exactly its energy (46485.48 pJ)
-    assert result.best_objective <= objective(ref, DELAY_ENERGY)
+    assert result.best_objective <= objective_values(ref, DELAY_ENERGY)
     assert result.best_report.energy_pj == pytest.approx(case.total_energy_pj, rel=1e-12)
 
 
@@ -60,19 +59,19 @@ def test_exhaustive_null_beats_timeloop() -> None:
     [
         # Timeloop's 06 run minimized delay first; optimizing energy alone, 1500 evaluations
         # find a lower energy than its mapping (0.78-0.83x over seeds 0-2).
-        (Metric.ENERGY, 1.0),
+        (Objective.ENERGY, 1.0),
         # EDP within 2.5x of the reference's EDP (seen: 1.4-1.9x over seeds 0-2).
-        (Metric.EDP, 2.5),
+        (Objective.EDP, 2.5),
     ],
 )
-def test_random_pruned_eyeriss_is_close_to_timeloop(metric: Metric, factor: float) -> None:
+def test_random_pruned_eyeriss_is_close_to_timeloop(metric: Objective, factor: float) -> None:
     case = load_case(EYERISS)
     ref = case.evaluator()([case.inputs.mapping])[0]
     config = MapperConfig(metrics=(metric,), max_evaluations=1500, victory_condition=0, seed=0)
     result = search_mapspace(case.space, case.batched(), config)
     assert result.best_report is not None and result.best_report.valid
     assert result.best_objective is not None
-    assert result.best_objective[0] <= factor * metric_value(ref, metric)
+    assert result.best_objective[0] <= factor * ref.objective(metric)
     assert result.evaluations == 1500
     assert case.space.violations(result.best_point) == []  # type: ignore[arg-type]
 
@@ -132,9 +131,9 @@ def test_lexicographic_metrics_and_last_level_accesses() -> None:
     case = load_case(FREEBYPASS)
     ref = case.evaluator()([case.inputs.mapping])[0]
     # MainMemory: Weights 96 reads, Inputs 18 reads, Outputs 512 updates (per instance, 1 inst.)
-    assert metric_value(ref, Metric.LAST_LEVEL_ACCESSES) == 96 + 18 + 512
-    assert objective(ref, DELAY_ENERGY) == (1536.0, ref.energy_pj)
-    assert metric_value(ref, Metric.EDP) == ref.energy_pj * 1536
+    assert ref.objective(Objective.LAST_LEVEL_ACCESSES) == 96 + 18 + 512
+    assert objective_values(ref, DELAY_ENERGY) == (1536.0, ref.energy_pj)
+    assert ref.objective(Objective.EDP) == ref.energy_pj * 1536
 
 
 # ---------------------------------------------------------------------------------------------
@@ -260,7 +259,7 @@ def test_cli_refuses_a_mapping_file(tmp_path: Path) -> None:
 
 
 def test_load_mapper_inputs_reads_timeloop_mapper_settings() -> None:
-    from dcoc.accel.mapper_inputs import MapperOverrides, load_mapper_inputs
+    from dcoc.accel.mapper.inputs import MapperOverrides, load_mapper_inputs
 
     files = [*case_files(EYERISS), MAPPER_DATA / "eyeriss.mapper.yaml"]
     inputs = load_mapper_inputs(files)
@@ -274,7 +273,7 @@ def test_load_mapper_inputs_reads_timeloop_mapper_settings() -> None:
         files, overrides=MapperOverrides(algorithm="exhaustive", metrics=("edp",), seed=7)
     )
     assert over.config.algorithm == SearchAlgorithm.EXHAUSTIVE
-    assert (over.config.metrics, over.config.seed) == ((Metric.EDP,), 7)
+    assert (over.config.metrics, over.config.seed) == ((Objective.EDP,), 7)
     null = load_mapper_inputs([*case_files(NULL), MAPPER_DATA / "exhaustive.mapper.yaml"])
     assert null.config.algorithm == SearchAlgorithm.EXHAUSTIVE  # Timeloop's linear_pruned
     assert null.config.victory_condition == 0
@@ -284,7 +283,7 @@ def test_climb_beats_timeloop_on_eyeriss_edp() -> None:
     case = load_case(EYERISS)
     ref = case.evaluator()([case.inputs.mapping])[0]
     config = MapperConfig(
-        SearchAlgorithm.CLIMB, (Metric.EDP,), max_evaluations=4000, victory_condition=0
+        SearchAlgorithm.CLIMB, (Objective.EDP,), max_evaluations=4000, victory_condition=0
     )
     result = search_mapspace(case.space, case.batched(), config)
     assert result.evaluations == 4000 and result.best_mapping is not None
@@ -316,7 +315,7 @@ def test_climb_rounds_count_victory_afresh() -> None:
     samples again (the count carried over from the last climb once stopped each later round's
     sampling before its first draw, and the search looped without evaluating)."""
     case = load_case(FREEBYPASS)  # 64 points: the first round's climbs end early
-    config = MapperConfig(SearchAlgorithm.CLIMB, (Metric.EDP,), 300, victory_condition=5)
+    config = MapperConfig(SearchAlgorithm.CLIMB, (Objective.EDP,), 300, victory_condition=5)
     result = search_mapspace(case.space, case.evaluator(), config)
     assert result.stop_reason == "evaluation budget of 300 reached"
     assert result.evaluations == 300

@@ -11,13 +11,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from mapper_cases import EXAMPLES, EYERISS, FREEBYPASS, NULL, load_case
 
-from dcoc.accel.architecture import Architecture, parse_architecture
+from dcoc.accel.architecture import Architecture
+from dcoc.accel.mapper.constraints import build_constraints
+from dcoc.accel.mapper.mapspace import MapSpace
 from dcoc.accel.mapping import LevelMapping, Mapping
-from dcoc.accel.mapspace import MapSpace
-from dcoc.accel.mapspace_constraints import build_constraints
-from dcoc.accel.model import evaluate
+from dcoc.accel.model.evaluation import evaluate
+from dcoc.accel.spec.architecture import parse_architecture
+from dcoc.accel.spec.documents import load_yaml_text
 from dcoc.accel.tables import EnergyTables
-from dcoc.accel.yaml_loader import load_yaml_text
 from dcoc.errors import SpecError
 from dcoc.workloads.problem import Problem
 from dcoc.workloads.shapes import gemm_problem

@@ -11,10 +11,10 @@ from hypothesis import strategies as st
 from timeloop_cases import input_files
 
 from dcoc.accel.mapping import Mapping, level_mapping
-from dcoc.accel.model import evaluate
-from dcoc.accel.nest import lower
-from dcoc.accel.nest_simulation import simulate
-from dcoc.accel.spec import load_model_inputs
+from dcoc.accel.model.delta_engine import simulate
+from dcoc.accel.model.evaluation import evaluate
+from dcoc.accel.model.nest import lower
+from dcoc.accel.spec.inputs import load_model_inputs
 from dcoc.accel.tables import EnergyTables
 from dcoc.workloads.problem import Problem
 

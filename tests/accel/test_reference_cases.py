@@ -6,9 +6,9 @@ from __future__ import annotations
 import pytest
 from timeloop_cases import CASES, expected, input_files
 
-from dcoc.accel.model import evaluate
+from dcoc.accel.model.evaluation import evaluate
 from dcoc.accel.report import CostReport
-from dcoc.accel.spec import load_model_inputs
+from dcoc.accel.spec.inputs import load_model_inputs
 
 REL = 1e-6
 COUNTS = ("reads", "fills", "updates", "utilized_capacity", "partition_size")

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from timeloop_cases import DATA
 
-from dcoc.accel.spec import load_model_inputs
+from dcoc.accel.spec.inputs import load_model_inputs
 from dcoc.errors import SpecError
 
 CASE = DATA / "00-conv1d-1level"

@@ -8,12 +8,13 @@ import pytest
 import yaml
 from timeloop_cases import DATA, input_files
 
-from dcoc.accel.mapping import Mapping, level_mapping, mapping_to_yaml, parse_mapping
-from dcoc.accel.model import evaluate
-from dcoc.accel.nest import lower
+from dcoc.accel.mapping import Mapping, level_mapping
+from dcoc.accel.model.evaluation import evaluate
+from dcoc.accel.model.nest import lower
 from dcoc.accel.report import CostReport
-from dcoc.accel.spec import ModelInputs, load_model_inputs, model_inputs
-from dcoc.accel.yaml_loader import load_spec, load_yaml_text, merge_documents
+from dcoc.accel.spec.documents import load_spec, load_yaml_text, merge_documents
+from dcoc.accel.spec.inputs import ModelInputs, load_model_inputs, model_inputs
+from dcoc.accel.spec.mapping import mapping_to_yaml, parse_mapping
 
 C00 = "00-conv1d-1level"
 C04 = "04-conv1d+oc+ic-3levelspatial-cp"

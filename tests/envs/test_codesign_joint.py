@@ -15,9 +15,9 @@ from dcoc.envs import CoDesignEnv, CoDesignJointEnv, CoDesignJointGymEnv
 from dcoc.envs.codesign_joint import JOINT_AGENT, JointSpace, make_joint_codesign_env
 from gymnasium.utils.env_checker import check_env
 
-from dcoc.accel.report import CostReport
+from dcoc.accel.evaluator import CachedEvaluators
+from dcoc.accel.report import CostSummary
 from dcoc.search.action_masks import sample_masked, split_mask
-from dcoc.search.codesign_space import model_evaluator
 
 SMALL = {"workload": ("resnet18/C4", "resnet18/C5"), "reference_samples": 8, "rounds_per_layer": 2}
 
@@ -26,10 +26,10 @@ class LoggingEvaluator:
     """The accelerator model, every report it returns kept in order."""
 
     def __init__(self) -> None:
-        self.base = model_evaluator()
-        self.reports: list[CostReport] = []
+        self.base = CachedEvaluators()
+        self.reports: list[CostSummary] = []
 
-    def __call__(self, *args: Any) -> CostReport:
+    def __call__(self, *args: Any) -> CostSummary:
         report = self.base(*args)
         self.reports.append(report)
         return report

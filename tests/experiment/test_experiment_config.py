@@ -16,8 +16,9 @@ from hypothesis import strategies as st
 
 from dcoc.errors import ConfigError
 from dcoc.experiment import config_to_dict, describe_config, load_config
-from dcoc.experiment.config import Critic, ExperimentConfig, Mode, ObjectiveName
+from dcoc.experiment.config import Critic, ExperimentConfig, Mode
 from dcoc.experiment.environment import CODESIGN_FACTORY, plan_env
+from dcoc.objective import Objective
 
 ROOT = Path(__file__).resolve().parents[2]
 EXPERIMENTS = sorted((ROOT / "experiments").glob("*.yaml"))
@@ -51,7 +52,7 @@ def test_quickstart_values_and_defaults() -> None:
     assert config.env.workload == "resnet18/C5,resnet18/C8"
     assert config.agents.critic is Critic.CENTRALIZED
     assert config.agents.hidden_sizes == (128, 128)
-    assert config.env.objective is ObjectiveName.EDP
+    assert config.env.objective is Objective.EDP
     assert config.codesign.area_budget_um2 is None  # not in the file: the default
     assert config.confidence.enabled is True
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import optuna
 import pytest
 
-from dcoc.accel.model import evaluate
+from dcoc.accel.model.evaluation import evaluate
 from dcoc.records import RecordsDB
 from dcoc.search.methods import build_baseline
 from dcoc.search.methods.decoupled import DecoupledSearch

@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from dcoc.accel.mapping import parse_mapping
-from dcoc.accel.model import evaluate
+from dcoc.accel.model.evaluation import evaluate
+from dcoc.accel.spec.mapping import parse_mapping
 from dcoc.records import RecordsDB
 from dcoc.search.action_masks import mask_allows
 from dcoc.search.genome import GenomeDecoder

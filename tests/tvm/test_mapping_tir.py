@@ -14,8 +14,8 @@ import torch
 import tvm
 
 from dcoc.accel.mapping import Mapping, level_mapping
-from dcoc.accel.nest import lower
-from dcoc.accel.spec import ModelInputs, load_model_inputs
+from dcoc.accel.model.nest import lower
+from dcoc.accel.spec.inputs import ModelInputs, load_model_inputs
 from dcoc.errors import SpecError
 from dcoc.tvm.mapping_tir import (
     LoopKind,

@@ -17,9 +17,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from dcoc.objective import Objective
 from dcoc.search.genome import GenomeDecoder
 from dcoc.search.methods.genetic import mutate_hardware, mutate_layer
-from dcoc.search.network_best import layer_objective
 from dcoc.search.task import LayerOutcome, SearchTask
 
 INCOMPLETE = 1e3
@@ -80,4 +80,4 @@ class SimulatedAnnealing:
         energy = sum(c * r.energy_pj for c, r in zip(task.counts, layers, strict=True))
         if task.energy_budget_pj is not None and energy > task.energy_budget_pj:
             return INCOMPLETE
-        return math.log(max(layer_objective(task.objective, cycles, energy), 1e-300))
+        return math.log(max(Objective.parse(task.objective).of(cycles, energy), 1e-300))

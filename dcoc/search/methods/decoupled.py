@@ -5,8 +5,8 @@ co-design baseline. The sweep draws ``configurations`` distinct hardware configu
 random among those within the area budget (knob values uniform among the ones the area mask
 allows, :mod:`dcoc.search.genome`'s hardware genes; a draw over the budget is drawn again), by
 default ``budget // (num_layers * per_layer_budget)`` of them. Each layer of each configuration
-is mapped by :func:`dcoc.accel.mapper.search_mapspace` (``random-pruned-climb``) on the
-configuration's own :class:`~dcoc.accel.mapspace.MapSpace` (its mesh limits and buffer sizes
+is mapped by :func:`dcoc.accel.mapper.search.search_mapspace` (``random-pruned-climb``) on the
+configuration's own :class:`~dcoc.accel.mapper.mapspace.MapSpace` (its mesh limits and buffer sizes
 prune the draws), with the task's objective as the mapper's metric and an even share of the
 budget left (``per_layer_budget`` when the sweep goes as planned).
 
@@ -28,14 +28,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from dcoc.accel.mapper import MapperConfig, Metric, SearchAlgorithm, search_mapspace
+from dcoc.accel.mapper.mapspace import MapSpace
+from dcoc.accel.mapper.search import MapperConfig, SearchAlgorithm, search_mapspace
 from dcoc.accel.mapping import Mapping
-from dcoc.accel.mapspace import MapSpace
+from dcoc.objective import Objective
 from dcoc.search.codesign_space import HardwareContext
 from dcoc.search.genome import GenomeDecoder
 from dcoc.search.task import DesignProposal, LayerOutcome, LayerProposal, SearchTask
 
-METRICS = {"edp": Metric.EDP, "latency": Metric.DELAY, "energy": Metric.ENERGY}
 """The mapper's metric for each task objective."""
 
 
@@ -114,7 +114,7 @@ class DecoupledSearch:
             return False
         config = MapperConfig(
             algorithm=SearchAlgorithm.CLIMB,
-            metrics=(METRICS[task.objective],),
+            metrics=(Objective.parse(task.objective),),
             max_evaluations=budget,
             victory_condition=None,  # the budget is set: sample the whole explore share
             max_permutations_per_if_visit=self.permutations_per_tiling,

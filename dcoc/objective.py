@@ -1,0 +1,56 @@
+"""What a search minimizes: one objective type for the model, the mapper, the envs, the records
+and the experiments (lower is better).
+
+``edp`` is energy x delay (pJ x cycles on the accelerator), ``latency`` the delay (cycles on the
+accelerator, seconds on the CPU), ``energy`` pJ. ``last_level_accesses`` (words moved at the
+outermost storage level, all instances) is Timeloop's fourth mapper metric; it needs a full
+:class:`~dcoc.accel.report.CostReport`. Timeloop's own spelling ``delay`` is read as
+``latency``. A report gives its value with ``report.objective(Objective.EDP)``; a total of
+cycles and energy (a network, a layer) with :meth:`Objective.of`.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Objective(StrEnum):
+    EDP = "edp"
+    LATENCY = "latency"
+    ENERGY = "energy"
+    LAST_LEVEL_ACCESSES = "last_level_accesses"
+
+    @classmethod
+    def parse(cls, value: object) -> Objective:
+        """``value`` as an objective (``delay`` and ``cycles`` are ``latency``); ``ValueError``
+        naming the known objectives otherwise."""
+        if isinstance(value, Objective):
+            return value
+        name = str(value).strip().lower()
+        name = _ALIASES.get(name, name)
+        try:
+            return cls(name)
+        except ValueError:
+            known = ", ".join(o.value for o in cls)
+            raise ValueError(f"unknown objective {value!r}; known: {known}") from None
+
+    @property
+    def timeloop_name(self) -> str:
+        """The name ``timeloop-mapper`` gives it (``delay`` for ``latency``)."""
+        return "delay" if self is Objective.LATENCY else self.value
+
+    def of(self, cycles: float, energy_pj: float) -> float:
+        """The objective of a total ``cycles`` and ``energy_pj``."""
+        if self is Objective.LATENCY:
+            return float(cycles)
+        if self is Objective.ENERGY:
+            return float(energy_pj)
+        if self is Objective.EDP:
+            return float(cycles) * float(energy_pj)
+        raise TypeError(f"the objective {self.value} needs per-level counts, not totals")
+
+
+_ALIASES = {"delay": "latency", "cycles": "latency"}
+
+DESIGN_OBJECTIVES = (Objective.EDP, Objective.LATENCY, Objective.ENERGY)
+"""The objectives of a co-design search (a network's totals give them)."""

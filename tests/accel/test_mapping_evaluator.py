@@ -1,0 +1,58 @@
+"""The one single-mapping evaluator (dcoc.accel.evaluator): ``CachedEvaluators`` gives the
+headline numbers of ``evaluate`` bit for bit on every reference case, keeps one evaluator per
+(architecture, problem, tables) and drops the least recently used, and tells why an invalid
+mapping is invalid exactly as the full report does."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from test_batched import _break
+from timeloop_cases import CASES, input_files
+
+from dcoc.accel.evaluator import CachedEvaluators, MappingEvaluator, invalid_reasons
+from dcoc.accel.mapper.random_mappings import random_mapping
+from dcoc.accel.model import evaluate
+from dcoc.accel.spec.inputs import load_model_inputs
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_cached_evaluators_equal_the_full_report(case: str) -> None:
+    inp = load_model_inputs(input_files(case))
+    arch, problem, tables = inp.architecture, inp.problem, inp.tables
+    rng = np.random.default_rng(3)
+    mappings = [inp.mapping] + [random_mapping(arch, problem, rng) for _ in range(80)]
+    mappings += [_break(m, rng) for m in mappings[:20]]
+    evaluator: MappingEvaluator = CachedEvaluators()
+    invalid = 0
+    for m in mappings:  # more than COMPILE_AFTER: both the generic and the generated code run
+        want = evaluate(arch, problem, m, tables=tables)
+        got = evaluator(arch, problem, m, tables)
+        assert (got.valid, got.cycles, got.energy_pj, got.area_um2, got.utilization) == (
+            want.valid,
+            want.cycles,
+            want.energy_pj,
+            want.area_um2,
+            want.utilization,
+        )
+        assert got.edp == want.edp
+        if not want.valid:
+            invalid += 1
+            assert invalid_reasons(arch, problem, m, tables) == "; ".join(want.reasons)
+    assert invalid >= 20
+
+
+def test_one_evaluator_per_inputs_least_recently_used_out() -> None:
+    inp = load_model_inputs(input_files(CASES[0]))
+    arch, tables = inp.architecture, inp.tables
+    evaluators = CachedEvaluators(capacity=2)
+    first = evaluators.evaluator(arch, inp.problem, tables)
+    assert evaluators.evaluator(arch, inp.problem, tables) is first
+    other = load_model_inputs(input_files(CASES[0]))  # equal, but other objects
+    second = evaluators.evaluator(other.architecture, other.problem, other.tables)
+    assert second is not first
+    evaluators.evaluator(arch, inp.problem, tables)  # first is now the most recent
+    third = load_model_inputs(input_files(CASES[0]))
+    evaluators.evaluator(third.architecture, third.problem, third.tables)  # drops second
+    assert evaluators.evaluator(arch, inp.problem, tables) is first
+    assert evaluators.evaluator(other.architecture, other.problem, other.tables) is not second
