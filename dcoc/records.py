@@ -13,6 +13,16 @@ Tables (schema version :data:`SCHEMA_VERSION`, kept in ``meta``):
   ``valid``, ``verified``, ``error``, and metrics: ``latency_s``, ``build_s``, ``run_s``
   (CPU); ``cycles``, ``energy_pj``, ``area_um2``, ``edp`` (accelerator); anything else in
   ``metrics`` JSON.
+* ``llm_calls`` (version 2): one row per question to a language model (the tree search's LLM
+  proposer, :mod:`dcoc.search.llm_proposer`): method, seed, call index, backend, the prompt,
+  the raw answer (``NULL`` if none came), latency, the verdict (``kept`` or why the answer was
+  rejected), a one-line detail, and a JSON ``context`` (the state, its transformation path,
+  the numbered candidates, the picks kept, what was proposed in the end).
+* ``search_paths`` (version 2): the best state a search found and the transformations that
+  lead to it from its start, each with who proposed it (``steps`` JSON), one row per search.
+
+A version-1 file is upgraded in place when opened (version 2 only adds the two tables); a file
+of any other version is refused.
 """
 
 from __future__ import annotations
@@ -27,7 +37,11 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-SCHEMA_VERSION = 1
+from dcoc.objective import Objective
+
+SCHEMA_VERSION = 2
+UPGRADABLE_VERSIONS = (1,)
+"""Versions :meth:`RecordsDB.open` upgrades in place (their tables are a subset)."""
 RECORDS_FILE = "records.sqlite"
 
 
@@ -36,14 +50,20 @@ class TargetKind(StrEnum):
     ACCEL = "accel"
 
 
-class Metric(StrEnum):
-    """Columns a candidate can be ranked by (lower is better)."""
-
-    LATENCY_S = "latency_s"
-    CYCLES = "cycles"
-    ENERGY_PJ = "energy_pj"
-    EDP = "edp"
-    AREA_UM2 = "area_um2"
+def objective_column(objective: Objective | str, target: TargetKind | str | None) -> str:
+    """The candidates column (an SQL expression) that holds ``objective`` for ``target``:
+    ``latency`` is ``latency_s`` on the CPU and ``cycles`` on the accelerator (either, when no
+    target is given)."""
+    objective = Objective.parse(objective)
+    if objective is Objective.EDP:
+        return "edp"
+    if objective is Objective.ENERGY:
+        return "energy_pj"
+    if objective is Objective.LATENCY:
+        if target is None:
+            return "COALESCE(latency_s, cycles)"
+        return "latency_s" if TargetKind(target) is TargetKind.CPU else "cycles"
+    raise ValueError(f"the records hold no {objective.value}")
 
 
 _SCHEMA = """
@@ -75,6 +95,29 @@ CREATE TABLE IF NOT EXISTS candidates (
     timestamp REAL NOT NULL
 );
 CREATE INDEX IF NOT EXISTS candidates_by_workload ON candidates (workload, target, valid);
+CREATE TABLE IF NOT EXISTS llm_calls (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    method TEXT NOT NULL,
+    seed INTEGER NOT NULL,
+    call INTEGER NOT NULL,
+    backend TEXT NOT NULL,
+    prompt TEXT NOT NULL,
+    answer TEXT,
+    latency_s REAL NOT NULL,
+    verdict TEXT NOT NULL,
+    detail TEXT,
+    context TEXT NOT NULL,
+    timestamp REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS search_paths (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    method TEXT NOT NULL,
+    seed INTEGER NOT NULL,
+    value REAL,
+    design TEXT NOT NULL,
+    steps TEXT NOT NULL,
+    timestamp REAL NOT NULL
+);
 """
 
 _COLUMNS = (
@@ -97,6 +140,51 @@ _COLUMNS = (
     "metrics",
     "timestamp",
 )
+
+
+@dataclass(frozen=True)
+class LlmCallRecord:
+    """One question to a language model and what became of its answer. ``id`` is set once
+    stored."""
+
+    method: str
+    seed: int
+    call: int
+    """Index of the call in its search (0 first)."""
+    backend: str
+    """Which model answered, e.g. ``llama.cpp:SmolLM2-135M-Instruct.Q4_1.gguf``."""
+    prompt: str
+    answer: str | None
+    """The raw answer text; ``None`` if none came (timeout, unreachable, error)."""
+    latency_s: float
+    verdict: str
+    """``kept``, or why the answer was not used (``not_json``, ``timeout``, ...)."""
+    detail: str | None = None
+    context: Mapping[str, Any] = field(default_factory=dict)
+    timestamp: float = field(default_factory=time.time)
+    id: int | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "context", _frozen(self.context))
+
+
+@dataclass(frozen=True)
+class SearchPathRecord:
+    """The best state of one search and the transformations from its start to it."""
+
+    method: str
+    seed: int
+    value: float | None
+    """The search's own score of the state (higher is better), ``None`` if it scored none."""
+    design: Mapping[str, Any]
+    steps: tuple[Mapping[str, Any], ...]
+    """In order; each says what the step does and who proposed it."""
+    timestamp: float = field(default_factory=time.time)
+    id: int | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "design", _frozen(self.design))
+        object.__setattr__(self, "steps", tuple(_frozen(s) for s in self.steps))
 
 
 class RecordsSchemaError(RuntimeError):
@@ -136,6 +224,12 @@ class CandidateRecord:
         object.__setattr__(self, "design", _frozen(self.design))
         object.__setattr__(self, "metrics", _frozen(self.metrics))
 
+    def objective(self, objective: Objective | str) -> float | None:
+        """The record's value of ``objective`` (``latency``: seconds on the CPU, cycles on the
+        accelerator); ``None`` if it has none."""
+        value = getattr(self, objective_column(objective, self.target))
+        return None if value is None else float(value)
+
 
 class RecordsDB:
     """The records of one run. Open with :meth:`open`; use as a context manager."""
@@ -164,6 +258,12 @@ class RecordsDB:
                 "INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
             )
         row = db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+        if int(row["value"]) in UPGRADABLE_VERSIONS:  # the schema script added the new tables
+            with db:
+                db.execute(
+                    "UPDATE meta SET value=? WHERE key='schema_version'", (str(SCHEMA_VERSION),)
+                )
+            row = db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
         if int(row["value"]) != SCHEMA_VERSION:
             db.close()
             raise RecordsSchemaError(
@@ -226,6 +326,47 @@ class RecordsDB:
             self._db.execute("COMMIT")
         return int(cursor.lastrowid)
 
+    def add_llm_call(self, record: LlmCallRecord) -> int:
+        """Store one language-model call (committed); return its id."""
+        cursor = self._db.execute(
+            "INSERT INTO llm_calls (method, seed, call, backend, prompt, answer, latency_s, "
+            "verdict, detail, context, timestamp) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                record.method,
+                record.seed,
+                record.call,
+                record.backend,
+                record.prompt,
+                record.answer,
+                record.latency_s,
+                record.verdict,
+                record.detail,
+                json.dumps(dict(record.context), sort_keys=True),
+                record.timestamp,
+            ),
+        )
+        assert cursor.lastrowid is not None
+        self.commit()
+        return int(cursor.lastrowid)
+
+    def add_search_path(self, record: SearchPathRecord) -> int:
+        """Store the best state of a search and its path (committed); return its id."""
+        cursor = self._db.execute(
+            "INSERT INTO search_paths (method, seed, value, design, steps, timestamp) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            (
+                record.method,
+                record.seed,
+                record.value,
+                json.dumps(dict(record.design), sort_keys=True),
+                json.dumps([dict(s) for s in record.steps]),
+                record.timestamp,
+            ),
+        )
+        assert cursor.lastrowid is not None
+        self.commit()
+        return int(cursor.lastrowid)
+
     def commit(self) -> None:
         """End the transaction that ``add(..., commit=False)`` opened (no-op without one)."""
         if self._db.in_transaction:
@@ -281,13 +422,13 @@ class RecordsDB:
         self,
         workload: str,
         k: int = 1,
-        metric: Metric | str = Metric.LATENCY_S,
+        objective: Objective | str = Objective.LATENCY,
         method: str | None = None,
         target: TargetKind | str | None = None,
         verified_only: bool = False,
     ) -> list[CandidateRecord]:
-        """The ``k`` valid candidates with the lowest ``metric`` (ties: earliest first)."""
-        column = Metric(metric).value
+        """The ``k`` valid candidates with the lowest ``objective`` (ties: earliest first)."""
+        column = objective_column(objective, target)
         where, params = self._where(workload, method, target)
         if verified_only:
             where += " AND verified=1"
@@ -310,6 +451,45 @@ class RecordsDB:
             f"SELECT * FROM candidates WHERE {where} ORDER BY id", params
         ).fetchall():
             yield _record(row)
+
+    def llm_calls(self, method: str | None = None) -> list[LlmCallRecord]:
+        """Every language-model call (of ``method``, if given) in the order made."""
+        where, params = ("method=?", [method]) if method is not None else ("1=1", [])
+        rows = self._db.execute(f"SELECT * FROM llm_calls WHERE {where} ORDER BY id", params)
+        return [
+            LlmCallRecord(
+                id=int(r["id"]),
+                method=r["method"],
+                seed=int(r["seed"]),
+                call=int(r["call"]),
+                backend=r["backend"],
+                prompt=r["prompt"],
+                answer=r["answer"],
+                latency_s=float(r["latency_s"]),
+                verdict=r["verdict"],
+                detail=r["detail"],
+                context=json.loads(r["context"]),
+                timestamp=float(r["timestamp"]),
+            )
+            for r in rows.fetchall()
+        ]
+
+    def search_paths(self, method: str | None = None) -> list[SearchPathRecord]:
+        """The stored best paths (of ``method``, if given), in the order stored."""
+        where, params = ("method=?", [method]) if method is not None else ("1=1", [])
+        rows = self._db.execute(f"SELECT * FROM search_paths WHERE {where} ORDER BY id", params)
+        return [
+            SearchPathRecord(
+                id=int(r["id"]),
+                method=r["method"],
+                seed=int(r["seed"]),
+                value=r["value"],
+                design=json.loads(r["design"]),
+                steps=tuple(json.loads(r["steps"])),
+                timestamp=float(r["timestamp"]),
+            )
+            for r in rows.fetchall()
+        ]
 
 
 def _record(row: sqlite3.Row) -> CandidateRecord:

@@ -5,9 +5,14 @@
     python -m dcoc.search --target accel --workload resnet18.vta --method ga --trials 8000 \\
         [--seed S] [--design-space accel_specs/eyeriss_like.space.yaml] [--objective edp]
         [--area-budget-um2 A] [--proposer heuristic] [--json]
+    python -m dcoc.search --target accel --workload resnet18.vta --method mcts --proposer llm \
+        [--llm-backend embedded|openai] [--llm-model M] [--llm-calls N] [--llm-every K]
+        [--llm-timeout-s T] --trials 2000 --json
+    python -m dcoc.search explain RUN_DIR [--out FILE]
 
 accel methods (:mod:`dcoc.search.methods`): random, ga, sa, tpe, cma, de, pso, decoupled, mcts
-(``--proposer random|heuristic``), and the RL agents ppo, mappo, ippo; ``--trials`` is the
+(``--proposer random|heuristic|llm``), mcts-llm (mcts with the llm proposer), and the RL agents
+ppo, mappo, ippo; ``--trials`` is the
 budget of layer-mapping evaluations; the workload is a layer set (a network, a subset such as
 ``resnet18.vta``, a layer-set YAML file) or one layer. The best design goes to
 ``RUN_DIR/best/`` as Timeloop files.
@@ -15,8 +20,15 @@ budget of layer-mapping evaluations; the workload is a layer set (a network, a s
 Progress goes to stderr; ``--json`` prints one JSON object on stdout (cpu: ``best_latency_s``,
 ``best_gflops``; accel: ``best_edp``, ``best_cycles``, ``best_energy_pj``; both:
 ``evaluations``, ``failed``, ``run_dir``, ``method``, ``workload``, ``wall_s``), also written
-to ``RUN_DIR/summary.json``. Bad arguments or an unknown workload:
-one line on stderr, exit 2. No valid candidate found: exit 1.
+to ``RUN_DIR/summary.json``; with the llm proposer also ``llm_calls``, ``llm_fallbacks``,
+``llm_verdicts`` and ``llm_s_per_call``. The language model is set by the ``DCOC_LLM_*``
+variables (:mod:`dcoc.llm.settings`), which the ``--llm-*`` flags override. Bad arguments, an
+unknown workload or an LLM backend that cannot be set up: one line on stderr, exit 2. No valid
+candidate found: exit 1.
+
+``explain RUN_DIR`` prints (or writes to ``--out``) a Markdown report of why a tree search chose
+its design: the path from its random start, who proposed each step, and the LLM's calls, read
+from the run's records (:mod:`dcoc.search.explain`).
 """
 
 from __future__ import annotations
@@ -123,8 +135,95 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="accel: area budget (default: the design space's own)",
     )
+    llm = p.add_argument_group("language model (--proposer llm, --method mcts-llm)")
+    llm.add_argument(
+        "--llm-backend",
+        choices=("embedded", "openai"),
+        default=None,
+        help="embedded: llama.cpp in this process (default); openai: the OpenAI-compatible "
+        "endpoint at DCOC_LLM_BASE_URL",
+    )
+    llm.add_argument(
+        "--llm-model",
+        default=None,
+        help="embedded: a .gguf file or smollm2 (default) or gemma3 (DCOC_LLM_GGUF); openai: the "
+        "model name (DCOC_LLM_MODEL)",
+    )
+    llm.add_argument(
+        "--llm-calls", type=_natural, default=None, help="questions per search at most (64)"
+    )
+    llm.add_argument(
+        "--llm-every", type=_positive, default=None, help="ask at every k-th expansion (1)"
+    )
+    llm.add_argument(
+        "--llm-timeout-s",
+        type=float,
+        default=None,
+        help="seconds an answer may take (DCOC_LLM_TIMEOUT_S, 60)",
+    )
     p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     return p
+
+
+LLM_FLAGS = ("llm_backend", "llm_model", "llm_calls", "llm_every", "llm_timeout_s")
+
+
+def _natural(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}")
+    return value
+
+
+def _uses_llm(args: argparse.Namespace) -> bool:
+    return args.method == "mcts-llm" or (args.method == "mcts" and args.proposer == "llm")
+
+
+def _llm_settings(args: argparse.Namespace) -> Any:
+    """The LLM proposer's settings: the environment, then the flags; the backend is set up
+    once here so that a bad setting is one line and exit 2 before the search starts."""
+    from dcoc.llm.settings import LlmSettings, build_backend
+    from dcoc.search.llm_proposer import LlmProposerSettings
+
+    if args.llm_timeout_s is not None and not args.llm_timeout_s > 0:
+        _fail(f"--llm-timeout-s: expected a positive number, got {args.llm_timeout_s}", 2)
+    env = dict(os.environ)
+    if args.llm_backend is not None:
+        env["DCOC_LLM_BACKEND"] = args.llm_backend
+    try:
+        llm = LlmSettings.from_env(env)
+        llm = llm.overridden(model=args.llm_model, timeout_s=args.llm_timeout_s)
+        build_backend(llm)
+    except ConfigError as error:
+        _fail(str(error), 2)
+    defaults = LlmProposerSettings(llm=llm)
+    return LlmProposerSettings(
+        calls=defaults.calls if args.llm_calls is None else args.llm_calls,
+        every=defaults.every if args.llm_every is None else args.llm_every,
+        llm=llm,
+    )
+
+
+def llm_summary(run_dir: Path, method: str) -> dict[str, Any]:
+    """``llm_calls``, ``llm_fallbacks``, ``llm_verdicts``, ``llm_s_per_call`` of ``method``'s
+    LLM calls in the run's records."""
+    from collections import Counter
+
+    from dcoc.records import RecordsDB
+
+    with RecordsDB.open(run_dir) as db:
+        calls = db.llm_calls(method)
+    verdicts = Counter(c.verdict for c in calls)
+    seconds = [c.latency_s for c in calls]
+    return {
+        "llm_calls": len(calls),
+        "llm_fallbacks": len(calls) - verdicts.get("kept", 0),
+        "llm_verdicts": dict(sorted(verdicts.items())),
+        "llm_s_per_call": sum(seconds) / len(seconds) if seconds else None,
+    }
 
 
 def _fail(message: str, code: int) -> NoReturn:
@@ -142,6 +241,7 @@ def _accel(args: argparse.Namespace) -> int:
         run_network_search,
     )
 
+    llm = _llm_settings(args) if _uses_llm(args) else None
     run_dir = args.run_dir or default_run_dir(args.workload, args.method)
     _check_fresh(run_dir)
     config = NetworkSearchConfig(
@@ -159,7 +259,7 @@ def _accel(args: argparse.Namespace) -> int:
         problem = build_problem(config.workload, config.design_space, config.area_budget_um2)
         counted: tuple[str, ...] | None = None
         if args.method in BASELINES:
-            searcher = build_baseline(args.method, proposer=args.proposer)
+            searcher = build_baseline(args.method, proposer=args.proposer, llm=llm)
         else:
             from dcoc.experiment.rl_search import build_rl_searcher  # imports ray when run
 
@@ -172,13 +272,16 @@ def _accel(args: argparse.Namespace) -> int:
         search, run_dir, user_errors=(SpecError, ConfigError, FileNotFoundError), kept="evaluated"
     )
     best = "none" if result.best_edp is None else f"{result.best_edp:.4g} pJ*cycles"
+    extra = llm_summary(run_dir, args.method) if llm is not None else {}
+    asked = f"; LLM {extra['llm_calls']} calls, {extra['llm_fallbacks']} fell back" if extra else ""
     _report(
         result,
         as_json=args.json,
         line=f"{result.workload} [accel {result.method}]: best EDP {best} "
         f"({result.objective} {result.best_objective}), "
         f"{result.evaluations} evaluations, {result.failed} failed, "
-        f"{result.wall_s:.1f} s; best design in {result.run_dir}/best",
+        f"{result.wall_s:.1f} s{asked}; best design in {result.run_dir}/best",
+        extra=extra,
     )
     return 0 if result.best_edp is not None else 1
 
@@ -230,14 +333,45 @@ def _run_search(
         _internal_error(run_dir, error)
 
 
-def _report(result: _SearchResult, *, as_json: bool, line: str) -> None:
-    """Write ``RUN_DIR/summary.json``; print the summary (``as_json``) or ``line``."""
-    summary = result.to_json()
+def _report(
+    result: _SearchResult, *, as_json: bool, line: str, extra: dict[str, Any] | None = None
+) -> None:
+    """Write ``RUN_DIR/summary.json``; print the summary (``as_json``) or ``line``; ``extra``
+    joins the summary."""
+    summary = {**result.to_json(), **(extra or {})}
     (Path(result.run_dir) / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     print(json.dumps(summary) if as_json else line)
 
 
+def explain(argv: list[str]) -> int:
+    """``python -m dcoc.search explain RUN_DIR [--out FILE]``."""
+    from dcoc.records import RecordsSchemaError
+    from dcoc.search.explain import NothingToExplainError, explain_run
+
+    p = _Parser(
+        prog=f"{PROG} explain",
+        description="Why a tree search chose its design: its path, who proposed each step, "
+        "and the language model's calls, as Markdown.",
+    )
+    p.add_argument("run_dir", type=Path, metavar="RUN_DIR")
+    p.add_argument("--out", type=Path, default=None, help="write the Markdown here")
+    args = p.parse_args(argv)
+    try:
+        text = explain_run(args.run_dir)
+    except (NothingToExplainError, RecordsSchemaError) as error:
+        _fail(str(error), 2)
+    if args.out is None:
+        print(text, end="")
+    else:
+        args.out.write_text(text)
+        print(f"wrote {args.out}", file=sys.stderr)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] == "explain":
+        return explain(argv[1:])
     args = build_parser().parse_args(argv)
     methods = CPU_METHODS if args.target == "cpu" else ACCEL_METHODS
     if args.method not in methods:
@@ -248,6 +382,9 @@ def main(argv: list[str] | None = None) -> int:
         )
     if args.proposer is not None and (args.target != "accel" or args.method != "mcts"):
         _fail("--proposer applies to --target accel --method mcts only", 2)
+    given = [f"--{f.replace('_', '-')}" for f in LLM_FLAGS if getattr(args, f) is not None]
+    if given and not (args.target == "accel" and _uses_llm(args)):
+        _fail(f"{given[0]} applies to --method mcts --proposer llm (or mcts-llm) only", 2)
     if args.target == "accel":
         return _accel(args)
     os.environ.setdefault("OMP_NUM_THREADS", "1")

@@ -2,7 +2,7 @@
 
 A proposer is shown a state's :class:`~dcoc.search.mcts.Lineage` and returns up to ``count``
 :class:`~dcoc.search.design_moves.Transformation` of it, every one legal
-(:mod:`dcoc.search.design_moves`). Two, by name (:data:`PROPOSERS`, :func:`build_proposer`):
+(:mod:`dcoc.search.design_moves`). Three, by name (:data:`PROPOSERS`, :func:`build_proposer`):
 
 ``random``
     Uniform at each step of the choice: with probability ``hw_share`` a knob (uniform), moved to
@@ -31,6 +31,11 @@ A proposer is shown a state's :class:`~dcoc.search.mcts.Lineage` and returns up 
     by weight. A share ``explore`` of an expansion's proposals, and of rollout steps, is left
     to ``random`` (the ranking alone climbs fast, then sticks in a local optimum); short
     lists are filled by ``random``, as is everything for a state without cost numbers.
+
+``llm``
+    A language model picks an expansion's transformations among the heuristic's and a few
+    random ones; everything else, and every answer it cannot use, is the heuristic's
+    (:mod:`dcoc.search.llm_proposer`).
 """
 
 from __future__ import annotations
@@ -38,14 +43,17 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
+from dcoc.objective import Objective
 from dcoc.search.design_moves import DesignMoves, DesignState, MoveKind, Transformation
 from dcoc.search.mcts import Lineage, Proposer
-from dcoc.search.network_best import layer_objective
 from dcoc.search.traffic_estimate import Estimate, TrafficEstimator
+
+if TYPE_CHECKING:
+    from dcoc.search.llm_proposer import LlmLog, LlmProposerSettings
 
 DesignLineage = Lineage[DesignState, Transformation]
 DesignProposer = Proposer[DesignState, Transformation]
@@ -240,6 +248,23 @@ class HeuristicProposer:
         scored.sort(key=lambda s: (s[0], s[1]))
         return [t for _, _, t in scored]
 
+    def predicted_change(
+        self, state: DesignState, costs: Sequence[LayerCost], move: Transformation
+    ) -> float | None:
+        """The change of ``log`` network objective the ranking predicts for a layer ``move``
+        (negative: better); ``None`` for a knob move, a move of an invalid layer, or one the
+        estimate says overflows a buffer."""
+        li = move.layer
+        if li is None or not costs[li].valid:
+            return None
+        current, est = self._estimate(state, li), self._estimate(state, li, move)
+        if est.overflow_words > 0:
+            return None
+        counts = self.counts or (1,) * len(costs)
+        changed = list(costs)
+        changed[li] = _scaled(costs[li], current, est)
+        return self._network(changed, counts) - self._network(costs, counts)
+
     def knob_moves(self, state: DesignState, costs: Sequence[LayerCost]) -> list[Transformation]:
         """Neighbouring knob values the per-level numbers ask for, strongest first: a buffer
         that some layer fills beyond ``grow_fill`` grows, one every layer fills below
@@ -382,7 +407,7 @@ class HeuristicProposer:
     def _network(self, costs: Sequence[LayerCost], counts: Sequence[int]) -> float:
         cycles = sum(n * c.cycles for n, c in zip(counts, costs, strict=True))
         energy = sum(n * c.energy_pj for n, c in zip(counts, costs, strict=True))
-        return math.log(max(layer_objective(self.objective, cycles, energy), 1e-300))
+        return math.log(max(Objective.parse(self.objective).of(cycles, energy), 1e-300))
 
 
 def _with(hw: tuple[int, ...], knob: int, value: int) -> tuple[int, ...]:
@@ -402,6 +427,8 @@ def _scaled(measured: LayerCost, current: Estimate, new: Estimate) -> LayerCost:
 PROPOSERS: dict[str, str] = {
     "random": "uniform among legal transformations (kind, position, value)",
     "heuristic": "the moves the measured costs and an analytical estimate rank best",
+    "llm": "a language model picks among the heuristic's and random moves "
+    "(dcoc.search.llm_proposer)",
 }
 
 
@@ -412,10 +439,29 @@ def build_proposer(
     *,
     objective: str = "edp",
     counts: tuple[int, ...] = (),
+    llm: LlmProposerSettings | None = None,
+    log: LlmLog | None = None,
 ) -> DesignProposer:
-    """The proposer ``name`` (:data:`PROPOSERS`) over ``moves``."""
+    """The proposer ``name`` (:data:`PROPOSERS`) over ``moves``; ``llm`` and ``log``: the LLM
+    proposer's settings (default: its defaults and the ``DCOC_LLM_*`` environment) and where
+    its calls are recorded. :class:`~dcoc.errors.ConfigError` if the LLM backend cannot be set
+    up."""
     if name == "random":
         return RandomProposer(moves)
     if name == "heuristic":
         return HeuristicProposer(moves, costs, objective=objective, counts=counts)
+    if name == "llm":
+        from dcoc.llm.settings import build_backend
+        from dcoc.search.llm_proposer import LlmProposer, LlmProposerSettings
+
+        settings = llm or LlmProposerSettings()
+        return LlmProposer(
+            moves,
+            costs,
+            build_backend(settings.llm),
+            settings,
+            objective=objective,
+            counts=counts,
+            log=log,
+        )
     raise KeyError(f"unknown proposer {name!r}; known: {sorted(PROPOSERS)}")

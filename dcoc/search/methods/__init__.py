@@ -10,8 +10,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from dcoc.search.task import Searcher
+
+if TYPE_CHECKING:
+    from dcoc.search.llm_proposer import LlmProposerSettings
 
 
 @dataclass(frozen=True)
@@ -32,6 +36,7 @@ BASELINES: dict[str, MethodInfo] = {
         MethodInfo("pso", "particle swarm (nevergrad)"),
         MethodInfo("decoupled", "hardware sweep, each configuration mapped by dcoc's mapper"),
         MethodInfo("mcts", "Monte Carlo tree search over design transformations (--proposer)"),
+        MethodInfo("mcts-llm", "mcts whose expansions a language model picks (DCOC_LLM_*)"),
     )
 }
 RL_METHODS: dict[str, MethodInfo] = {
@@ -45,11 +50,17 @@ RL_METHODS: dict[str, MethodInfo] = {
 ACCEL_METHODS: tuple[str, ...] = (*BASELINES, *RL_METHODS)
 
 
-def build_baseline(name: str, *, proposer: str | None = None) -> Searcher:
+def build_baseline(
+    name: str, *, proposer: str | None = None, llm: LlmProposerSettings | None = None
+) -> Searcher:
     """The in-process baseline ``name`` with its default settings; ``proposer`` (``mcts``
-    only): :data:`dcoc.search.proposers.PROPOSERS` (default ``heuristic``)."""
+    only): :data:`dcoc.search.proposers.PROPOSERS` (default ``heuristic``). ``mcts-llm`` is
+    ``mcts`` with the ``llm`` proposer, its model from the ``DCOC_LLM_*`` environment
+    (:mod:`dcoc.llm.settings`) unless ``llm`` gives the LLM proposer's settings."""
     if name == "mcts":
-        return _mcts(proposer or "heuristic")
+        return _mcts(proposer or "heuristic", llm)
+    if name == "mcts-llm" and proposer in (None, "llm"):
+        return _mcts("llm", llm)
     if proposer is not None:
         raise ValueError(f"a proposer applies to mcts only, not to {name!r}")
     builders: dict[str, Callable[[], Searcher]] = {
@@ -103,10 +114,10 @@ def _decoupled() -> Searcher:
     return DecoupledSearch()
 
 
-def _mcts(proposer: str) -> Searcher:
+def _mcts(proposer: str, llm: LlmProposerSettings | None = None) -> Searcher:
     from dcoc.search.methods.mcts_search import MctsSearch
     from dcoc.search.proposers import PROPOSERS
 
     if proposer not in PROPOSERS:
         raise KeyError(f"unknown proposer {proposer!r}; known: {sorted(PROPOSERS)}")
-    return MctsSearch(proposer)
+    return MctsSearch(proposer, llm=llm)

@@ -8,7 +8,7 @@ accelerator:
   :data:`ROOT_DRAWS` times) while its hardware exceeds the area budget, which the estimator
   tells without a model call;
 * transformations are the layer-agnostic moves (:mod:`dcoc.search.design_moves`), proposed by a
-  proposer by name (:mod:`dcoc.search.proposers`: ``random``, ``heuristic``);
+  proposer by name (:mod:`dcoc.search.proposers`: ``random``, ``heuristic``, ``llm``);
 * the scorer (:class:`DesignScorer`) evaluates a state through ``task.evaluate``, so every
   model call is counted against the budget and recorded. It keeps every layer outcome by
   (hardware, layer, tile, order): a state evaluates only the layers no earlier state had in the
@@ -19,7 +19,10 @@ accelerator:
   incomplete design ranks below complete ones and improves as its layers become valid.
 
 The search runs until the task's budget is spent (the scorer then stops it). The tree search's
-settings are :class:`~dcoc.search.mcts.MctsSettings`' defaults unless given.
+settings are :class:`~dcoc.search.mcts.MctsSettings`' defaults unless given. At the end, the
+tree's best state and the transformations that lead to it from the root go to the records
+(:meth:`~dcoc.records.RecordsDB.add_search_path`), each step with who proposed it and the
+objective after it, which ``python -m dcoc.search explain`` reads.
 """
 
 from __future__ import annotations
@@ -28,10 +31,12 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from dcoc.search.design_moves import DesignMoves, DesignState
-from dcoc.search.mcts import MctsSettings, search
-from dcoc.search.network_best import layer_objective
-from dcoc.search.proposers import LayerCost, build_proposer
+from dcoc.objective import Objective
+from dcoc.records import SearchPathRecord
+from dcoc.search.design_moves import DesignMoves, DesignState, Transformation
+from dcoc.search.llm_proposer import LlmLog, LlmProposer, LlmProposerSettings
+from dcoc.search.mcts import MctsSettings, Tree, search
+from dcoc.search.proposers import DesignProposer, LayerCost, build_proposer
 from dcoc.search.task import SearchTask
 
 INVALID_CYCLES_PER_MAC = 1.0
@@ -95,27 +100,36 @@ class DesignScorer:
         for n, macs, c in zip(task.counts, self._macs, costs, strict=True):
             cycles += n * (c.cycles if c.valid else INVALID_CYCLES_PER_MAC * macs)
             energy += n * (c.energy_pj if c.valid else INVALID_PJ_PER_MAC * macs)
-        return layer_objective(task.objective, cycles, energy)
+        return Objective.parse(task.objective).of(cycles, energy)
 
 
 @dataclass(frozen=True)
 class MctsSearch:
     proposer: str = "random"
-    """``random`` or ``heuristic`` (:data:`dcoc.search.proposers.PROPOSERS`)."""
+    """``random``, ``heuristic`` or ``llm`` (:data:`dcoc.search.proposers.PROPOSERS`)."""
     settings: MctsSettings = field(default_factory=MctsSettings)
+    llm: LlmProposerSettings | None = None
+    """The ``llm`` proposer's settings; ``None``: its defaults and the ``DCOC_LLM_*``
+    environment, read when the search starts."""
 
     def search(self, task: SearchTask) -> None:
         moves = DesignMoves(task.space)
         scorer = DesignScorer(task)
         proposer = build_proposer(
-            self.proposer, moves, scorer, objective=task.objective, counts=task.counts
+            self.proposer,
+            moves,
+            scorer,
+            objective=task.objective,
+            counts=task.counts,
+            llm=self.llm,
+            log=LlmLog(task.records, task.method, task.seed, lambda: task.evaluations),
         )
         root = moves.random_state(task.rng)
         for _ in range(ROOT_DRAWS - 1):
             if moves.context(root).fits_budget:
                 break
             root = moves.random_state(task.rng)
-        search(
+        tree = search(
             root,
             self.settings,
             proposer=proposer,
@@ -123,3 +137,72 @@ class MctsSearch:
             score=scorer,
             rng=task.rng,
         )
+        if task.records is not None:
+            task.records.add_search_path(
+                best_path(task, moves, scorer, proposer, self.proposer, root, tree)
+            )
+
+
+def best_path(
+    task: SearchTask,
+    moves: DesignMoves,
+    scorer: DesignScorer,
+    proposer: DesignProposer,
+    proposer_name: str,
+    root: DesignState,
+    tree: Tree[DesignState, Transformation],
+) -> SearchPathRecord:
+    """The tree's best state and its path from ``root``, replayed: each step's
+    transformation, who proposed it, and the network objective after it (where measured)."""
+    state = root
+    steps = []
+    for t in tree.best_path:
+        source, call = proposer_name, None
+        if isinstance(proposer, LlmProposer):
+            provenance = proposer.provenance(state, t)
+            source = "unknown" if provenance is None else provenance.source
+            call = None if provenance is None else provenance.call
+        state = moves.apply(state, t)
+        costs = scorer.layer_costs(state)
+        steps.append(
+            {
+                "text": str(t),
+                "kind": str(t.kind),
+                "layer": t.layer,
+                "position": t.position,
+                "value": t.value,
+                "source": source,
+                "llm_call": call,
+                "objective": None if costs is None else _finite(scorer.objective(costs)),
+            }
+        )
+    best = tree.best_state if tree.best_state is not None else root
+    root_costs = scorer.layer_costs(root)
+    return SearchPathRecord(
+        method=task.method,
+        seed=task.seed,
+        value=None if tree.best_state is None else tree.best_value,
+        design={
+            "objective": task.objective,
+            "proposer": proposer_name,
+            "best": _state_json(task, best),
+            "best_objective": _finite(math.exp(-tree.best_value)),
+            "root": _state_json(task, root),
+            "root_objective": None if root_costs is None else _finite(scorer.objective(root_costs)),
+            "simulations": tree.simulations,
+        },
+        steps=tuple(steps),
+    )
+
+
+def _state_json(task: SearchTask, state: DesignState) -> dict[str, object]:
+    return {
+        "hw": task.space.hardware_context(state.hw).config.as_dict(),
+        "hw_action": list(state.hw),
+        "tiles": [list(t) for t in state.tiles],
+        "orders": [list(o) for o in state.orders],
+    }
+
+
+def _finite(value: float) -> float | None:
+    return value if math.isfinite(value) else None
