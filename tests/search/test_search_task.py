@@ -173,6 +173,17 @@ def test_baselines_spend_the_budget_and_replay(
 
 
 def test_every_baseline_is_registered() -> None:
-    assert set(BASELINES) == {"random", "ga", "sa", "tpe", "cma", "de", "pso", "decoupled", "mcts"}
+    assert set(BASELINES) == {
+        "random",
+        "ga",
+        "sa",
+        "tpe",
+        "cma",
+        "de",
+        "pso",
+        "decoupled",
+        "mcts",
+        "mcts-llm",
+    }
     with pytest.raises(KeyError, match="unknown baseline"):
         build_baseline("nope")
