@@ -77,12 +77,9 @@ class SearchAlgorithm(StrEnum):
 def objective_values(report: Scored, objectives: Sequence[Objective]) -> tuple[float, ...]:
     """The report's value of each objective, in order (compared lexicographically, as
     Timeloop's ``optimization_metrics``)."""
-    return tuple(
-        report.objective(o)
-        if isinstance(report, CostReport)
-        else o.of(report.cycles, report.energy_pj)
-        for o in objectives
-    )
+    if isinstance(report, CostReport):
+        return tuple(report.objective(o) for o in objectives)
+    return tuple(o.of(report.cycles, report.energy_pj) for o in objectives)
 
 
 @dataclass(frozen=True)
