@@ -8,9 +8,9 @@ reference mapping:
 * batched: ``BatchEvaluator.evaluate`` (full per-level report) and ``evaluate_summary``
   (validity, cycles, energy, area) mapping evaluations per second, both stride rules, with
   neighbour link transfers (the default, as timeloop-model) and without;
-* scalar: ``Evaluator.summary`` per mapping (cached evaluator; its generated code and the
-  generic code, interleaved), the same including building the evaluator, the full
-  ``evaluate`` (closed form + cost report) and the delta-engine simulation.
+* scalar: ``Evaluator.summary`` per mapping (cached evaluator), the same including building
+  the evaluator, the full ``evaluate`` (closed form + cost report) and the delta-engine
+  simulation.
 
 Wall-clock and process CPU time are both shown; on a shared machine the CPU time is the better
 measure of one core's work. The machine's load average is printed first.
@@ -105,29 +105,12 @@ def main() -> None:
             for m in sample:
                 ev1.summary(m)
 
-        ev0 = Evaluator(
-            arch, problem, tables, legacy_translation=legacy, link_transfers=links, generated=False
-        )
-
-        def run_generic(ev0: Evaluator = ev0) -> None:
-            for m in sample:
-                ev0.summary(m)
-
-        # generated vs generic code, interleaved (A/B in one process on a shared machine)
-        runs: dict[str, list[tuple[float, float, float]]] = {"generated": [], "generic": []}
-        for _ in range(5):
-            runs["generated"].append(timed(run_cached, 1))
-            runs["generic"].append(timed(run_generic, 1))
+        best, med, cpu = timed(run_cached, 5)
         n = len(sample)
-        for code, got in runs.items():
-            best = min(r[0] for r in got)
-            med = statistics.median(r[1] for r in got)
-            cpu = min(r[2] for r in got)
-            print(
-                f"scalar  [{rule:14s}] Evaluator.summary (cached, {code + ' code':14s}): "
-                f"{best / n * 1e6:6.1f} us best / {med / n * 1e6:6.1f} us median wall, "
-                f"{cpu / n * 1e6:6.1f} us CPU per mapping"
-            )
+        print(
+            f"scalar  [{rule:14s}] Evaluator.summary (cached): {best / n * 1e6:6.1f} us best / "
+            f"{med / n * 1e6:6.1f} us median wall, {cpu / n * 1e6:6.1f} us CPU per mapping"
+        )
 
         def ref_cached(ev1: Evaluator = ev1) -> None:
             for _ in range(1000):

@@ -8,9 +8,9 @@ the reward's reference search, the export of a best design.
 
 :class:`CachedEvaluators` is the implementation every caller gets by default: it keeps one
 cached :class:`~dcoc.accel.model.cached_evaluator.Evaluator` per (architecture, problem,
-tables), least recently used first out, so a configuration seen again costs nothing to set up,
-and a configuration evaluated often switches to its generated code. When several candidates are
-known at once, the batched engine (:mod:`dcoc.accel.batched`) is the faster path.
+tables), least recently used first out, so a configuration seen again costs nothing to set up.
+When several candidates are known at once, the batched engine (:mod:`dcoc.accel.batched`) is
+the faster path.
 """
 
 from __future__ import annotations

@@ -25,7 +25,7 @@ def test_cached_evaluators_equal_the_full_report(case: str) -> None:
     mappings += [_break(m, rng) for m in mappings[:20]]
     evaluator: MappingEvaluator = CachedEvaluators()
     invalid = 0
-    for m in mappings:  # more than COMPILE_AFTER: both the generic and the generated code run
+    for m in mappings:
         want = evaluate(arch, problem, m, tables=tables)
         got = evaluator(arch, problem, m, tables)
         assert (got.valid, got.cycles, got.energy_pj, got.area_um2, got.utilization) == (

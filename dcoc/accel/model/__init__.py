@@ -11,8 +11,8 @@
 * :mod:`~dcoc.accel.model.cost`: counts to accesses, energy, cycles and area (Timeloop's
   rounding);
 * :mod:`~dcoc.accel.model.cached_evaluator`: many mappings of one (architecture, problem,
-  tables), fast; its specialized code is written by :mod:`~dcoc.accel.model.summary_codegen`
-  from numbers only, never from spec strings.
+  tables), fast, with the mapping-independent numbers precomputed by
+  :mod:`~dcoc.accel.model.summary_constants`.
 """
 
 from dcoc.accel.model.evaluation import evaluate, mapping_violations

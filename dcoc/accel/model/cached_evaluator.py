@@ -4,20 +4,16 @@
 :func:`dcoc.accel.model.evaluate` (validity, cycles, energy, area, utilization) in tens of
 microseconds of pure Python: the closed form of :mod:`dcoc.accel.model.closed_form` and the cost
 arithmetic of :mod:`dcoc.accel.model.cost` fused, with everything that depends only on the
-architecture, problem and tables precomputed. Neighbour link transfers are on by default (as in
-``timeloop-model``); the mappings where :class:`~dcoc.accel.model.closed_form.LinkDetector` cannot
-rule them out get their linked entries and peer accesses from the closed form.
-``Evaluator.evaluate(mapping)`` returns the full :class:`~dcoc.accel.report.CostReport` (same
-numbers, per-level detail, slower). After a few mappings ``summary`` switches to code generated
-for this evaluator (:mod:`dcoc.accel.model.summary_codegen`, loops unrolled, constants folded,
-readable as ``Evaluator.generated_source``); ``generic_summary`` is the reference it equals
-bit for bit.
+architecture, problem and tables precomputed (:mod:`dcoc.accel.model.summary_constants`).
+Neighbour link transfers are on by default (as in ``timeloop-model``); the mappings where
+:class:`~dcoc.accel.model.closed_form.LinkDetector` cannot rule them out get their linked
+entries and peer accesses from the closed form. ``Evaluator.evaluate(mapping)`` returns the full
+:class:`~dcoc.accel.report.CostReport` (same numbers, per-level detail, slower).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from math import prod
 from operator import mul
 
@@ -30,7 +26,6 @@ from dcoc.accel.model.closed_form import (
 )
 from dcoc.accel.model.cost import double_sum, std_round
 from dcoc.accel.model.evaluation import evaluate
-from dcoc.accel.model.summary_codegen import compile_summary
 from dcoc.accel.model.summary_constants import SummaryConstants
 from dcoc.accel.report import INVALID_SUMMARY, CostReport, CostSummary
 from dcoc.accel.tables import EnergyTables
@@ -40,9 +35,8 @@ from dcoc.workloads.problem import Problem
 class Evaluator(SummaryConstants):
     """Evaluate many mappings of one problem on one architecture with one set of tables."""
 
-    COMPILE_AFTER = 64
-    """Mappings evaluated by the generic code before the specialized code is generated (which
-    takes about as long as 100 generic evaluations)."""
+    SIZES_MEMO = 4096
+    """Tile extents whose sizes per data space :meth:`summary` remembers (emptied when full)."""
 
     def __init__(
         self,
@@ -52,7 +46,6 @@ class Evaluator(SummaryConstants):
         *,
         legacy_translation: bool = False,
         link_transfers: bool = True,
-        generated: bool = True,
     ) -> None:
         super().__init__(
             arch,
@@ -61,10 +54,7 @@ class Evaluator(SummaryConstants):
             legacy_translation=legacy_translation,
             link_transfers=link_transfers,
         )
-        self._generated: Callable[[Mapping], CostSummary] | None = None
-        self._source: str | None = None
-        self.use_generated = generated
-        self._calls_before_compile = self.COMPILE_AFTER
+        self.sizes_memo: dict[tuple[int, ...], tuple[int, ...]] = {}
 
     def evaluate(self, mapping: Mapping) -> CostReport:
         """The full cost report (the model's own cost arithmetic, closed-form analysis)."""
@@ -107,54 +97,20 @@ class Evaluator(SummaryConstants):
                 zero += w
         return bits[ref][1], bits[ref][3], matched, zero, 0
 
-    def _accesses(
-        self,
-        ds: int,
-        tile: list[int],
-        size: int,
-        n_above: int,
-        found: tuple[int, int, int, int, int] | None,
-    ) -> int:
-        if found is None:
-            return size
-        d, step, matched, zero, _ = found
-        spans = self.span_fns[ds](tile)
-        for k, c in self.touch[ds][d]:
-            spans[k] = max(0, spans[k] - c * step)
-        inter = prod(spans)
-        if self.legacy:
-            return size * n_above - inter * matched
-        return size * (n_above - zero) - inter * matched
-
-    @property
-    def generated_source(self) -> str:
-        """The Python source of the summary specialized to this evaluator
-        (:mod:`dcoc.accel.model.summary_codegen`)."""
-        if self._source is None:
-            self._compile()
-        assert self._source is not None
-        return self._source
-
-    def _compile(self) -> Callable[[Mapping], CostSummary]:
-        self._source, self._generated = compile_summary(self)
-        return self._generated
+    def _tile_sizes(self, extents: list[int]) -> tuple[int, ...]:
+        """The size of every data space's tile of ``extents`` (memoized)."""
+        key = tuple(extents)
+        memo = self.sizes_memo
+        got = memo.get(key)
+        if got is None:
+            if len(memo) >= self.SIZES_MEMO:
+                memo.clear()
+            got = memo[key] = self.all_sizes_fn(key)
+        return got
 
     def summary(self, mapping: Mapping) -> CostSummary:
-        """Validity, cycles, energy, area and utilization of ``mapping``: the generated,
-        specialized code (compiled once the evaluator has served ``COMPILE_AFTER`` mappings,
-        or when :attr:`generated_source` is first read), or :meth:`generic_summary` if the
-        evaluator was built with ``generated=False``. Both give identical results."""
-        fn = self._generated
-        if fn is not None:
-            return fn(mapping)
-        if self.use_generated:
-            self._calls_before_compile -= 1
-            if self._calls_before_compile <= 0:
-                return self._compile()(mapping)
-        return self.generic_summary(mapping)
-
-    def generic_summary(self, mapping: Mapping) -> CostSummary:
-        """:meth:`summary` by the generic code (the reference for the generated code)."""
+        """Validity, cycles, energy, area and utilization of ``mapping``, equal bit for bit to
+        ``evaluate(...).summary()``."""
         nl, nd, nds = self.nl, self.nd, self.nds
         levels = mapping.levels
         if mapping.conflicts or len(levels) != nl:
@@ -220,8 +176,11 @@ class Evaluator(SummaryConstants):
         for li in range(nl - 2, -1, -1):
             replication[li] = replication[li + 1] * fans[li + 1]
         # -- per data space: tile sizes, accesses, bypass, counts -------------------------
-        level_sizes = list(map(self.all_sizes_fn, exts))
+        tile_sizes = self._tile_sizes
+        level_sizes = list(map(tile_sizes, exts))
         spatial_levels = [li for li in range(nl) if fans[li] > 1]
+        # the tiles under each fanout (the partition divides by them)
+        master_sizes = {li: tile_sizes(masters[li]) for li in spatial_levels}
         weights: list[int] | None = None  # per bit: (n - 1) * product of the bounds above
         reads_l = [0] * nl
         writes_l = [0] * nl
@@ -234,7 +193,6 @@ class Evaluator(SummaryConstants):
         blocks, e_read, e_fill, e_update = self.block, self.e_read, self.e_fill, self.e_update
         ceil = math.ceil
         for ds in range(nds):
-            size_fn = self.size_fns[ds]
             sizes = [ls[ds] for ls in level_sizes]
             rel = self.relevant[ds]
             sliding = self.sliding[ds]
@@ -364,7 +322,7 @@ class Evaluator(SummaryConstants):
             p = sizes[-1]  # partition, carried inward; divided below a spatial fanout
             for li in range(nl - 1, -1, -1):
                 if li < nl - 1 and fans[li + 1] > 1:
-                    p = p * sizes[li] // size_fn(masters[li + 1])
+                    p = p * sizes[li] // master_sizes[li + 1][ds]
                 if not keep[li]:
                     continue
                 fill = 0 if li == outermost else pas[li]

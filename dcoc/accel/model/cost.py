@@ -39,8 +39,8 @@ of 2709504; the README there lists all four). :func:`final_counts` therefore rep
 double arithmetic operation by operation (same operands, same order; Python floats are IEEE
 doubles) and rounds with :func:`std_round` at the end; counts of levels that were never scaled
 stay exact Python ints. Every engine applies the same expressions in the same order: the delta
-engine and the closed form through this module, :mod:`dcoc.accel.model.cached_evaluator` and its
-generated code, :mod:`dcoc.accel.batched.cost`.
+engine and the closed form through this module, :mod:`dcoc.accel.model.cached_evaluator`,
+:mod:`dcoc.accel.batched.cost`.
 
 One difference remains: Timeloop keys the access stats by (multicast, scatter), dcoc by
 multicast alone, so the scaled entries of one multicast factor are added up as one product

@@ -2,66 +2,94 @@
 
 :class:`SummaryConstants` holds, per storage level and data space, everything the headline
 cost of a mapping needs that does not depend on the mapping (fanouts, capacities, bandwidths,
-per-action energies, projections, sliding-window encodings, the link detector). Both the
-generic summary (:class:`~dcoc.accel.model.cached_evaluator.Evaluator`) and the specialized
-code written from it (:mod:`~dcoc.accel.model.summary_codegen`) read these fields; no spec
-string is among them. The projection functions are compiled once per projection and shared
-by every evaluator of the same problem.
+per-action energies, projections, sliding-window encodings, the link detector); the cached
+evaluator (:class:`~dcoc.accel.model.cached_evaluator.Evaluator`) reads these fields. No spec
+string is among them. The projection functions (tile extents to bounding-box sizes or spans)
+are plain closures over the projection's dimension indices and coefficients, built once per
+projection and shared by every evaluator of the same problem: dcoc writes and runs no Python
+source (``SECURITY.md``).
 """
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from math import prod
+from operator import itemgetter
 
 from dcoc.accel.architecture import Architecture
 from dcoc.accel.model.closed_form import LinkDetector
 from dcoc.accel.model.cost import MAC_ACTIONS
-from dcoc.accel.model.delta_engine import projections
-from dcoc.accel.model.source_literals import literal
+from dcoc.accel.model.delta_engine import Projection, projections
 from dcoc.accel.tables import EnergyTables
 from dcoc.workloads.problem import Problem
 
+Extents = Sequence[int]
+Span = Callable[[Extents], int]
+
+
+def _one(e: Extents) -> int:
+    return 1
+
+
+def _axis_span(terms: tuple[tuple[int, int], ...]) -> int | Span:
+    """One data dimension's span ``sum(c * (e[d] - 1)) + 1`` as a function of the extents, or,
+    for the common single term with coefficient 1 (span ``e[d]``), just the index ``d``."""
+    nz = tuple((d, c) for d, c in terms if c)
+    const = 1 - sum(c for _, c in nz)  # sum(c * (e - 1)) + 1 = sum(c * e) + const
+    if not nz:
+        return _one
+    if len(nz) == 1:
+        ((d, c),) = nz
+        if c == 1:
+            return d
+        return lambda e: c * e[d] + const
+    if len(nz) == 2:
+        (d0, c0), (d1, c1) = nz
+        if c0 == 1 and c1 == 1:
+            return lambda e: e[d0] + e[d1] + const
+        return lambda e: c0 * e[d0] + c1 * e[d1] + const
+    return lambda e: sum([c * e[d] for d, c in nz]) + const
+
+
+def _axis_functions(proj: Projection) -> list[Span]:
+    return [itemgetter(a) if isinstance(a, int) else a for a in map(_axis_span, proj)]
+
 
 @functools.lru_cache(maxsize=4096)
-def size_function(proj: tuple[tuple[tuple[int, int], ...], ...]) -> Callable[[list[int]], int]:
-    """A compiled ``extents -> bounding-box size`` for one projection (generated source: the
-    projection's dimension indices and integer coefficients, written by ``literal``)."""
-    factors = []
-    for terms in proj:
-        parts = [f"{literal(c)} * (e[{literal(d)}] - 1)" for d, c in terms if c]
-        factors.append(f"({' + '.join(parts)} + 1)" if parts else "1")
-    fn: Callable[[list[int]], int] = eval(f"lambda e: {' * '.join(factors) or '1'}")
-    return fn
+def size_function(proj: Projection) -> Span:
+    """``extents -> bounding-box size`` of one projection (the product of its spans)."""
+    axes = [_axis_span(terms) for terms in proj]
+    dims = tuple(a for a in axes if isinstance(a, int))
+    spans = tuple(a for a in axes if not isinstance(a, int) and a is not _one)
+    if not spans:
+        if not dims:
+            return _one
+        if len(dims) == 1:
+            return itemgetter(dims[0])
+        whole = itemgetter(*dims)
+        return lambda e: prod(whole(e))
+    if not dims:
+        return lambda e: prod([f(e) for f in spans])
+    if len(dims) == 1:
+        d = dims[0]
+        return lambda e: prod([f(e) for f in spans], start=e[d])
+    part = itemgetter(*dims)
+    return lambda e: prod([f(e) for f in spans], start=prod(part(e)))
 
 
 @functools.lru_cache(maxsize=1024)
-def all_sizes_function(
-    projs: tuple[tuple[tuple[tuple[int, int], ...], ...], ...],
-) -> Callable[[list[int]], tuple[int, ...]]:
-    """A compiled ``extents -> (bounding-box size per data space)``."""
-    sizes = []
-    for proj in projs:
-        factors = []
-        for terms in proj:
-            parts = [f"{literal(c)} * (e[{literal(d)}] - 1)" for d, c in terms if c]
-            factors.append(f"({' + '.join(parts)} + 1)" if parts else "1")
-        sizes.append(" * ".join(factors) or "1")
-    fn: Callable[[list[int]], tuple[int, ...]] = eval(f"lambda e: ({', '.join(sizes)},)")
-    return fn
+def all_sizes_function(projs: tuple[Projection, ...]) -> Callable[[Extents], tuple[int, ...]]:
+    """``extents -> (bounding-box size per data space)``."""
+    fns = tuple(size_function(p) for p in projs)
+    return lambda e: tuple([f(e) for f in fns])
 
 
 @functools.lru_cache(maxsize=4096)
-def span_function(
-    proj: tuple[tuple[tuple[int, int], ...], ...],
-) -> Callable[[list[int]], list[int]]:
-    """A compiled ``extents -> [span per data dimension]`` for one projection."""
-    spans = []
-    for terms in proj:
-        parts = [f"{literal(c)} * (e[{literal(d)}] - 1)" for d, c in terms if c]
-        spans.append(f"{' + '.join(parts)} + 1" if parts else "1")
-    fn: Callable[[list[int]], list[int]] = eval(f"lambda e: [{', '.join(spans)}]")
-    return fn
+def span_function(proj: Projection) -> Callable[[Extents], list[int]]:
+    """``extents -> [span per data dimension]`` of one projection (a new list each call)."""
+    fns = _axis_functions(proj)
+    return lambda e: [f(e) for f in fns]
 
 
 class SummaryConstants:
@@ -117,7 +145,6 @@ class SummaryConstants:
             area += tables.area_um2(lv.name) * lv.instances
         self.area = tables.area_um2(mac.name) * mac.instances + area
         self.hist_cache: dict[tuple[int, tuple[int, ...], tuple[int, ...]], tuple] = {}
-        self.size_fns = tuple(size_function(p) for p in self.projs)
         self.all_sizes_fn = all_sizes_function(self.projs)
         self.span_fns = tuple(span_function(p) for p in self.projs)
         # sliding windows: translations encoded as one int (balanced mixed radix, linear)

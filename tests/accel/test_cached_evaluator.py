@@ -1,8 +1,8 @@
-"""The generated, specialized ``Evaluator.summary`` (dcoc.accel.model.summary_codegen) is
-bit-identical to the generic code: every reference case with random legal and broken mappings
-under both stride rules with and without neighbour link transfers, mappings built to use
-links, and random problems on the reference architectures with varied capacities, bandwidths
-and energy/area tables."""
+"""The cached ``Evaluator.summary`` (dcoc.accel.model.cached_evaluator) equals
+``evaluate(...).summary()`` bit for bit: every reference case with random legal and broken
+mappings under both stride rules with and without neighbour link transfers, mappings built to
+use links, and random problems on the reference architectures with varied capacities,
+bandwidths and energy/area tables."""
 
 from __future__ import annotations
 
@@ -18,11 +18,14 @@ from test_closed_form import ARCH_CASES, small_problems
 from test_link_transfers import LINEAR, sliding_cases
 from timeloop_cases import CASES, input_files
 
+from dcoc.accel.architecture import Architecture
 from dcoc.accel.mapper.random_mappings import random_mapping
 from dcoc.accel.mapping import Mapping
 from dcoc.accel.model.cached_evaluator import Evaluator
+from dcoc.accel.model.evaluation import evaluate
 from dcoc.accel.report import CostSummary
 from dcoc.accel.spec.inputs import ModelInputs, load_model_inputs
+from dcoc.accel.tables import EnergyTables
 from dcoc.workloads.problem import Problem
 
 
@@ -36,13 +39,22 @@ def _bits(s: CostSummary) -> tuple[str, ...]:
     return tuple(repr(x) for x in astuple(s))
 
 
-def _assert_same(generic: Evaluator, generated: Evaluator, mappings: list[Mapping]) -> int:
-    assert generated.generated_source  # compile now rather than after COMPILE_AFTER calls
+def _assert_same(
+    arch: Architecture,
+    problem: Problem,
+    tables: EnergyTables,
+    mappings: list[Mapping],
+    *,
+    legacy: bool,
+    links: bool = True,
+) -> int:
+    """Every mapping's cached summary equals the full report's; the number of valid ones."""
+    kw = {"legacy_translation": legacy, "link_transfers": links}
+    ev = Evaluator(arch, problem, tables, **kw)
     valid = 0
     for m in mappings:
-        want = generic.summary(m)
-        got = generated.summary(m)
-        assert _bits(got) == _bits(want), m
+        want = evaluate(arch, problem, m, tables=tables, **kw).summary()
+        assert _bits(ev.summary(m)) == _bits(want), m
         valid += want.valid
     return valid
 
@@ -56,12 +68,8 @@ def test_reference_cases_random_and_broken_mappings(case: str, legacy: bool, lin
     rng = np.random.default_rng(11)
     mappings = [inp.mapping] + [random_mapping(arch, problem, rng) for _ in range(40)]
     mappings += [_break(m, rng) for m in mappings[:10]]
-    kw = {"legacy_translation": legacy, "link_transfers": links}
-    generic = Evaluator(arch, problem, inp.tables, generated=False, **kw)
-    generated = Evaluator(arch, problem, inp.tables, **kw)
-    assert _assert_same(generic, generated, mappings) > 0
-    assert generated._generated is not None
-    assert generic._generated is None  # the reference really ran the generic code
+    valid = _assert_same(arch, problem, inp.tables, mappings, legacy=legacy, links=links)
+    assert 0 < valid < len(mappings)
 
 
 @settings(max_examples=60, deadline=None)
@@ -80,12 +88,7 @@ def test_random_problems_and_hardware(
     arch, tables = _varied_hardware(inp.architecture, inp.tables, rng)
     mappings = [random_mapping(arch, problem, rng) for _ in range(10)]
     mappings += [_break(m, rng) for m in mappings[:4]]
-    kw = {"legacy_translation": legacy, "link_transfers": links}
-    _assert_same(
-        Evaluator(arch, problem, tables, generated=False, **kw),
-        Evaluator(arch, problem, tables, **kw),
-        mappings,
-    )
+    _assert_same(arch, problem, tables, mappings, legacy=legacy, links=links)
 
 
 @settings(max_examples=80, deadline=None)
@@ -105,34 +108,17 @@ def test_mappings_built_to_use_links(case: tuple[Problem, Mapping], legacy: bool
                 for kept in [list(enumerate(lm.keep))]
             )
             variants.append(Mapping(levels))
-    kw = {"legacy_translation": legacy}
-    _assert_same(
-        Evaluator(inp.architecture, problem, inp.tables, generated=False, **kw),
-        Evaluator(inp.architecture, problem, inp.tables, **kw),
-        variants,
-    )
+    _assert_same(inp.architecture, problem, inp.tables, variants, legacy=legacy)
 
 
-def test_generated_code_is_compiled_after_a_few_mappings() -> None:
+def test_tile_sizes_memo_is_bounded() -> None:
+    """The memo of tile sizes is emptied when full, and the numbers stay those of the report."""
     inp = _inputs("06-eyeriss-vgg02-layer5")
-    ev = Evaluator(inp.architecture, inp.problem, inp.tables)
-    generic = Evaluator(inp.architecture, inp.problem, inp.tables, generated=False)
-    for _ in range(Evaluator.COMPILE_AFTER - 1):
-        assert ev.summary(inp.mapping) == generic.summary(inp.mapping)
-    assert ev._generated is None
-    assert _bits(ev.summary(inp.mapping)) == _bits(generic.summary(inp.mapping))
-    assert ev._generated is not None
-
-
-def test_generated_source_is_inspectable() -> None:
-    inp = _inputs("06-eyeriss-vgg02-layer5")
-    ev = Evaluator(inp.architecture, inp.problem, inp.tables)
-    source = ev.generated_source
-    assert source.startswith("def summary(mapping):")
-    for li, lv in enumerate(inp.architecture.storage):
-        assert f"# -- level {li}: " in source
-        assert lv.name not in source  # levels appear as indices only (test_hostile_names)
-    assert "link_accesses(" in source  # links on
-    compile(source, "<test>", "exec")
-    nolinks = Evaluator(inp.architecture, inp.problem, inp.tables, link_transfers=False)
-    assert "link" not in nolinks.generated_source
+    arch, problem = inp.architecture, inp.problem
+    ev = Evaluator(arch, problem, inp.tables)
+    ev.SIZES_MEMO = 8
+    rng = np.random.default_rng(2)
+    for m in [inp.mapping] + [random_mapping(arch, problem, rng) for _ in range(30)]:
+        want = evaluate(arch, problem, m, tables=inp.tables).summary()
+        assert _bits(ev.summary(m)) == _bits(want)
+        assert len(ev.sizes_memo) <= 8
