@@ -1,10 +1,13 @@
-"""Helpers shared by the batched evaluator's modules: per-element integers and their products."""
+"""Helpers shared by the batched evaluator's modules: per-element integers, their products, and
+the spans and sizes of tiles whose extents are such integers."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 import numpy as np
+
+from dcoc.accel.model.delta_engine import Projection
 
 # A per-element integer: the same for every element (int) or one per element ([B] array).
 Vec = int | np.ndarray
@@ -35,3 +38,29 @@ def batch_slots(flat: np.ndarray) -> tuple[list[Vec], np.ndarray]:
     for i, c in enumerate(cols):
         out[int(c)] = sub[i]
     return out, positive
+
+
+def spans(proj: Projection, extents: Sequence[Vec]) -> list[Vec]:
+    """Per data dimension of ``proj``, the span of a tile with ``extents``."""
+    out = []
+    for terms in proj:
+        span: Vec = 1
+        for d, c in terms:
+            e = extents[d]
+            if not (isinstance(e, int) and e == 1):
+                span = span + c * (e - 1)
+        out.append(span)
+    return out
+
+
+def tile_size(proj: Projection, extents: Sequence[Vec]) -> Vec:
+    """The size of the bounding box of a tile with ``extents`` in the data space of ``proj``."""
+    out: Vec = 1
+    for terms in proj:
+        span: Vec = 1
+        for d, c in terms:
+            e = extents[d]
+            if not (isinstance(e, int) and e == 1):
+                span = span + c * (e - 1)
+        out = out * span if not (isinstance(span, int) and span == 1) else out
+    return out
