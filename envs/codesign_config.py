@@ -12,12 +12,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from dcoc.envs.config_mapping import config_from_mapping
+from dcoc.envs.config_mapping import ENV_CONFIG_FILE, config_from_mapping
 
 from dcoc.accel.evaluator import CachedEvaluators, MappingEvaluator
 from dcoc.accel.report import CostSummary
 from dcoc.accel.spec.design_space import load_design_space
-from dcoc.errors import SpecError
+from dcoc.errors import ConfigError, SpecError
 from dcoc.objective import DESIGN_OBJECTIVES, Objective
 from dcoc.search.codesign_space import CoDesignSpace, LayerDesign
 from dcoc.search.network_search import resolve_design_space
@@ -71,17 +71,26 @@ class CoDesignEnvConfig:
     def __post_init__(self) -> None:
         object.__setattr__(self, "objective", Objective.parse(self.objective))
         if self.objective not in DESIGN_OBJECTIVES:
-            raise ValueError(
-                f"objective {self.objective.value!r} needs per-level counts; a co-design env "
-                f"minimizes one of {', '.join(o.value for o in DESIGN_OBJECTIVES)}"
+            raise ConfigError(
+                ENV_CONFIG_FILE,
+                ("objective",),
+                f"{self.objective.value!r} needs per-level counts; a co-design env minimizes "
+                f"one of {', '.join(o.value for o in DESIGN_OBJECTIVES)}",
             )
         object.__setattr__(self, "reward", RewardKind(self.reward))
         if isinstance(self.workload, list):
             object.__setattr__(self, "workload", tuple(self.workload))
-        if self.rounds_per_layer < 1:
-            raise ValueError("rounds_per_layer must be at least 1")
-        if self.reference_samples < 1:
-            raise ValueError("reference_samples must be at least 1")
+        for name in ("rounds_per_layer", "reference_samples"):
+            if getattr(self, name) < 1:
+                raise ConfigError(ENV_CONFIG_FILE, (name,), "must be at least 1")
+        for name in ("area_budget_um2", "energy_budget_pj"):
+            value = getattr(self, name)
+            if value is not None and not (math.isfinite(value) and value > 0):
+                raise ConfigError(
+                    ENV_CONFIG_FILE, (name,), f"must be a positive number or null, got {value!r}"
+                )
+        if not math.isfinite(self.invalid_reward):
+            raise ConfigError(ENV_CONFIG_FILE, ("invalid_reward",), "must be a finite number")
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any] | None) -> CoDesignEnvConfig:

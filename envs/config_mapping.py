@@ -10,6 +10,10 @@ from typing import Any, TypeVar
 
 ConfigT = TypeVar("ConfigT")
 
+ENV_CONFIG_FILE = "<env_config>"
+"""The ``file`` of a :class:`~dcoc.errors.ConfigError` an env config raises for a bad setting;
+its ``yaml_path`` is the setting's name, which ``dcoc.experiment`` maps to its config key."""
+
 
 def config_from_mapping(cls: type[ConfigT], values: Mapping[str, Any] | None) -> ConfigT:
     """``cls(**values)`` for a dataclass ``cls``; unknown keys raise ``ValueError`` naming

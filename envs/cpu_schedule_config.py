@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from dcoc.envs.config_mapping import config_from_mapping
+from dcoc.envs.config_mapping import ENV_CONFIG_FILE, config_from_mapping
 
+from dcoc.errors import ConfigError
 from dcoc.tvm.measure import MeasureSettings
 
 
@@ -53,12 +55,20 @@ class CpuScheduleEnvConfig:
     given none."""
 
     def __post_init__(self) -> None:
-        if self.candidates_per_episode < 1:
-            raise ValueError("candidates_per_episode must be at least 1")
-        if self.workers < 1:
-            raise ValueError("workers must be at least 1")
+        for name in ("candidates_per_episode", "workers", "repeat", "number", "num_threads"):
+            if getattr(self, name) < 1:
+                raise ConfigError(ENV_CONFIG_FILE, (name,), "must be at least 1")
+        if self.min_repeat_ms < 0 or self.warmup_runs < 0:
+            name = "min_repeat_ms" if self.min_repeat_ms < 0 else "warmup_runs"
+            raise ConfigError(ENV_CONFIG_FILE, (name,), "must be at least 0")
+        for name in ("build_timeout_s", "run_timeout_s"):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value >= 0):
+                raise ConfigError(ENV_CONFIG_FILE, (name,), f"must be at least 0, got {value!r}")
+        if not (math.isfinite(self.rtol) and self.rtol >= 0):
+            raise ConfigError(ENV_CONFIG_FILE, ("rtol",), f"must be at least 0, got {self.rtol!r}")
         if self.reference_latency_s is not None and not self.reference_latency_s > 0:
-            raise ValueError("reference_latency_s must be positive")
+            raise ConfigError(ENV_CONFIG_FILE, ("reference_latency_s",), "must be positive")
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any] | None) -> CpuScheduleEnvConfig:

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from dcoc.accel.spec.design_space import load_design_space
-from dcoc.envs.codesign_config import resolve_layers, resolve_space_path
+from dcoc.envs.codesign_config import CoDesignEnvConfig, resolve_layers, resolve_space_path
 from dcoc.envs.codesign_joint import JOINT_AGENT
 from dcoc.errors import ConfigError, SpecError
 from dcoc.experiment.config import ExperimentConfig, Mode
@@ -41,49 +41,92 @@ def plan_env(config: ExperimentConfig, records_path: Path, file: str) -> EnvPlan
     layers = _layers(config, file)
     keys = tuple(workload_keys(parse_workload(config.env.workload), layers))
     counts = tuple(layer.count for layer in layers)
+    check_env_settings(config, file)
     if config.mode == Mode.CPU_SCHEDULE:
         if len(layers) != 1:
             raise ConfigError(
                 file, ("env", "workload"), "cpu_schedule tunes one layer: name NET/LAYER or a shape"
             )
-        cpu = config.cpu
-        env_config: dict[str, Any] = {
-            "workload": config.env.workload,
-            "candidates_per_episode": cpu.candidates_per_episode,
-            "records_path": str(records_path),
-            "workers": cpu.workers,
-            "repeat": cpu.repeat,
-            "min_repeat_ms": cpu.min_repeat_ms,
-            "num_threads": cpu.num_threads,
-            "build_timeout_s": cpu.build_timeout_s,
-            "run_timeout_s": cpu.run_timeout_s,
-            "seed": config.experiment.seed,
-        }
-        from dcoc.envs.cpu_schedule_config import CpuScheduleEnvConfig  # imports TVM
-
-        known = set(CpuScheduleEnvConfig.__dataclass_fields__)
-        missing = sorted(set(env_config) - known)
-        if missing:  # a CpuScheduleEnvConfig without one of these settings
-            raise ConfigError(file, ("cpu",), f"this dcoc's cpu_schedule env lacks {missing}")
+        env_config = {**cpu_env_settings(config), "records_path": str(records_path)}
         return EnvPlan(CPU_FACTORY, env_config, ("sw_tile", "sw_order"), keys, counts)
     check_area_budget(config, file)
-    cd = config.codesign
     env_config = {
-        "design_space": cd.design_space,
-        "workload": parse_workload(config.env.workload),
-        "objective": config.env.objective.value,
-        "area_budget_um2": cd.area_budget_um2,
-        "energy_budget_pj": cd.energy_budget_pj,
-        "rounds_per_layer": cd.rounds_per_layer,
-        "reference_samples": cd.reference_samples,
-        "invalid_reward": cd.invalid_reward,
-        "seed": config.experiment.seed,
+        **codesign_env_settings(config),
         RECORDS_PATH_KEY: str(records_path),
         RECORDS_METHOD_KEY: "ppo",
     }
     if config.agents.single_policy:
         return EnvPlan(JOINT_CODESIGN_FACTORY, env_config, (JOINT_AGENT,), keys, counts)
     return EnvPlan(CODESIGN_FACTORY, env_config, ("hw", "sw_tile", "sw_order"), keys, counts)
+
+
+CODESIGN_KEYS: dict[str, tuple[str, str]] = {
+    "design_space": ("codesign", "design_space"),
+    "workload": ("env", "workload"),
+    "objective": ("env", "objective"),
+    "area_budget_um2": ("codesign", "area_budget_um2"),
+    "energy_budget_pj": ("codesign", "energy_budget_pj"),
+    "rounds_per_layer": ("codesign", "rounds_per_layer"),
+    "reference_samples": ("codesign", "reference_samples"),
+    "invalid_reward": ("codesign", "invalid_reward"),
+    "seed": ("experiment", "seed"),
+}
+"""Each co-design env setting and the experiment config key it comes from."""
+
+CPU_KEYS: dict[str, tuple[str, str]] = {
+    "workload": ("env", "workload"),
+    **{
+        name: ("cpu", name)
+        for name in (
+            "candidates_per_episode",
+            "workers",
+            "repeat",
+            "min_repeat_ms",
+            "num_threads",
+            "build_timeout_s",
+            "run_timeout_s",
+        )
+    },
+    "seed": ("experiment", "seed"),
+}
+"""Each CPU-schedule env setting and the experiment config key it comes from."""
+
+
+def _settings(config: ExperimentConfig, keys: dict[str, tuple[str, str]]) -> dict[str, Any]:
+    return {name: getattr(getattr(config, sec), key) for name, (sec, key) in keys.items()}
+
+
+def codesign_env_settings(config: ExperimentConfig) -> dict[str, Any]:
+    """The co-design env's settings (:class:`~dcoc.envs.codesign_config.CoDesignEnvConfig`
+    keys) of ``config``."""
+    out = _settings(config, CODESIGN_KEYS)
+    out["workload"] = parse_workload(config.env.workload)
+    out["objective"] = config.env.objective.value
+    return out
+
+
+def cpu_env_settings(config: ExperimentConfig) -> dict[str, Any]:
+    """The CPU-schedule env's settings (``CpuScheduleEnvConfig`` keys) of ``config``."""
+    return _settings(config, CPU_KEYS)
+
+
+def check_env_settings(config: ExperimentConfig, file: str) -> None:
+    """Build the env's settings object once, so that its own checks (the only ones) reject a
+    bad value here, before any run directory or Ray exists, as a :class:`ConfigError` naming
+    the config's key."""
+    if config.mode == Mode.CPU_SCHEDULE:
+        from dcoc.envs.cpu_schedule_config import CpuScheduleEnvConfig  # imports TVM
+
+        settings, keys = cpu_env_settings(config), CPU_KEYS
+        build: Any = CpuScheduleEnvConfig.from_mapping
+    else:
+        settings, keys = codesign_env_settings(config), CODESIGN_KEYS
+        build = CoDesignEnvConfig.from_mapping
+    try:
+        build(settings)
+    except ConfigError as error:
+        name = str(error.yaml_path[0]) if error.yaml_path else ""
+        raise ConfigError(file, keys.get(name, ()), error.message) from None
 
 
 def _layers(config: ExperimentConfig, file: str) -> tuple[Layer, ...]:

@@ -21,7 +21,7 @@ import yaml
 from dcoc.errors import ConfigError
 from dcoc.experiment import config as config_module
 from dcoc.experiment.config import ExperimentConfig, Mode
-from dcoc.objective import DESIGN_OBJECTIVES
+from dcoc.experiment.environment import check_env_settings
 
 SET_FILE = "--set"
 """Name under which errors of ``--set`` overrides are reported."""
@@ -52,6 +52,7 @@ def load_config(path: str | Path | None, overrides: Sequence[str] = ()) -> Exper
     for override in overrides:
         config = apply_override(config, override)
     check_values(config, file)
+    check_env_settings(config, file)
     return config
 
 
@@ -189,11 +190,6 @@ def check_values(config: ExperimentConfig, file: str) -> None:
     checks: list[tuple[tuple[str, ...], bool, str]] = [
         (("train", "iterations"), config.train.iterations >= 1, "must be at least 1"),
         (("train", "checkpoint_every"), config.train.checkpoint_every >= 1, "must be >= 1"),
-        (
-            ("env", "objective"),
-            config.env.objective in DESIGN_OBJECTIVES,
-            "must be one of " + ", ".join(o.value for o in DESIGN_OBJECTIVES),
-        ),
         (("agents", "lr"), config.agents.lr > 0, "must be positive"),
         (("agents", "train_batch_size"), config.agents.train_batch_size >= 1, "must be >= 1"),
         (
@@ -234,8 +230,6 @@ def check_values(config: ExperimentConfig, file: str) -> None:
             not config.agents.single_policy or config.agents.critic == "independent",
             "needs agents.critic: independent (the one policy has its own value head)",
         ),
-        (("codesign", "rounds_per_layer"), config.codesign.rounds_per_layer >= 1, "must be >= 1"),
-        (("cpu", "candidates_per_episode"), config.cpu.candidates_per_episode >= 1, ">= 1"),
     ]
     if config.mode == Mode.CPU_SCHEDULE:
         checks.append(

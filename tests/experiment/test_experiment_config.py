@@ -235,3 +235,57 @@ def test_resume_rejects_changing_the_env_or_the_agents(tmp_path: Path) -> None:
     result = _cli("--resume", str(run), "--set", "train.iterations=5")
     assert result.returncode == 2
     assert "progress.json" in result.stderr.strip().splitlines()[-1]
+
+
+@pytest.mark.parametrize(
+    ("override", "where", "hint"),
+    [
+        ("codesign.reference_samples=0", "codesign.reference_samples", "at least 1"),
+        ("codesign.rounds_per_layer=0", "codesign.rounds_per_layer", "at least 1"),
+        ("codesign.area_budget_um2=-5", "codesign.area_budget_um2", "positive"),
+        ("codesign.energy_budget_pj=0", "codesign.energy_budget_pj", "positive"),
+        ("codesign.invalid_reward=.nan", "codesign.invalid_reward", "finite"),
+        ("env.objective=last_level_accesses", "env.objective", "per-level counts"),
+    ],
+)
+def test_env_settings_are_checked_once_when_the_config_loads(
+    override: str, where: str, hint: str
+) -> None:
+    """The env's own checks run when the config loads, reported under the config's key (the
+    settings used to be checked in two places, and a value only the env rejected passed the
+    config check, started Ray and ended in the env's traceback)."""
+    path = ROOT / "experiments" / "quickstart.yaml"
+    with pytest.raises(ConfigError) as info:
+        load_config(path, [override])
+    assert str(info.value).startswith(f"{path}: {where}: ")
+    assert hint in str(info.value)
+
+
+def test_env_setting_keys_name_real_fields() -> None:
+    from dcoc.envs.codesign_config import CoDesignEnvConfig
+
+    from dcoc.experiment.environment import CODESIGN_KEYS
+
+    fields = {f.name for f in dataclasses.fields(CoDesignEnvConfig)}
+    assert set(CODESIGN_KEYS) <= fields
+    config = ExperimentConfig()
+    for section, key in CODESIGN_KEYS.values():
+        assert hasattr(getattr(config, section), key)
+
+
+def test_cli_reference_samples_zero_exits_2_before_ray(tmp_path: Path) -> None:
+    result = _cli(
+        "--config",
+        "experiments/quickstart.yaml",
+        "--set",
+        "codesign.reference_samples=0",
+        "--run-dir",
+        str(tmp_path / "run"),
+    )
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert lines[-1] == (
+        "error: experiments/quickstart.yaml: codesign.reference_samples: must be at least 1"
+    )
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "run").exists()
