@@ -1,7 +1,7 @@
 """``python -m dcoc.accel``: evaluate Timeloop YAML specs with dcoc's accelerator model.
 
     python -m dcoc.accel evaluate arch.yaml prob.yaml map.yaml ERT.yaml ART.yaml [--json]
-        [--legacy-translation]
+        [--legacy-translation] [--jinja NAME=VALUE ...]
     python -m dcoc.accel map ARCH.yaml PROBLEM.yaml [CONSTRAINTS.yaml] ...
         (like timeloop-mapper: :mod:`dcoc.accel.mapper.command`)
 
@@ -19,14 +19,18 @@ from collections.abc import Sequence
 from dcoc.accel.mapper.command import add_map_command
 from dcoc.accel.model.evaluation import evaluate
 from dcoc.accel.report import format_report
-from dcoc.accel.spec.inputs import load_model_inputs
+from dcoc.accel.spec.documents import load_spec
+from dcoc.accel.spec.inputs import model_inputs
+from dcoc.accel.spec.jinja_args import add_jinja_argument, jinja_data
+from dcoc.accel.spec.variables import resolved_variables
 from dcoc.errors import SpecError
 
 EXIT_VALID, EXIT_INVALID, EXIT_SPEC = 0, 1, 2
 
 
 def _run_evaluate(args: argparse.Namespace) -> int:
-    inputs = load_model_inputs(args.files)
+    doc = load_spec(args.files, jinja_data(args.jinja))
+    inputs = model_inputs(doc)
     report = evaluate(
         inputs.architecture,
         inputs.problem,
@@ -36,7 +40,11 @@ def _run_evaluate(args: argparse.Namespace) -> int:
         link_transfers=not args.no_link_transfers,
     )
     if args.json:
-        print(json.dumps(report.to_json()))
+        out = report.to_json()
+        variables = resolved_variables(doc)
+        if variables:
+            out["variables"] = variables  # as resolved from the files' variables block
+        print(json.dumps(out))
     else:
         print(format_report(report))
     return EXIT_VALID if report.valid else EXIT_INVALID
@@ -55,6 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ev.add_argument("files", nargs="+", metavar="FILE", help="Timeloop YAML input files")
     ev.add_argument("--json", action="store_true", help="print one JSON object")
+    add_jinja_argument(ev)
     ev.add_argument(
         "--legacy-translation",
         action="store_true",

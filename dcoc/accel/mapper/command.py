@@ -4,6 +4,7 @@
         [--workload NAME] [--search random-pruned|exhaustive|random-pruned-climb]
         [--metric edp ...] [--budget N] [--victory N] [--time-limit S] [--seed S]
         [--evaluator batched|scalar] [--out DIR] [--json] [--quiet] [--legacy-translation]
+        [--jinja NAME=VALUE ...]
 
 Input files are merged by top-level key: ``architecture`` (required), ``problem`` (or
 ``--workload resnet18/C5``), ``mapspace_constraints``/``constraints`` (optional), ``mapper``
@@ -36,6 +37,7 @@ from dcoc.accel.mapper.search import (
     search_mapspace,
 )
 from dcoc.accel.report import format_report
+from dcoc.accel.spec.jinja_args import add_jinja_argument, jinja_data
 from dcoc.accel.spec.mapping import mapping_to_yaml
 from dcoc.objective import Objective
 from dcoc.workloads.problem_yaml import problem_to_yaml
@@ -93,7 +95,12 @@ def run_map(args: argparse.Namespace) -> int:
         timeout_s=args.time_limit,
         seed=args.seed,
     )
-    inputs = load_mapper_inputs(args.files, workload=args.workload, overrides=overrides)
+    inputs = load_mapper_inputs(
+        args.files,
+        workload=args.workload,
+        overrides=overrides,
+        jinja_data=jinja_data(args.jinja),
+    )
     arch, problem, space, config = inputs.architecture, inputs.problem, inputs.space, inputs.config
     evaluator = inputs.evaluator(
         batched=args.evaluator == "batched", legacy_translation=args.legacy_translation
@@ -192,6 +199,7 @@ def add_map_command(subparsers: argparse._SubParsersAction) -> None:  # type: ig
     )
     p.add_argument("--out", default=".", help="directory for the mapping and stats files")
     p.add_argument("--json", action="store_true", help="print one JSON object")
+    add_jinja_argument(p)
     p.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
     p.add_argument(
         "--legacy-translation",

@@ -198,6 +198,8 @@ def load_mapper_inputs(
     *,
     workload: str | None = None,
     overrides: MapperOverrides = MapperOverrides(),
+    jinja_data: MappingABC[str, Any] | None = None,
 ) -> MapperInputs:
-    """Load and validate a mapper run's Timeloop YAML files (see the module doc)."""
-    return mapper_inputs(load_spec(paths), workload=workload, overrides=overrides)
+    """Load and validate a mapper run's Timeloop YAML files (see the module doc);
+    ``jinja_data`` are the Jinja2 variables of the files' templates."""
+    return mapper_inputs(load_spec(paths, jinja_data), workload=workload, overrides=overrides)

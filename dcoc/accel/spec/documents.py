@@ -7,17 +7,26 @@ which file each key came from, so that later errors can name the file.
 The timeloopfe v0.4 tags ``!Container``, ``!Component``, ``!Parallel``, ``!Nothing`` and
 ``!Hierarchical`` load as :class:`TaggedNode` (a ``dict`` that knows its tag). Any other tag is
 refused with a :class:`~dcoc.errors.SpecError` naming the file and the YAML path.
+
+Every file is rendered with Jinja2 first (:mod:`dcoc.accel.spec.templates`: timeloopfe's
+helpers, in a sandbox, includes confined to the file's directory tree); ``!include_loaded``
+is the tag the rendered ``include(...)`` leaves. :func:`load_spec` then resolves timeloopfe's
+``variables`` and expressions (:mod:`dcoc.accel.spec.variables`). Quoted YAML strings load as
+:class:`QuotedStr`, which expressions leave alone (as timeloopfe does).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import copy
+import os
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from dcoc.accel.spec.templates import IncludeTable, TemplateContext, read_text, render_text
 from dcoc.errors import SpecError
 
 KNOWN_TAGS = ("Container", "Component", "Parallel", "Nothing", "Hierarchical")
@@ -39,12 +48,52 @@ class _UnknownTag:
         self.line = line
 
 
+class QuotedStr(str):
+    """A string that was quoted in the YAML (``type: "LPDDR4"``): never an expression."""
+
+
 class _SpecLoader(yaml.SafeLoader):
-    """A safe loader that understands the timeloopfe tags."""
+    """A safe loader that understands the timeloopfe tags and ``!include_loaded``."""
+
+    includes: IncludeTable | None = None
+
+
+class _IncludeError:
+    """An ``!include_loaded`` that names nothing; reported with its YAML path after loading."""
+
+    def __init__(self, message: str, line: int) -> None:
+        self.message = message
+        self.line = line
+
+
+def _construct_str(loader: yaml.SafeLoader, node: yaml.Node) -> Any:
+    value = loader.construct_scalar(node)  # type: ignore[arg-type]
+    if isinstance(node, yaml.ScalarNode) and node.style in ("'", '"'):
+        return QuotedStr(value)
+    return value
+
+
+def _included(loader: _SpecLoader, node: yaml.Node, line: int) -> Any:
+    ref = str(loader.construct_scalar(node)) if isinstance(node, yaml.ScalarNode) else ""
+    name, _, keys = ref.partition(".")
+    table = loader.includes.values if loader.includes is not None else {}
+    if name not in table:
+        return _IncludeError(f"!include_loaded {ref!r} names no included file", line)
+    value = table[name]
+    for key in filter(None, keys.split(".")):
+        if isinstance(value, Mapping) and key in value:
+            value = value[key]
+        elif isinstance(value, list) and key.isdigit() and int(key) < len(value):
+            value = value[int(key)]
+        else:
+            return _IncludeError(f"the included file has no {key!r} in {ref!r}", line)
+    return copy.deepcopy(value)
 
 
 def _construct_tagged(loader: yaml.SafeLoader, tag_suffix: str, node: yaml.Node) -> Any:
     line = node.start_mark.line + 1
+    if tag_suffix == "include_loaded":
+        return _included(loader, node, line)  # type: ignore[arg-type]
     if tag_suffix not in KNOWN_TAGS:
         return _UnknownTag(tag_suffix, line)
     if isinstance(node, yaml.MappingNode):
@@ -60,9 +109,12 @@ def _construct_tagged(loader: yaml.SafeLoader, tag_suffix: str, node: yaml.Node)
 
 
 _SpecLoader.add_multi_constructor("!", _construct_tagged)
+_SpecLoader.add_constructor("tag:yaml.org,2002:str", _construct_str)
 
 
 def _check_tags(value: Any, file: str, path: tuple[str | int, ...]) -> None:
+    if isinstance(value, _IncludeError):
+        raise SpecError(file, path, f"{value.message} (line {value.line})")
     if isinstance(value, _UnknownTag):
         raise SpecError(
             file,
@@ -78,15 +130,22 @@ def _check_tags(value: Any, file: str, path: tuple[str | int, ...]) -> None:
             _check_tags(v, file, (*path, i))
 
 
-def load_yaml_text(text: str, file: str = "<memory>") -> dict[str, Any]:
-    """Parse one YAML document into a mapping; raise :class:`SpecError` if it is not one."""
+def load_yaml_text(
+    text: str, file: str = "<memory>", includes: IncludeTable | None = None
+) -> dict[str, Any]:
+    """Parse one YAML document (already rendered) into a mapping; raise :class:`SpecError` if
+    it is not one. ``includes`` holds the values the rendered ``include(...)`` calls name."""
+    loader = _SpecLoader(text)  # a SafeLoader subclass
+    loader.includes = includes
     try:
-        data = yaml.load(text, Loader=_SpecLoader)  # a SafeLoader subclass
+        data = loader.get_single_data()
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise SpecError(file, (), f"not valid YAML{where}: {problem}") from None
+    finally:
+        loader.dispose()
     if data is None:
         data = {}
     if not isinstance(data, dict):
@@ -95,13 +154,38 @@ def load_yaml_text(text: str, file: str = "<memory>") -> dict[str, Any]:
     return data
 
 
-def load_yaml_file(path: str | Path) -> dict[str, Any]:
+def _parse_included(path: Path, text: str, includes: IncludeTable) -> Any:
+    return load_yaml_text(text, str(path), includes)
+
+
+def load_yaml_file(
+    path: str | Path, jinja_data: Mapping[str, Any] | None = None, *, plain: bool = True
+) -> dict[str, Any]:
+    """One input file: rendered with Jinja2 (``jinja_data`` as its variables; includes stay in
+    the file's directory tree), then parsed. ``plain=False`` keeps :class:`QuotedStr`."""
     p = Path(path)
-    try:
-        text = p.read_text()
-    except OSError as exc:
-        raise SpecError(str(p), (), f"cannot read the file: {exc.strerror or exc}") from None
-    return load_yaml_text(text, str(p))
+    real = Path(os.path.realpath(p))
+    ctx = TemplateContext(real.parent, dict(jinja_data or {}), _parse_included)
+    table = IncludeTable()
+    text = render_text(read_text(p), real, ctx, table)
+    data = load_yaml_text(text, str(p), table)
+    return plain_strings(data) if plain else data
+
+
+def plain_strings(value: Any) -> Any:
+    """``value`` with every :class:`QuotedStr` a plain ``str`` (so that YAML dumpers and
+    ``type(x) is str`` checks see ordinary strings); mappings and lists are changed in place."""
+    if isinstance(value, QuotedStr):
+        return str(value)
+    if isinstance(value, dict):
+        items = list(value.items())
+        value.clear()
+        for k, v in items:
+            value[str(k) if isinstance(k, QuotedStr) else k] = plain_strings(v)
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            value[i] = plain_strings(v)
+    return value
 
 
 @dataclass(frozen=True)
@@ -139,11 +223,17 @@ def merge_documents(documents: Iterable[tuple[str, dict[str, Any]]]) -> SpecDocu
     return SpecDocument(values, sources)
 
 
-def load_spec(paths: Sequence[str | Path]) -> SpecDocument:
-    """Load and merge Timeloop YAML files the way ``timeloop-model FILE...`` does."""
+def load_spec(
+    paths: Sequence[str | Path], jinja_data: Mapping[str, Any] | None = None
+) -> SpecDocument:
+    """Load and merge Timeloop YAML files the way ``timeloop-model FILE...`` does (after
+    timeloopfe's Jinja2 rendering), then resolve ``variables`` and expressions."""
+    from dcoc.accel.spec.variables import resolve_document
+
     if not paths:
         raise SpecError(None, (), "no input file given")
-    return merge_documents((str(p), load_yaml_file(p)) for p in paths)
+    merged = merge_documents((str(p), load_yaml_file(p, jinja_data, plain=False)) for p in paths)
+    return resolve_document(merged)
 
 
 # -- readers for values inside a spec ---------------------------------------------------------

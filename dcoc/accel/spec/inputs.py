@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping as MappingABC
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from dcoc.accel.architecture import Architecture
 from dcoc.accel.mapping import Mapping
@@ -64,6 +66,9 @@ def model_inputs(doc: SpecDocument) -> ModelInputs:
     return ModelInputs(arch, problem, mapping, tables_from_document(doc, arch))
 
 
-def load_model_inputs(paths: Sequence[str | Path]) -> ModelInputs:
-    """Load and validate Timeloop YAML files (architecture, problem, mapping, ERT, ART)."""
-    return model_inputs(load_spec(paths))
+def load_model_inputs(
+    paths: Sequence[str | Path], jinja_data: MappingABC[str, Any] | None = None
+) -> ModelInputs:
+    """Load and validate Timeloop YAML files (architecture, problem, mapping, ERT, ART);
+    ``jinja_data`` are the Jinja2 variables of the files' templates."""
+    return model_inputs(load_spec(paths, jinja_data))
