@@ -162,7 +162,15 @@ def format_report(report: CostReport) -> str:
         f"Utilization: {100 * report.utilization:.2f} %",
         f"Energy: {report.energy_pj / 1e6:.2f} uJ ({report.energy_pj:.6f} pJ)",
         f"EDP(J*cycle): {report.edp * 1e-12:.2e}",
-        f"Area: {report.area_um2 / 1e6:.2f} mm^2",
+        # Timeloop prints 0 here after every evaluation: Topology::Spec sums the levels'
+        # Area() into stats_.area (src/model/topology.cpp, the "Compute area at spec-time"
+        # block), but Topology::Evaluate starts with Reset(), whose stats_.Reset() sets area
+        # to 0 (include/model/topology.hpp, Topology::Stats::Reset), and nothing sums it again
+        # before operator<< prints "Area: " << stats_.area / 1000000. Every reference
+        # stats.txt in timeloop-accelergy-exercises says "Area: 0.00 mm^2". dcoc's own sum of
+        # the levels' areas is area_um2 (in --json) and the next line.
+        "Area: 0.00 mm^2",
+        f"Area (dcoc, sum of the levels): {report.area_um2 / 1e6:.6f} mm^2",
         "",
         "fJ/Compute",
         f"    {'MAC':<30} = {1000 * report.mac_energy_pj / report.computes:.2f}",
