@@ -26,7 +26,13 @@ from typing import Any
 
 import yaml
 
-from dcoc.accel.spec.templates import IncludeTable, TemplateContext, read_text, render_text
+from dcoc.accel.spec.templates import (
+    IncludedAll,
+    IncludeTable,
+    TemplateContext,
+    read_text,
+    render_text,
+)
 from dcoc.errors import SpecError
 
 KNOWN_TAGS = ("Container", "Component", "Parallel", "Nothing", "Hierarchical")
@@ -80,14 +86,16 @@ def _included(loader: _SpecLoader, node: yaml.Node, line: int) -> Any:
     if name not in table:
         return _IncludeError(f"!include_loaded {ref!r} names no included file", line)
     value = table[name]
+    parts = [value] if not isinstance(value, IncludedAll) else list(value)
     for key in filter(None, keys.split(".")):
-        if isinstance(value, Mapping) and key in value:
-            value = value[key]
-        elif isinstance(value, list) and key.isdigit() and int(key) < len(value):
-            value = value[int(key)]
-        else:
-            return _IncludeError(f"the included file has no {key!r} in {ref!r}", line)
-    return copy.deepcopy(value)
+        for i, part in enumerate(parts):
+            if isinstance(part, Mapping) and key in part:
+                parts[i] = part[key]
+            elif isinstance(part, list) and key.isdigit() and int(key) < len(part):
+                parts[i] = part[int(key)]
+            else:
+                return _IncludeError(f"an included file has no {key!r} in {ref!r}", line)
+    return copy.deepcopy(parts if isinstance(value, IncludedAll) else parts[0])
 
 
 def _construct_tagged(loader: yaml.SafeLoader, tag_suffix: str, node: yaml.Node) -> Any:

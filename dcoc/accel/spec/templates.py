@@ -72,6 +72,11 @@ class _BoundedSandbox(jinja2.sandbox.SandboxedEnvironment):
         return super().call_binop(context, operator, left, right)
 
 
+class IncludedAll(list[Any]):
+    """The files ``include_all`` loaded; keys after its name apply to each (accelergy's
+    ``MultiIncludeWrapper``)."""
+
+
 @dataclass
 class IncludeTable:
     """Values loaded by ``include``, by the name the rendered text refers to them with."""
@@ -174,7 +179,7 @@ class _Renderer:
         return self._refer(self._load(found[0]), keys)
 
     def include_all(self, p: Any, keys: Any = "") -> str:
-        return self._refer([self._load(f) for f in self.find_paths(p)], keys)
+        return self._refer(IncludedAll(self._load(f) for f in self.find_paths(p)), keys)
 
     def include_text(self, p: Any) -> str:
         out = []
