@@ -2,6 +2,10 @@
 
 * :mod:`~dcoc.accel.spec.documents`: YAML loading (Timeloop's ``!Container``-style tags),
   merging files by top-level key, spec numbers;
+* :mod:`~dcoc.accel.spec.templates`: Jinja2 rendering of every file (timeloopfe's helpers, in
+  a sandbox); :mod:`~dcoc.accel.spec.variables`: ``variables`` and expressions, resolved in
+  timeloopfe's order through :mod:`~dcoc.accel.spec.expressions` (no ``eval``);
+  :mod:`~dcoc.accel.spec.jinja_args`: ``--jinja NAME=VALUE``;
 * :mod:`~dcoc.accel.spec.architecture`: ``architecture:`` in v0.4 (``nodes``,
   :mod:`~dcoc.accel.spec.architecture_v4`) or v0.3 (``subtree``,
   :mod:`~dcoc.accel.spec.architecture_v3`), flattened into an
