@@ -281,3 +281,29 @@ def test_quoted_strings_are_not_expressions(tmp_path: Path) -> None:
     values = load_spec([tmp_path / "v.yaml"]).get("variables")
     assert values == {"a": "1 + 1", "b": 2, "c": "45nm"}
     assert type(values["a"]) is str
+
+
+# -- the mapper on the tutorial's mapper.yaml and architecture constraints ------------------
+def test_mapper_takes_the_tutorial_and_names_what_it_ignores(tmp_path: Path, capsys) -> None:
+    from dcoc.accel.mapper.inputs import load_mapper_inputs
+
+    files = [EXERCISE / "top.yaml.jinja", *TABLES[1:]]
+    inputs = load_mapper_inputs(files)
+    assert inputs.config.max_evaluations == 100  # search_size
+    assert inputs.config.victory_condition == 10000
+    assert inputs.config.max_permutations_per_if_visit == 4
+    ignored = "\n".join(inputs.ignored)
+    assert "spatial.maximize_dims: ignored" in ignored
+    for key in ("live_status", "num_threads", "max_temporal_loops_in_a_mapping"):
+        assert f"mapper.{key}: ignored" in ignored
+    args = ["map", *map(str, files), "--budget", "20", "--out", str(tmp_path), "--quiet"]
+    assert main([*args, "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["valid"] and out["ignored"] == list(inputs.ignored)
+    # reg has temporal: {factors_only: []}: every temporal factor there is 1
+    mapping = (tmp_path / "timeloop-mapper.map.yaml").read_text()
+    doc = load_spec([files[0], tmp_path / "timeloop-mapper.map.yaml", *TABLES[1:]])
+    reg = [t for t in doc.get("mapping") if t.get("target") == "reg" and t["type"] == "temporal"]
+    assert reg and all(f[1:] == "1" for f in reg[0]["factors"].split()), mapping
+    assert main(args) == 0
+    assert "warning: " in capsys.readouterr().out

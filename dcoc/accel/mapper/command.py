@@ -117,6 +117,7 @@ def run_map(args: argparse.Namespace) -> int:
         "mapspace_size": space.size,
         "stop_reason": result.stop_reason,
         "metrics": [m.timeloop_name for m in config.metrics],
+        "ignored": list(inputs.ignored),
     }
     if result.best_report is not None and result.best_mapping is not None:
         report = result.best_report
@@ -144,6 +145,9 @@ def run_map(args: argparse.Namespace) -> int:
                 yaml.safe_dump({"problem": problem_to_yaml(problem)}, sort_keys=False)
             )
             out["problem_file"] = str(problem_file)
+    if not args.json:
+        for line in inputs.ignored:
+            print(f"warning: {line}")
     if args.json:
         print(json.dumps(out))
     elif result.best_report is not None:

@@ -42,7 +42,7 @@ from typing import Any
 
 from dcoc.accel.architecture import PARALLEL_KEEP, Architecture
 from dcoc.accel.spec.documents import SpecDocument, data_space_names
-from dcoc.errors import SpecError
+from dcoc.errors import SpecError, format_yaml_path
 from dcoc.workloads.problem import Problem
 
 YamlPath = tuple[str | int, ...]
@@ -101,6 +101,24 @@ class MapspaceConstraints:
     min_utilization: float = 0.0
     """Minimum fraction of the MAC units a mapping must use (Timeloop ``utilization``)."""
     sources: tuple[str, ...] = field(default=(), compare=False)
+    ignored: tuple[str, ...] = field(default=(), compare=False)
+    """Constraints dcoc read but does not apply, as ``file: yaml.path: key (why)`` lines."""
+
+
+IGNORED_LOOP_KEYS = {
+    "maximize_dims": "timeloopfe's greedy fill of the fanout is not implemented; the mapper "
+    "searches these dimensions freely",
+    "maximize_dims_capacity": "goes with maximize_dims, not implemented",
+    "no_iteration_over_dataspaces": "not implemented; write the factors as D=1",
+    "must_iterate_over_dataspaces": "not implemented",
+    "default_max_factor": "not implemented",
+    "default_min_factor": "not implemented",
+    "remainders": "imperfect factorization is not modelled",
+    "no_reuse": "not modelled",
+    "no_link_transfer": "not modelled",
+    "rmw_first_update": "not modelled",
+}
+"""timeloopfe constraint keys the mapper reads and ignores (reported, never dropped silently)."""
 
 
 # ---------------------------------------------------------------------------------------------
@@ -240,15 +258,31 @@ class _Builder:
         ]
         self.min_utilization = 0.0
         self.sources: list[str] = []
+        self.ignored: list[str] = []
+
+    def ignore(self, file: str | None, path: YamlPath, why: str) -> None:
+        self.ignored.append(f"{file or 'architecture'}: {format_yaml_path(path)}: ignored ({why})")
 
     def loops(
         self, li: int, kind: str, raw: MappingABC[str, Any], file: str | None, path: YamlPath
     ) -> None:
         level = self.levels[li]
         name = self.arch.storage[li].name
-        for d, b in parse_factor_bounds(
+        for key, why in IGNORED_LOOP_KEYS.items():
+            if raw.get(key) not in (None, [], {}):
+                self.ignore(file, (*path, key), why)
+        factors = parse_factor_bounds(
             raw.get("factors"), self.problem, file, (*path, "factors"), self.names
-        ).items():
+        )
+        only = raw.get("factors_only")
+        if only is not None:
+            # timeloopfe's ConstraintMacroProcessor: the listed factors, every other one 1.
+            only_bounds = parse_factor_bounds(
+                only, self.problem, file, (*path, "factors_only"), self.names
+            )
+            for d in range(len(self.problem.dimensions)):
+                factors.setdefault(d, only_bounds.get(d, FactorBounds(exact=1)))
+        for d, b in factors.items():
             old = level.factors[kind].get(d)
             if old is not None and old != b:
                 raise SpecError(
@@ -322,13 +356,24 @@ class _Builder:
                 self.loops(li, kind, block, file, (*path, kind))
         ds = raw.get("dataspace")
         if isinstance(ds, MappingABC):
-            self.dataspace(
-                li,
-                _ds_list(ds.get("keep"), self.problem, file, (*path, "dataspace", "keep")),
-                _ds_list(ds.get("bypass"), self.problem, file, (*path, "dataspace", "bypass")),
-                file,
-                (*path, "dataspace"),
-            )
+            dpath = (*path, "dataspace")
+            keep = _ds_list(ds.get("keep"), self.problem, file, (*dpath, "keep"))
+            bypass = _ds_list(ds.get("bypass"), self.problem, file, (*dpath, "bypass"))
+            every = range(len(self.problem.data_spaces))
+            # timeloopfe's keep_only / bypass_only macros: the others the other way.
+            if ds.get("keep_only") is not None:
+                only = _ds_list(ds.get("keep_only"), self.problem, file, (*dpath, "keep_only"))
+                keep += only
+                bypass += [d for d in every if d not in only]
+            if ds.get("bypass_only") is not None:
+                only = _ds_list(ds.get("bypass_only"), self.problem, file, (*dpath, "bypass_only"))
+                bypass += only
+                keep += [d for d in every if d not in only]
+            if ds.get("no_coalesce"):
+                self.ignore(file, (*dpath, "no_coalesce"), "not modelled")
+            self.dataspace(li, keep, bypass, file, dpath)
+        if raw.get("max_overbooked_proportion"):
+            self.ignore(file, (*path, "max_overbooked_proportion"), "overbooking is not modelled")
 
     def build(self) -> MapspaceConstraints:
         nd = len(self.problem.dimensions)
@@ -342,7 +387,9 @@ class _Builder:
                     draft.split if kind == "spatial" else None,
                 )
             levels.append(LevelConstraints(loops["temporal"], loops["spatial"], tuple(draft.keep)))
-        return MapspaceConstraints(tuple(levels), self.min_utilization, tuple(self.sources))
+        return MapspaceConstraints(
+            tuple(levels), self.min_utilization, tuple(self.sources), tuple(self.ignored)
+        )
 
 
 def _targets(raw: Any, file: str | None, path: YamlPath) -> tuple[list[Any], YamlPath]:

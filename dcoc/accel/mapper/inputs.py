@@ -49,6 +49,21 @@ ALGORITHMS = {
 }
 """Timeloop's algorithm names (``random``/``random_pruned``, ``linear_pruned``) and dcoc's
 (``random-pruned``, ``exhaustive``, ``random-pruned-climb``)."""
+MAPPER_KEYS = frozenset(
+    {
+        "version",
+        "optimization_metrics",
+        "optimization_metric",
+        "algorithm",
+        "victory_condition",
+        "timeout",
+        "search_size",
+        "max_permutations_per_if_visit",
+    }
+)
+"""The ``mapper:`` settings dcoc applies; any other key is reported in
+:attr:`MapperInputs.ignored` (``num_threads``, ``live_status``, ``log_*``,
+``max_temporal_loops_in_a_mapping``, ...)."""
 DEFAULT_VICTORY = 100
 DEFAULT_REJECTIONS = 10_000
 DEFAULT_PERMUTATIONS = 16
@@ -73,6 +88,8 @@ class MapperInputs:
     tables: EnergyTables
     space: MapSpace
     config: MapperConfig
+    ignored: tuple[str, ...] = ()
+    """Settings and constraints read but not applied, one ``file: yaml.path: why`` each."""
 
     def evaluator(
         self, *, batched: bool = True, legacy_translation: bool = False
@@ -190,7 +207,17 @@ def mapper_inputs(
             where.file if where else None, (where.key if where else "constraints",), str(exc)
         ) from None
     config = mapper_config(doc.get("mapper"), doc.file_of("mapper"), overrides)
-    return MapperInputs(arch, problem, tables_from_document(doc, arch), space, config)
+    raw_mapper = doc.get("mapper")
+    ignored = list(constraints.ignored)
+    if isinstance(raw_mapper, MappingABC):
+        ignored += [
+            f"{doc.file_of('mapper')}: mapper.{k}: ignored (not a dcoc mapper setting)"
+            for k in raw_mapper
+            if str(k) not in MAPPER_KEYS
+        ]
+    return MapperInputs(
+        arch, problem, tables_from_document(doc, arch), space, config, tuple(ignored)
+    )
 
 
 def load_mapper_inputs(
