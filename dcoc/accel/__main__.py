@@ -82,7 +82,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    # Files after an option (``FILE --jinja a=1 FILE``) are files too: argparse has taken
+    # the positional list before the option and leaves the rest over.
+    if extra and hasattr(args, "files") and not any(e.startswith("-") for e in extra):
+        args.files = [*args.files, *extra]
+    elif extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
     try:
         return int(args.run(args))
     except SpecError as exc:

@@ -307,3 +307,12 @@ def test_mapper_takes_the_tutorial_and_names_what_it_ignores(tmp_path: Path, cap
     assert reg and all(f[1:] == "1" for f in reg[0]["factors"].split()), mapping
     assert main(args) == 0
     assert "warning: " in capsys.readouterr().out
+
+
+def test_cli_jinja_between_the_files(capsys) -> None:
+    out = DESIGNS / "simba_like" / "ref_outputs" / "default_problem"
+    tables = [str(out / f"timeloop-mapper.{k}.yaml") for k in ("map", "ERT", "ART")]
+    args = ["evaluate", str(DESIGNS / "top.yaml.jinja2"), "--jinja", "architecture=simba_like"]
+    assert main([*args, *tables, "--legacy-translation", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["cycles"] == read_stats(out / "timeloop-mapper.stats.txt").cycles
