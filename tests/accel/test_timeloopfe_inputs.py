@@ -316,3 +316,9 @@ def test_cli_jinja_between_the_files(capsys) -> None:
     assert main([*args, *tables, "--legacy-translation", "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["cycles"] == read_stats(out / "timeloop-mapper.stats.txt").cycles
+
+
+def test_plain_words_stay_strings(tmp_path: Path) -> None:
+    (tmp_path / "v.yaml").write_text("variables:\n  a: LPDDR4\n  b: max\n  c: 1..8\n  d: a\n")
+    values = load_spec([tmp_path / "v.yaml"]).get("variables")
+    assert values == {"a": "LPDDR4", "b": "max", "c": "1..8", "d": "LPDDR4"}

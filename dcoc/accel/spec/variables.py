@@ -30,6 +30,7 @@ from typing import Any
 
 from dcoc.accel.spec.documents import QuotedStr, SpecDocument, TaggedNode, plain_strings
 from dcoc.accel.spec.expressions import (
+    CONSTANTS,
     ExpressionFailed,
     ExpressionRefused,
     UnknownName,
@@ -85,6 +86,8 @@ class _Resolver:
             return text
         if stripped.lower() in ("true", "false"):
             return stripped.lower() == "true"
+        if stripped.isidentifier() and stripped not in scope and stripped not in CONSTANTS:
+            return text  # one name that names nothing here (LPDDR4, or a function's name)
         try:
             parse_expression(stripped)
         except SyntaxError:
