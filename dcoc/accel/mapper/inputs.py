@@ -9,6 +9,10 @@ Files are merged by top-level key as ``timeloop-mapper`` takes them: ``architect
 ``optimization_metrics``, ``algorithm``, ``victory_condition``, ``timeout`` -- consecutive pruned
 draws --, ``search_size`` -- evaluation budget --, ``max_permutations_per_if_visit``), ``ERT`` /
 ``ART`` (else dcoc's estimator fills them). :class:`MapperOverrides` (command-line flags) win.
+Other ``mapper:`` keys and the constraint keys dcoc does not apply (``maximize_dims``, ...;
+:data:`~dcoc.accel.mapper.constraints.IGNORED_LOOP_KEYS`) are listed in
+:attr:`MapperInputs.ignored`; timeloopfe's ``factors_only``, ``keep_only`` and ``bypass_only``
+macros are applied.
 """
 
 from __future__ import annotations
