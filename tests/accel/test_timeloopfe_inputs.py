@@ -322,3 +322,16 @@ def test_plain_words_stay_strings(tmp_path: Path) -> None:
     (tmp_path / "v.yaml").write_text("variables:\n  a: LPDDR4\n  b: max\n  c: 1..8\n  d: a\n")
     values = load_spec([tmp_path / "v.yaml"]).get("variables")
     assert values == {"a": "LPDDR4", "b": "max", "c": "1..8", "d": "LPDDR4"}
+
+
+def test_jinja_include_tag_through_a_symlink_out_of_the_tree_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "secret.txt").write_text("secret: 1\n")
+    root = tmp_path / "spec"
+    root.mkdir()
+    os.symlink(tmp_path / "secret.txt", root / "link.txt")
+    (root / "top.yaml").write_text("{% include 'link.txt' %}\n")
+    with pytest.raises(SpecError, match="outside"):
+        load_spec([root / "top.yaml"])
+    (root / "inner.txt").write_text("inner: 2\n")
+    (root / "ok.yaml").write_text("{% include 'inner.txt' %}\n")
+    assert load_spec([root / "ok.yaml"]).get("inner") == 2

@@ -77,6 +77,26 @@ class IncludedAll(list[Any]):
     ``MultiIncludeWrapper``)."""
 
 
+class _ConfinedLoader(jinja2.FileSystemLoader):
+    """``{% include %}``/``{% import %}`` from the root only, symlinks resolved first (the
+    plain loader refuses ``..`` but follows a symlink out of the tree)."""
+
+    def __init__(self, root: Path) -> None:
+        super().__init__(str(root))
+        self.root = root
+
+    def get_source(
+        self, environment: jinja2.Environment, template: str
+    ) -> tuple[str, str, Callable[[], bool]]:
+        source, filename, uptodate = super().get_source(environment, template)
+        if not _inside(Path(os.path.realpath(filename)), self.root):
+            raise jinja2.sandbox.SecurityError(
+                f"{template!r} resolves outside {self.root}; templates must be inside the "
+                "directory of the file given on the command line"
+            )
+        return source, filename, uptodate
+
+
 @dataclass
 class IncludeTable:
     """Values loaded by ``include``, by the name the rendered text refers to them with."""
@@ -232,7 +252,7 @@ def render_text(text: str, path: Path, ctx: TemplateContext, table: IncludeTable
         return text
     renderer = _Renderer(path, ctx, table)
     env = _BoundedSandbox(
-        loader=jinja2.FileSystemLoader(str(ctx.root)),
+        loader=_ConfinedLoader(ctx.root),
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=True,
     )
