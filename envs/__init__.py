@@ -6,6 +6,9 @@ This package never imports ray: environments are plain Gymnasium code that RLlib
 * :class:`~dcoc.envs.codesign.CoDesignEnv`: the three-agent co-design env (dict protocol;
   factory ``dcoc.envs.codesign:make_codesign_env``). Not registered with Gymnasium, whose
   ``make`` wrappers expect a single-agent env.
+* :class:`~dcoc.envs.codesign_refine.CoDesignRefineEnv`: the same three agents refining the
+  incumbent design move by move, each choosing among ranked candidate moves (dict protocol;
+  ``codesign.formulation: refine`` of an experiment config).
 * :class:`dcoc.envs.codesign_aec.CoDesignAECEnv`: the same env under PettingZoo's turn-based
   AEC API (import it from its module; it needs ``pettingzoo``).
 * Single-agent views, registered as ``dcoc/HardwareDesign-v0`` (:class:`HardwareEnv`),
@@ -20,6 +23,7 @@ import gymnasium
 from dcoc.envs.codesign import CoDesign, CoDesignEnv, make_codesign_env
 from dcoc.envs.codesign_config import CoDesignEnvConfig, Objective, RewardKind
 from dcoc.envs.codesign_joint import CoDesignJointEnv, CoDesignJointGymEnv
+from dcoc.envs.codesign_refine import CoDesignRefineEnv
 from dcoc.envs.protocol import INFO_KEY, TURN_ORDER, AgentId, ObsKey
 from dcoc.envs.single_agent import HardwareEnv, OrderEnv, TilingEnv
 
@@ -56,6 +60,7 @@ __all__ = [
     "CoDesignEnvConfig",
     "CoDesignJointEnv",
     "CoDesignJointGymEnv",
+    "CoDesignRefineEnv",
     "HardwareEnv",
     "Objective",
     "ObsKey",

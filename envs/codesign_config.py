@@ -62,6 +62,13 @@ class CoDesignEnvConfig:
     reference_samples: int = 48
     """Masked random mappings per layer on the template hardware; the best is the reference."""
     reference_seed: int = 0
+    refine_steps: int = 28
+    """Refinement env (:mod:`dcoc.envs.codesign_refine`): agent steps per episode."""
+    refine_candidates: int = 8
+    """Refinement env: candidate moves an agent chooses among each step."""
+    refine_hw_every: int = 7
+    """Refinement env: the hardware agent acts every this many steps (the software agents
+    alternate in between)."""
     legacy_translation: bool = False
     seed: int | None = None
     """Seed of the env's generator until a ``reset(seed=...)`` reseeds it. The co-design env
@@ -80,9 +87,12 @@ class CoDesignEnvConfig:
         object.__setattr__(self, "reward", RewardKind(self.reward))
         if isinstance(self.workload, list):
             object.__setattr__(self, "workload", tuple(self.workload))
-        for name in ("rounds_per_layer", "reference_samples"):
+        for name in ("rounds_per_layer", "reference_samples", "refine_steps"):
             if getattr(self, name) < 1:
                 raise ConfigError(ENV_CONFIG_FILE, (name,), "must be at least 1")
+        for name in ("refine_candidates", "refine_hw_every"):
+            if getattr(self, name) < 2:
+                raise ConfigError(ENV_CONFIG_FILE, (name,), "must be at least 2")
         for name in ("area_budget_um2", "energy_budget_pj"):
             value = getattr(self, name)
             if value is not None and not (math.isfinite(value) and value > 0):

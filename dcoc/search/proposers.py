@@ -200,12 +200,12 @@ class HeuristicProposer:
                 knobs = self.knob_moves(state, costs)
                 out = [knobs[int(rng.integers(len(knobs)))]] if knobs else []
             else:
-                layer = self._layers(costs, 1, rng)[0]
+                layer = self.focus_layers(costs, 1, rng)[0]
                 out = self.layer_moves(state, costs, [layer], rng, self.rollout_candidates)[:1]
         else:
             ranked = count - round(self.explore * count)
             hw = self.knob_moves(state, costs)[: min(self.hw_slots, ranked)]
-            out = self.layer_moves(state, costs, self._layers(costs, self.layers, rng), rng)
+            out = self.layer_moves(state, costs, self.focus_layers(costs, self.layers, rng), rng)
             out = out[: ranked - len(hw)] + hw
         if len(out) < count:
             extra = self._random.propose(node, count - len(out), rng)
@@ -316,7 +316,7 @@ class HeuristicProposer:
                 steps.append((area, k, mv.knob(state, k, value)))
         return [t for _, _, t in sorted(steps, key=lambda s: (s[0], s[1]))]
 
-    def _layers(
+    def focus_layers(
         self, costs: Sequence[LayerCost], how_many: int, rng: np.random.Generator
     ) -> list[int]:
         """Invalid layers first; else the heaviest ``how_many - 1`` and one drawn by weight
