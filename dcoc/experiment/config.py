@@ -20,6 +20,17 @@ class Mode(StrEnum):
     """TVM schedules of one layer on this CPU, built and measured for real (no hardware agent)."""
 
 
+class Formulation(StrEnum):
+    """How the co-design agents act (codesign mode)."""
+
+    TURNS = "turns"
+    """Each episode builds a design: hw picks every knob once, then sw_tile and sw_order pick
+    each layer's mapping (dcoc.envs.codesign)."""
+    REFINE = "refine"
+    """Each episode refines the incumbent design move by move, every agent choosing among
+    ranked candidate moves (dcoc.envs.codesign_refine)."""
+
+
 class Critic(StrEnum):
     CENTRALIZED = "centralized"
     INDEPENDENT = "independent"
@@ -58,6 +69,16 @@ class CodesignSection:
     reference."""
     invalid_reward: float = -8.0
     """Reward of an invalid mapping or an over-budget design."""
+    formulation: Formulation = Formulation.TURNS
+    """turns: episodes build designs; refine: episodes refine the incumbent move by move."""
+    refine_steps: int = 28
+    """refine: agent steps per episode. The confidence proposal phase runs with turns only:
+    under refine every step's candidates are ranked by the free estimate and only the chosen
+    one is evaluated."""
+    refine_candidates: int = 8
+    """refine: candidate moves each step chooses among."""
+    refine_hw_every: int = 7
+    """refine: the hardware agent acts every this many steps."""
 
 
 @dataclass(frozen=True)

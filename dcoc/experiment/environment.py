@@ -12,7 +12,7 @@ from dcoc.accel.spec.design_space import load_design_space
 from dcoc.envs.codesign_config import CoDesignEnvConfig, resolve_layers, resolve_space_path
 from dcoc.envs.codesign_joint import JOINT_AGENT
 from dcoc.errors import ConfigError, SpecError
-from dcoc.experiment.config import ExperimentConfig, Mode
+from dcoc.experiment.config import ExperimentConfig, Formulation, Mode
 from dcoc.experiment.recorded_env import (
     RECORDS_METHOD_KEY,
     RECORDS_PATH_KEY,
@@ -23,6 +23,7 @@ from dcoc.workloads.network import Layer
 
 CODESIGN_FACTORY = "dcoc.experiment.recorded_env:make_recorded_codesign_env"
 JOINT_CODESIGN_FACTORY = "dcoc.experiment.recorded_env:make_recorded_joint_codesign_env"
+REFINE_CODESIGN_FACTORY = "dcoc.experiment.recorded_env:make_recorded_refine_env"
 CPU_FACTORY = "dcoc.envs.cpu_schedule:make_cpu_schedule_env"
 
 
@@ -55,9 +56,19 @@ def plan_env(config: ExperimentConfig, records_path: Path, file: str) -> EnvPlan
         RECORDS_PATH_KEY: str(records_path),
         RECORDS_METHOD_KEY: "ppo",
     }
+    agents = ("hw", "sw_tile", "sw_order")
+    if config.codesign.formulation == Formulation.REFINE:
+        if config.agents.single_policy:
+            raise ConfigError(
+                file,
+                ("agents", "single_policy"),
+                "the refine formulation trains the three agents; set codesign.formulation: "
+                "turns for one joint policy",
+            )
+        return EnvPlan(REFINE_CODESIGN_FACTORY, env_config, agents, keys, counts)
     if config.agents.single_policy:
         return EnvPlan(JOINT_CODESIGN_FACTORY, env_config, (JOINT_AGENT,), keys, counts)
-    return EnvPlan(CODESIGN_FACTORY, env_config, ("hw", "sw_tile", "sw_order"), keys, counts)
+    return EnvPlan(CODESIGN_FACTORY, env_config, agents, keys, counts)
 
 
 CODESIGN_KEYS: dict[str, tuple[str, str]] = {
@@ -69,6 +80,9 @@ CODESIGN_KEYS: dict[str, tuple[str, str]] = {
     "rounds_per_layer": ("codesign", "rounds_per_layer"),
     "reference_samples": ("codesign", "reference_samples"),
     "invalid_reward": ("codesign", "invalid_reward"),
+    "refine_steps": ("codesign", "refine_steps"),
+    "refine_candidates": ("codesign", "refine_candidates"),
+    "refine_hw_every": ("codesign", "refine_hw_every"),
     "seed": ("experiment", "seed"),
 }
 """Each co-design env setting and the experiment config key it comes from."""

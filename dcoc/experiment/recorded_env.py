@@ -26,8 +26,9 @@ from dcoc.accel.mapping import Mapping as AccelMapping
 from dcoc.accel.report import CostSummary
 from dcoc.accel.tables import EnergyTables
 from dcoc.envs.codesign import CoDesignEnv
-from dcoc.envs.codesign_config import CoDesignEnvConfig, resolve_layers
+from dcoc.envs.codesign_config import CoDesignEnvConfig, build_space, resolve_layers
 from dcoc.envs.codesign_joint import CoDesignJointEnv
+from dcoc.envs.codesign_refine import CoDesignRefineEnv
 from dcoc.records import CandidateRecord, RecordsDB, TargetKind
 from dcoc.workloads.catalog import resolve_layers as resolve_layer_set
 from dcoc.workloads.network import Layer
@@ -234,6 +235,20 @@ def make_recorded_codesign_env(env_config: Mapping[str, Any] | None = None) -> R
     )
 
 
+def make_recorded_refine_env(env_config: Mapping[str, Any] | None = None) -> CoDesignRefineEnv:
+    """Factory ``env_config -> CoDesignRefineEnv`` whose evaluations go to the records at
+    ``records_path`` as method ``records_method`` (the same keys as
+    :func:`make_recorded_codesign_env`)."""
+    values = dict(env_config or {})
+    path = values.pop(RECORDS_PATH_KEY, None)
+    method = str(values.pop(RECORDS_METHOD_KEY, "ppo"))
+    config = CoDesignEnvConfig.from_mapping(values)
+    space = build_space(config)
+    keys = tuple(workload_keys(config.workload, space.layers))
+    records = RecordsDB.open(path) if path is not None else None
+    return CoDesignRefineEnv(config, space=space, keys=keys, records=records, method=method)
+
+
 def make_recorded_joint_codesign_env(
     env_config: Mapping[str, Any] | None = None,
 ) -> CoDesignJointEnv:
@@ -248,6 +263,7 @@ __all__ = [
     "RecordedCoDesignEnv",
     "make_recorded_codesign_env",
     "make_recorded_joint_codesign_env",
+    "make_recorded_refine_env",
     "parse_workload",
     "resolve_layers",
     "workload_keys",

@@ -63,8 +63,8 @@ class AgentsSearch:
             out.append(f"codesign.area_budget_um2={space.area_budget_um2!r}")
         if task.energy_budget_pj is not None:
             out.append(f"codesign.energy_budget_pj={task.energy_budget_pj!r}")
-        if self.method == "ppo":
-            out.append("agents.single_policy=true")
+        if self.method == "ppo":  # one joint policy: the turns formulation's joint view
+            out += ["agents.single_policy=true", "codesign.formulation=turns"]
         return [*out, *self.overrides]
 
     def search(self, task: SearchTask) -> None:

@@ -20,7 +20,7 @@ from dcoc.agents.trainer import PolicySampler, PolicyTrainer, TrainerSettings, s
 from dcoc.envs.codesign_joint import JointSpace
 from dcoc.errors import ConfigError
 from dcoc.experiment.best_design import CoDesignBestTracker, CpuBestTracker
-from dcoc.experiment.config import ExperimentConfig, Mode
+from dcoc.experiment.config import ExperimentConfig, Formulation, Mode
 from dcoc.experiment.environment import EnvPlan, plan_env
 from dcoc.experiment.loader import config_to_dict
 from dcoc.experiment.outputs import ExportedDesign, export_codesign, export_schedule
@@ -126,7 +126,8 @@ class Run:
         sampler = None
         conf = self.config.confidence
         try:
-            if self.codesign and conf.num_candidates > 0:
+            turns = self.config.codesign.formulation == Formulation.TURNS
+            if self.codesign and turns and conf.num_candidates > 0:
                 proposal_env = make_recorded_codesign_env(
                     {**self.plan.env_config, RECORDS_METHOD_KEY: "confidence"}
                 )
