@@ -154,6 +154,53 @@ def test_quickstart_run_then_resume(tmp_path: Path) -> None:
     assert yaml.safe_load((run / "config.yaml").read_text())["experiment"]["name"] == "quickstart"
 
 
+def test_refine_formulation_tiny_run(tmp_path: Path) -> None:
+    """The shipped refine config, two tiny iterations: every model call is a ppo record and
+    the exported best design re-evaluates to its numbers."""
+    run = tmp_path / "run"
+    temp = f"ray.temp_dir=/tmp/dcoc-ray-test-refine-{os.getpid()}"
+    tiny = [
+        "env.workload=resnet18/C5,resnet18/C8",
+        "train.iterations=2",
+        "train.max_evaluations=null",
+        "agents.train_batch_size=56",
+        "agents.minibatch_size=28",
+        "agents.num_epochs=1",
+        "agents.hidden_sizes=[32]",
+        temp,
+    ]
+    args = ["--config", "experiments/resnet18_eyeriss.yaml", "--run-dir", str(run)]
+    result = _train(*args, *_sets(tiny), tmp=tmp_path)
+    assert json.loads(result.stdout.strip().splitlines()[-1])["iterations"] == 2
+    summary = json.loads((run / "summary.json").read_text())
+    records = _records(run)
+    assert {m for _, m in records} == {"ppo"}
+    assert summary["evaluations"] == len(records) > 0
+    best = summary["best"]
+    assert best is not None and best["valid"]
+    c8 = best["layers"][1]
+    evaluated = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "dcoc.accel",
+            "evaluate",
+            str(run / "best/architecture.yaml"),
+            str(run / "best/problems/C8.yaml"),
+            str(run / "best/mappings/C8.yaml"),
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+    )
+    assert evaluated.returncode == 0, evaluated.stdout + evaluated.stderr
+    report = json.loads(evaluated.stdout)
+    assert report["cycles"] == c8["cycles"]
+    assert report["energy_pj"] == pytest.approx(c8["energy_pj"], rel=1e-9)
+
+
 def test_existing_run_dir_needs_resume(tmp_path: Path) -> None:
     run = tmp_path / "run"
     run.mkdir()
