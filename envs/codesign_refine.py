@@ -229,9 +229,7 @@ class CoDesignRefineEnv:
             return out
         kinds = {MoveKind.TILE} if role == SW_TILE else {MoveKind.ORDER, MoveKind.KEEP}
         layers = self.heuristic.focus_layers(costs, FOCUS_LAYERS, rng)
-        ranked = [
-            t for t in self.heuristic.layer_moves(state, costs, layers, rng) if t.kind in kinds
-        ]
+        ranked = self.heuristic.layer_moves(state, costs, layers, rng, kinds=kinds)
         ranked = ranked[: self.k - RANDOM_CANDIDATES]
         n = max(1, len(ranked))
         for i, t in enumerate(ranked):

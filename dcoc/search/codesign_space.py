@@ -432,13 +432,10 @@ class CoDesignSpace:
             if [(ctx.level_map[li], ds) for li, ds in own_keeps] != list(ms.free_keeps):
                 raise ValueError("the configuration's free keep/bypass pairs differ")
             for d, arr in enumerate(self._vocab_arrays[layer]):
-                legal = set(ms.factorizations[d])
-                ok = [
-                    bool(np.all(row[drop_cols] == 1)) and tuple(row[keep_cols].tolist()) in legal
-                    for row in arr
-                ]
-                parts.append(np.array(ok, dtype=np.float32))
-                vocab_slots.append(arr[:, keep_cols])
+                own = arr[:, keep_cols]
+                ok = np.all(arr[:, drop_cols] == 1, axis=1) & _rows_in(own, ms.factorizations[d])
+                parts.append(ok.astype(np.float32))
+                vocab_slots.append(own)
         caps = np.array([self._capacity(ctx, li) for li in range(self.num_levels)])
         for d, words in enumerate(self._forced_words(layer)):
             parts[d] = parts[d] * np.all(words <= caps, axis=1)
@@ -704,3 +701,16 @@ class CoDesignSpace:
             if design.report.valid and design.report.objective(objective) < best_value:
                 best, best_value = design, design.report.objective(objective)
         return best
+
+
+def _rows_in(rows: np.ndarray, table: Sequence[tuple[int, ...]]) -> np.ndarray:
+    """Per row of ``rows`` (``[n, width]`` ints), whether it is one of ``table``'s tuples."""
+    if rows.shape[1] == 0:
+        return np.full(rows.shape[0], bool(table) and () in table)
+    known = np.array(table, dtype=rows.dtype).reshape(-1, rows.shape[1])
+
+    def keys(x: np.ndarray) -> np.ndarray:
+        x = np.ascontiguousarray(x)
+        return x.view(np.dtype((np.void, x.dtype.itemsize * x.shape[1]))).ravel()
+
+    return np.isin(keys(rows), keys(known))

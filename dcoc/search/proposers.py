@@ -41,7 +41,7 @@ A proposer is shown a state's :class:`~dcoc.search.mcts.Lineage` and returns up 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
@@ -51,6 +51,9 @@ from dcoc.objective import Objective
 from dcoc.search.design_moves import DesignMoves, DesignState, MoveKind, Transformation
 from dcoc.search.mcts import Lineage, Proposer
 from dcoc.search.traffic_estimate import Estimate, TrafficEstimator
+
+LAYER_MOVE_KINDS = frozenset({MoveKind.TILE, MoveKind.ORDER, MoveKind.KEEP})
+"""The moves of one layer's mapping."""
 
 if TYPE_CHECKING:
     from dcoc.search.llm_proposer import LlmLog, LlmProposerSettings
@@ -219,16 +222,18 @@ class HeuristicProposer:
         layers: Sequence[int],
         rng: np.random.Generator,
         sample: int | None = None,
+        kinds: Collection[MoveKind] = LAYER_MOVE_KINDS,
     ) -> list[Transformation]:
-        """Moves of ``layers``, best predicted network objective first (at most ``sample``
-        candidates drawn per layer, all by default); an invalid layer's by the overflow they
-        leave; moves that the estimate says overflow a valid layer's buffers are dropped."""
+        """Moves of ``layers`` of the given ``kinds``, best predicted network objective first
+        (at most ``sample`` candidates drawn per layer, all by default); an invalid layer's by
+        the overflow they leave; moves that the estimate says overflow a valid layer's buffers
+        are dropped."""
         counts = self.counts or (1,) * len(costs)
         base = self._network(costs, counts)
         scored: list[tuple[float, int, Transformation]] = []
         for li in layers:
             current = self._estimate(state, li)
-            candidates = self._layer_candidates(state, li, current, rng)
+            candidates = self._layer_candidates(state, li, current, rng, kinds)
             if sample is not None and len(candidates) > sample:
                 pick = rng.choice(len(candidates), size=sample, replace=False)
                 candidates = [candidates[int(i)] for i in pick]
@@ -340,26 +345,34 @@ class HeuristicProposer:
         return top
 
     def _layer_candidates(
-        self, state: DesignState, layer: int, current: Estimate, rng: np.random.Generator
+        self,
+        state: DesignState,
+        layer: int,
+        current: Estimate,
+        rng: np.random.Generator,
+        kinds: Collection[MoveKind] = LAYER_MOVE_KINDS,
     ) -> list[Transformation]:
-        """Every local tile move, other order classes at the two levels charged most, keep
-        flips."""
+        """Of ``kinds``: every local tile move, other order classes at the two levels charged
+        most, keep flips."""
         mv = self.moves
         out: list[Transformation] = []
-        for pos in mv.tile_positions(layer):
-            out += mv.factor_moves(state, layer, pos)
-        level_map = mv.context(state).level_map
+        if MoveKind.TILE in kinds:
+            for pos in mv.tile_positions(layer):
+                out += mv.factor_moves(state, layer, pos)
+        if MoveKind.ORDER in kinds:
+            level_map = mv.context(state).level_map
 
-        def charged(level: int) -> float:
-            j = level_map[level]
-            return 0.0 if j is None else current.per_level_pj[j]
+            def charged(level: int) -> float:
+                j = level_map[level]
+                return 0.0 if j is None else current.per_level_pj[j]
 
-        for level in sorted(mv.order_levels(state, layer), key=charged, reverse=True)[:2]:
-            values = mv.order_values(state, layer, level)
-            if values.size > self.order_samples:
-                values = rng.choice(values, size=self.order_samples, replace=False)
-            out += [mv.order(state, layer, level, int(v)) for v in values]
-        out += [mv.keep(state, layer, bit) for bit in mv.keep_bits(state, layer)]
+            for level in sorted(mv.order_levels(state, layer), key=charged, reverse=True)[:2]:
+                values = mv.order_values(state, layer, level)
+                if values.size > self.order_samples:
+                    values = rng.choice(values, size=self.order_samples, replace=False)
+                out += [mv.order(state, layer, level, int(v)) for v in values]
+        if MoveKind.KEEP in kinds:
+            out += [mv.keep(state, layer, bit) for bit in mv.keep_bits(state, layer)]
         return out
 
     def _estimate(
