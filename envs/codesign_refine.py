@@ -85,6 +85,9 @@ RANDOM_CANDIDATES = 2
 """Candidates of a software turn left to the random proposer (diversity the ranking lacks)."""
 FOCUS_LAYERS = 2
 """Layers whose moves a software turn ranks (the heaviest and one drawn by weight)."""
+TILE_KINDS = frozenset({MoveKind.TILE})
+ORDER_KINDS = frozenset({MoveKind.ORDER, MoveKind.KEEP})
+"""The move kinds of ``sw_tile``'s and ``sw_order``'s turns."""
 UNLIMITED = 10**15
 """The env's task budget: the training loop stops on the records' count."""
 CANDIDATE_FEATURES = 15
@@ -227,7 +230,7 @@ class CoDesignRefineEnv:
             n = max(1, len(moves))
             out += [Candidate(t, None, i / n, False) for i, t in enumerate(moves)]
             return out
-        kinds = {MoveKind.TILE} if role == SW_TILE else {MoveKind.ORDER, MoveKind.KEEP}
+        kinds = TILE_KINDS if role == SW_TILE else ORDER_KINDS
         layers = self.heuristic.focus_layers(costs, FOCUS_LAYERS, rng)
         ranked = self.heuristic.layer_moves(state, costs, layers, rng, kinds=kinds)
         ranked = ranked[: self.k - RANDOM_CANDIDATES]

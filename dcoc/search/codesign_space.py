@@ -706,7 +706,7 @@ class CoDesignSpace:
 def _rows_in(rows: np.ndarray, table: Sequence[tuple[int, ...]]) -> np.ndarray:
     """Per row of ``rows`` (``[n, width]`` ints), whether it is one of ``table``'s tuples."""
     if rows.shape[1] == 0:
-        return np.full(rows.shape[0], bool(table) and () in table)
+        return np.full(rows.shape[0], () in table)
     known = np.array(table, dtype=rows.dtype).reshape(-1, rows.shape[1])
 
     def keys(x: np.ndarray) -> np.ndarray:
