@@ -16,19 +16,28 @@ New methods register in :data:`METHODS`.
 from __future__ import annotations
 
 import logging
-import re
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from enum import StrEnum
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from dcoc.records import CandidateRecord, RecordsDB, TargetKind
-from dcoc.tvm.compute import EinsumSpec, einsum_spec
+from dcoc.search.cpu_mcts import mcts_search
+from dcoc.search.cpu_trials import (
+    VERIFY_SUFFIX,
+    CpuMethod,
+    CpuSearchConfig,
+    CpuSearchResult,
+    Progress,
+    candidate_record,
+    default_run_dir,
+    design_of,
+    gflops,
+    progress_line,
+    workload_description,
+)
+from dcoc.tvm.compute import einsum_spec
 from dcoc.tvm.design_space import (
     DesignPoint,
     DesignSpace,
@@ -36,113 +45,22 @@ from dcoc.tvm.design_space import (
     PostprocRejectedError,
     generate_design_space,
 )
-from dcoc.tvm.measure import ErrorKind, MeasureInput, Measurer, MeasureResult, MeasureSettings
+from dcoc.tvm.measure import ErrorKind, MeasureInput, Measurer, MeasureResult
 from dcoc.tvm.metaschedule_baseline import schedule_of, tune_metaschedule
 from dcoc.tvm.target import host_target, host_target_config
 from dcoc.tvm.traces import trace_to_json
 from dcoc.workloads.catalog import resolve_workload
 
+__all__ = [
+    "METHODS",
+    "CpuMethod",
+    "CpuSearchConfig",
+    "CpuSearchResult",
+    "default_run_dir",
+    "run_cpu_search",
+]
+
 logger = logging.getLogger(__name__)
-
-Progress = Callable[[str], None]
-
-
-class CpuMethod(StrEnum):
-    RANDOM = "random"
-    METASCHEDULE = "metaschedule"
-
-
-VERIFY_SUFFIX = "-verify"  # method name of dcoc's re-measurements of a baseline's best
-
-
-@dataclass(frozen=True)
-class CpuSearchConfig:
-    """One CPU search. ``threads`` is both the target's ``num-cores`` and ``TVM_NUM_THREADS``."""
-
-    workload: str
-    method: CpuMethod
-    trials: int
-    run_dir: Path
-    seed: int = 0
-    threads: int = 1
-    workers: int = 1  # measurement worker processes
-    batch_size: int = 8  # candidates proposed (and measured) per step
-    verify_top_k: int = 3  # baseline schedules re-measured by dcoc's measurer
-    settings: MeasureSettings = field(default_factory=MeasureSettings)
-
-
-@dataclass(frozen=True)
-class CpuSearchResult:
-    workload: str
-    method: str
-    best_latency_s: float | None
-    best_gflops: float | None
-    evaluations: int
-    failed: int
-    run_dir: str
-    wall_s: float
-    best_record_id: int | None
-    extra: dict[str, Any] = field(default_factory=dict)
-
-    def to_json(self) -> dict[str, Any]:
-        out = {k: v for k, v in self.__dict__.items() if k != "extra"}
-        out.update(self.extra)
-        return out
-
-
-def default_run_dir(workload: str, method: str, now: datetime | None = None) -> Path:
-    """``runs/search__{workload}__{method}__{time}`` with the workload made path-safe."""
-    stamp = (now or datetime.now(UTC)).strftime("%Y%m%d-%H%M%S")
-    safe = re.sub(r"[^A-Za-z0-9._-]+", "_", workload)
-    return Path("runs") / f"search__{safe}__{method}__{stamp}"
-
-
-def workload_description(name: str, spec: EinsumSpec) -> dict[str, Any]:
-    return {
-        "name": name,
-        "dimensions": dict(zip(spec.dimensions, spec.bounds, strict=True)),
-        "macs": spec.macs,
-        "tensors": {t.name: list(t.shape) for t in (*spec.inputs, spec.output)},
-    }
-
-
-def gflops(spec: EinsumSpec, latency_s: float | None) -> float | None:
-    return None if latency_s is None else spec.flops / latency_s / 1e9
-
-
-def _record(
-    config: CpuSearchConfig,
-    method: str,
-    trial: int,
-    design: dict[str, Any],
-    result: MeasureResult,
-    trace: Any,
-) -> CandidateRecord:
-    return CandidateRecord(
-        target=TargetKind.CPU,
-        workload=config.workload,
-        method=method,
-        trial=trial,
-        design=design,
-        trace=trace,
-        valid=result.valid,
-        verified=result.valid,
-        error=None if result.error is None else f"{result.error_kind}: {result.error}",
-        latency_s=result.latency_s,
-        build_s=result.build_s,
-        run_s=result.run_s,
-        metrics={
-            "costs_s": list(result.costs_s),
-            "max_abs_error": result.max_abs_error,
-            "error_kind": None if result.error_kind is None else str(result.error_kind),
-            "threads": config.threads,
-        },
-    )
-
-
-def _design(space: DesignSpace, point: DesignPoint) -> dict[str, Any]:
-    sketch = space.sketches[point.sketch]
-    return {**point.to_json(), "slots": [s.name for s in sketch.slots]}
 
 
 def random_search(
@@ -175,11 +93,11 @@ def random_search(
                 sch = space.apply(point)
             except (IllegalDecisionError, PostprocRejectedError) as error:
                 records.add(
-                    _record(
+                    candidate_record(
                         config,
                         config.method,
                         index,
-                        _design(space, point),
+                        design_of(space, point),
                         MeasureResult(error_kind=ErrorKind.SCHEDULE_ERROR, error=str(error)),
                         None,
                     )
@@ -189,19 +107,12 @@ def random_search(
             pending.append((index, point, trace_to_json(sch.trace)))
         for i, result in measurer.measure_iter(inputs):
             index, point, trace = pending[i]
-            records.add(_record(config, config.method, index, _design(space, point), result, trace))
-        progress(_progress_line(config, records, config.method, trial))
-
-
-def _progress_line(
-    config: CpuSearchConfig, records: RecordsDB, method: str, done: int, total: int | None = None
-) -> str:
-    best = records.best(config.workload, 1, method=method, target=TargetKind.CPU)
-    best_s = f"{best[0].latency_s * 1e3:.4f} ms" if best and best[0].latency_s else "none"
-    return (
-        f"[{method}] {done}/{total or config.trials} trials, best {best_s}, "
-        f"{records.failed_count(config.workload, method)} failed"
-    )
+            records.add(
+                candidate_record(
+                    config, config.method, index, design_of(space, point), result, trace
+                )
+            )
+        progress(progress_line(config, records, config.method, trial))
 
 
 def metaschedule_search(
@@ -244,7 +155,7 @@ def metaschedule_search(
                 )
             )
         )
-    progress(_progress_line(config, records, config.method, len(measurements)))
+    progress(progress_line(config, records, config.method, len(measurements)))
     ranked = sorted((m.latency_s, i) for i, m in enumerate(measurements) if m.latency_s)
     top = [i for _, i in ranked[: config.verify_top_k]]
     inputs = [
@@ -254,7 +165,7 @@ def metaschedule_search(
     verify = f"{config.method}{VERIFY_SUFFIX}"
     for j, result in measurer.measure_iter(inputs):
         i = top[j]
-        rec = _record(
+        rec = candidate_record(
             config,
             verify,
             i,
@@ -263,7 +174,7 @@ def metaschedule_search(
             measurements[i].trace_json,
         )
         records.add(rec)
-    progress(_progress_line(config, records, verify, len(top), len(top)))
+    progress(progress_line(config, records, verify, len(top), len(top)))
 
 
 METHODS: dict[
@@ -271,6 +182,8 @@ METHODS: dict[
 ] = {
     CpuMethod.RANDOM: random_search,
     CpuMethod.METASCHEDULE: metaschedule_search,
+    CpuMethod.MCTS: mcts_search,
+    CpuMethod.MCTS_RANDOM: mcts_search,
 }
 
 
@@ -297,7 +210,7 @@ def run_cpu_search(config: CpuSearchConfig, progress: Progress | None = None) ->
         METHODS[config.method](config, space, measurer, records, report)
         ranked_method = (
             config.method
-            if config.method == CpuMethod.RANDOM
+            if config.method != CpuMethod.METASCHEDULE
             else f"{config.method}{VERIFY_SUFFIX}"
         )
         best = records.best(
@@ -306,7 +219,7 @@ def run_cpu_search(config: CpuSearchConfig, progress: Progress | None = None) ->
         evaluations = records.count(config.workload, config.method)
         failed = records.failed_count(config.workload, config.method)
         extra: dict[str, Any] = {"threads": config.threads, "seed": config.seed}
-        if config.method != CpuMethod.RANDOM:
+        if config.method == CpuMethod.METASCHEDULE:
             own = records.best(config.workload, 1, method=config.method, target=TargetKind.CPU)
             extra["best_latency_s_own_runner"] = own[0].latency_s if own else None
     best_latency = best[0].latency_s if best else None

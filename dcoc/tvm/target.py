@@ -34,6 +34,11 @@ def host_target(num_cores: int | None = None) -> tvm.target.Target:
     return tvm.target.Target(host_target_config(num_cores))
 
 
+def vector_bits(target: tvm.target.Target) -> int:
+    """The widest SIMD register of ``target`` in bits (LLVM's answer: 512 with AVX-512)."""
+    return int(codegen.llvm_get_vector_width(target))
+
+
 def defer_tensor_intrinsics() -> None:
     """Stop ``TuneContext`` from importing every GPU/DSP tensor intrinsic.
 

@@ -1,0 +1,181 @@
+"""Monte Carlo tree search over TVM CPU schedules: the cost model ranks, few are measured.
+
+The tree search is :func:`dcoc.search.mcts.search` with these collaborators:
+
+* states are design points (a sketch and its MetaSchedule decisions), transformations
+  :class:`~dcoc.search.schedule_moves.ScheduleMove` from a proposer by name (``heuristic``,
+  ``random``: :mod:`dcoc.search.schedule_moves`);
+* rollouts are scored without measuring (:class:`PredictedScore`): by MetaSchedule's XGBoost
+  model trained online on this search's measurements
+  (:class:`~dcoc.tvm.cost_model.ScheduleCostModel`) once it holds
+  :attr:`~dcoc.search.cpu_trials.CpuMctsSettings.min_model_samples` of them, before that by
+  the free analytical prior (:class:`~dcoc.search.schedule_moves.SchedulePrior`).
+
+The search runs in rounds until ``config.trials`` candidates are measured. Each round grows a
+tree of ``simulations`` simulations from the incumbent (the fastest measured schedule; in the
+first round the best of ``root_draws`` random points by the prior), then builds, runs and
+verifies the ``measure_per_round`` schedules with the highest predicted score that were not
+measured before, records them, and trains the model on them. Only those are trials: the
+predictions are free.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from dcoc.records import RecordsDB
+from dcoc.search.cpu_trials import (
+    CpuSearchConfig,
+    Progress,
+    candidate_record,
+    design_of,
+    progress_line,
+)
+from dcoc.search.mcts import MctsSettings, search
+from dcoc.search.schedule_moves import (
+    ScheduleMoves,
+    SchedulePrior,
+    apply_move,
+    build_schedule_proposer,
+)
+from dcoc.tvm.cost_model import ScheduleCostModel
+from dcoc.tvm.design_space import (
+    DesignPoint,
+    DesignSpace,
+    IllegalDecisionError,
+    PostprocRejectedError,
+)
+from dcoc.tvm.measure import ErrorKind, MeasureInput, Measurer, MeasureResult
+from dcoc.tvm.target import vector_bits
+from dcoc.tvm.traces import trace_to_json
+
+
+@dataclass
+class PredictedScore:
+    """The rollout scorer: the prior or the cost model's prediction, cached per round."""
+
+    space: DesignSpace
+    prior: SchedulePrior
+    model: ScheduleCostModel
+    use_model: bool
+    scores: dict[DesignPoint, float] = field(default_factory=dict)
+    """Every point scored this round (``-inf``: TVM rejects its decisions)."""
+
+    def __call__(self, point: DesignPoint) -> float:
+        if point in self.scores:
+            return self.scores[point]
+        if not self.use_model:
+            value = self.prior(point)
+        else:
+            try:
+                value = float(self.model.predict([self.space.apply(point)])[0])
+            except (IllegalDecisionError, PostprocRejectedError):
+                value = -math.inf
+        self.scores[point] = value
+        return value
+
+
+def _root(
+    space: DesignSpace, prior: SchedulePrior, draws: int, rng: np.random.Generator
+) -> DesignPoint:
+    points = [space.random_point(rng) for _ in range(draws)]
+    return max(points, key=prior)
+
+
+def mcts_search(
+    config: CpuSearchConfig,
+    space: DesignSpace,
+    measurer: Measurer,
+    records: RecordsDB,
+    progress: Progress,
+) -> None:
+    """Measure up to ``config.trials`` schedules chosen by the tree search (module docstring)."""
+    settings = config.mcts
+    rng = np.random.default_rng(config.seed)
+    prior = SchedulePrior(space, vector_bits(space.target))
+    moves = ScheduleMoves(space)
+    proposer = build_schedule_proposer(config.proposer, moves, prior)
+    model = ScheduleCostModel(space.mod, space.target, seed=config.seed)
+    tree_settings = MctsSettings(
+        branching=settings.branching,
+        exploration=settings.exploration,
+        rollout_depth=settings.rollout_depth,
+        num_simulations=settings.simulations,
+        reroot_every=settings.reroot_every,
+    )
+    measured: dict[DesignPoint, float | None] = {}
+    incumbent = _root(space, prior, settings.root_draws, rng)
+    trial = 0
+    while trial < config.trials:
+        scorer = PredictedScore(
+            space, prior, model, use_model=model.samples >= settings.min_model_samples
+        )
+        search(incumbent, tree_settings, proposer=proposer, apply=apply_move, score=scorer, rng=rng)
+        ranked = sorted(
+            (p for p, v in scorer.scores.items() if p not in measured and v > -math.inf),
+            key=lambda p: -scorer.scores[p],
+        )
+        picks = ranked[: min(settings.measure_per_round, config.trials - trial)]
+        if not picks:  # the round found nothing new: climb elsewhere
+            incumbent = space.random_point(rng)
+            picks = [incumbent] if incumbent not in measured else []
+            if not picks:
+                continue
+        trial = _measure(config, space, measurer, records, model, measured, picks, scorer, trial)
+        valid = [(t, p) for p, t in measured.items() if t is not None]
+        if valid:
+            incumbent = min(valid, key=lambda tp: tp[0])[1]
+        progress(
+            progress_line(config, records, config.method, trial)
+            + f", model on {model.samples} measurements"
+            + ("" if scorer.use_model else " (prior ranked this round)")
+        )
+
+
+def _measure(
+    config: CpuSearchConfig,
+    space: DesignSpace,
+    measurer: Measurer,
+    records: RecordsDB,
+    model: ScheduleCostModel,
+    measured: dict[DesignPoint, float | None],
+    picks: list[DesignPoint],
+    scorer: PredictedScore,
+    trial: int,
+) -> int:
+    """Build, run and record ``picks``; train the model on them; the next trial number."""
+    inputs: list[MeasureInput] = []
+    pending: list[tuple[int, DesignPoint, dict[str, Any]]] = []
+    schedules = []
+    for point in picks:
+        design = {
+            **design_of(space, point),
+            "proposer": config.proposer,
+            "predicted": scorer.scores.get(point),
+            "ranked_by": "cost_model" if scorer.use_model else "prior",
+        }
+        try:
+            sch = space.apply(point)
+        except (IllegalDecisionError, PostprocRejectedError) as error:
+            result = MeasureResult(error_kind=ErrorKind.SCHEDULE_ERROR, error=str(error))
+            records.add(candidate_record(config, config.method, trial, design, result, None))
+            measured[point] = None
+            trial += 1
+            continue
+        inputs.append(MeasureInput.from_schedule(sch, space.spec))
+        pending.append((trial, point, design))
+        schedules.append(sch)
+        trial += 1
+    latencies: list[float | None] = [None] * len(inputs)
+    for i, result in measurer.measure_iter(inputs):
+        index, point, design = pending[i]
+        trace = trace_to_json(schedules[i].trace)
+        records.add(candidate_record(config, config.method, index, design, result, trace))
+        measured[point] = result.latency_s if result.valid else None
+        latencies[i] = measured[point]
+    model.update(schedules, latencies)
+    return trial
