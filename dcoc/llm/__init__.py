@@ -5,6 +5,7 @@
   of an answer;
 * :mod:`dcoc.llm.choice_format`: the constraint of a "pick from this numbered list" answer as a
   JSON schema and as a llama.cpp grammar, and its parser and validator;
+* :mod:`dcoc.llm.asking`: one such question asked and read, never raising for a bad model;
 * :mod:`dcoc.llm.gguf`: the GGUF files that Python packages ship, found without importing them;
 * :mod:`dcoc.llm.embedded`: llama.cpp in this process (``llama-cpp-python``), the default;
 * :mod:`dcoc.llm.endpoint`: any OpenAI-compatible server (llama.cpp server, vLLM, Ollama, hosted);

@@ -4,7 +4,8 @@ The tree search is :func:`dcoc.search.mcts.search` with these collaborators:
 
 * states are design points (a sketch and its MetaSchedule decisions), transformations
   :class:`~dcoc.search.schedule_moves.ScheduleMove` from a proposer by name (``heuristic``,
-  ``random``: :mod:`dcoc.search.schedule_moves`);
+  ``random``: :mod:`dcoc.search.schedule_moves`; ``llm``:
+  :mod:`dcoc.search.schedule_llm_proposer`);
 * rollouts are scored without measuring (:class:`PredictedScore`): by MetaSchedule's XGBoost
   model trained online on this search's measurements
   (:class:`~dcoc.tvm.cost_model.ScheduleCostModel`) once it holds
@@ -27,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from dcoc.llm.settings import build_backend
 from dcoc.records import RecordsDB
 from dcoc.search.cpu_trials import (
     CpuSearchConfig,
@@ -35,10 +37,17 @@ from dcoc.search.cpu_trials import (
     design_of,
     progress_line,
 )
+from dcoc.search.llm_proposer import LlmLog, LlmProposerSettings
 from dcoc.search.mcts import MctsSettings, search
+from dcoc.search.schedule_llm_proposer import (
+    CPU_LLM_CALLS,
+    CPU_LLM_EVERY,
+    ScheduleLlmProposer,
+)
 from dcoc.search.schedule_moves import (
     ScheduleMoves,
     SchedulePrior,
+    ScheduleProposer,
     apply_move,
     build_schedule_proposer,
 )
@@ -98,7 +107,20 @@ def mcts_search(
     rng = np.random.default_rng(config.seed)
     prior = SchedulePrior(space, vector_bits(space.target))
     moves = ScheduleMoves(space)
-    proposer = build_schedule_proposer(config.proposer, moves, prior)
+    measured: dict[DesignPoint, float | None] = {}
+    proposer: ScheduleProposer | ScheduleLlmProposer
+    if config.proposer == "llm":
+        llm = config.llm or LlmProposerSettings(calls=CPU_LLM_CALLS, every=CPU_LLM_EVERY)
+        proposer = ScheduleLlmProposer(
+            moves,
+            prior,
+            build_backend(llm.llm),
+            llm,
+            measured=measured.get,
+            log=LlmLog(records, str(config.method), config.seed, lambda: len(measured)),
+        )
+    else:
+        proposer = build_schedule_proposer(config.proposer, moves, prior)
     model = ScheduleCostModel(space.mod, space.target, seed=config.seed)
     tree_settings = MctsSettings(
         branching=settings.branching,
@@ -107,7 +129,6 @@ def mcts_search(
         num_simulations=settings.simulations,
         reroot_every=settings.reroot_every,
     )
-    measured: dict[DesignPoint, float | None] = {}
     incumbent = _root(space, prior, settings.root_draws, rng)
     trial = 0
     while trial < config.trials:
@@ -129,10 +150,15 @@ def mcts_search(
         valid = [(t, p) for p, t in measured.items() if t is not None]
         if valid:
             incumbent = min(valid, key=lambda tp: tp[0])[1]
+        asked = ""
+        if isinstance(proposer, ScheduleLlmProposer):
+            stats = proposer.stats
+            asked = f", LLM {stats.calls} calls ({stats.fallbacks} fell back)"
         progress(
             progress_line(config, records, config.method, trial)
             + f", model on {model.samples} measurements"
             + ("" if scorer.use_model else " (prior ranked this round)")
+            + asked
         )
 
 

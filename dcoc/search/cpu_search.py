@@ -184,6 +184,7 @@ METHODS: dict[
     CpuMethod.METASCHEDULE: metaschedule_search,
     CpuMethod.MCTS: mcts_search,
     CpuMethod.MCTS_RANDOM: mcts_search,
+    CpuMethod.MCTS_LLM: mcts_search,
 }
 
 

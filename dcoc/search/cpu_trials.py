@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from dcoc.records import CandidateRecord, RecordsDB, TargetKind
+from dcoc.search.llm_proposer import LlmProposerSettings
 from dcoc.tvm.compute import EinsumSpec
 from dcoc.tvm.design_space import DesignPoint, DesignSpace
 from dcoc.tvm.measure import MeasureResult, MeasureSettings
@@ -29,9 +30,15 @@ class CpuMethod(StrEnum):
     """The tree search with the heuristic proposer (:mod:`dcoc.search.cpu_mcts`)."""
     MCTS_RANDOM = "mcts-random"
     """The same tree search with the random proposer."""
+    MCTS_LLM = "mcts-llm"
+    """The same tree search, a language model picking the incumbent's transformations."""
 
 
-MCTS_PROPOSERS = {CpuMethod.MCTS: "heuristic", CpuMethod.MCTS_RANDOM: "random"}
+MCTS_PROPOSERS = {
+    CpuMethod.MCTS: "heuristic",
+    CpuMethod.MCTS_RANDOM: "random",
+    CpuMethod.MCTS_LLM: "llm",
+}
 """The tree-search methods and their proposers (:mod:`dcoc.search.schedule_moves`)."""
 
 
@@ -77,6 +84,10 @@ class CpuSearchConfig:
     verify_top_k: int = 3  # baseline schedules re-measured by dcoc's measurer
     settings: MeasureSettings = field(default_factory=MeasureSettings)
     mcts: CpuMctsSettings = field(default_factory=CpuMctsSettings)
+    llm: LlmProposerSettings | None = None
+    """``mcts-llm``'s proposer settings; ``None``: the CPU defaults
+    (:data:`~dcoc.search.schedule_llm_proposer.CPU_LLM_CALLS`, ``CPU_LLM_EVERY``) and the
+    ``DCOC_LLM_*`` environment."""
 
     @property
     def proposer(self) -> str:

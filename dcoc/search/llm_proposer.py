@@ -30,14 +30,14 @@ be explained (:mod:`dcoc.search.explain`).
 from __future__ import annotations
 
 import math
-import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from dcoc.llm.backend import Backend, ChatRequest, LlmError, Verdict
+from dcoc.llm.asking import ask_for_picks
+from dcoc.llm.backend import Backend, Verdict
 from dcoc.llm.choice_format import ChoiceFormat, Reading
 from dcoc.llm.settings import LlmSettings
 from dcoc.records import LlmCallRecord, RecordsDB
@@ -205,30 +205,16 @@ class LlmProposer:
             counts=self.counts,
             objective=self.objective,
         )
-        llm = self.settings.llm
-        request = ChatRequest(
+        self.stats.calls += 1
+        asked = ask_for_picks(
+            self.backend,
+            self.settings.llm,
             system=SYSTEM.format(objective=_objective_name(self.objective)),
             user=text,
-            json_schema=fmt.json_schema(),
-            grammar=fmt.grammar(),
-            max_tokens=llm.max_tokens + 2 * fmt.picks_allowed + fmt.why_chars,
-            timeout_s=llm.timeout_s,
-            seed=llm.seed + self.stats.calls,
-            temperature=llm.temperature,
+            choice_format=fmt,
+            seed=self.settings.llm.seed + self.stats.calls - 1,
         )
-        self.stats.calls += 1
-        start = time.perf_counter()
-        answer: str | None = None
-        try:
-            answer = self.backend.complete(request)
-            reading = fmt.read(answer)
-        except LlmError as error:
-            reading = Reading(error.verdict, detail=_one_line(str(error)))
-        latency = time.perf_counter() - start
-        if reading.verdict == Verdict.KEPT and latency > llm.timeout_s:
-            reading = Reading(
-                Verdict.TIMEOUT, detail=f"answered after {latency:.1f} s > {llm.timeout_s:g} s"
-            )
+        reading, answer, latency = asked.reading, asked.answer, asked.latency_s
         self.stats.verdicts[reading.verdict] += 1
         self.stats.seconds.append(latency)
         return reading, (answer, latency, text)
@@ -426,8 +412,3 @@ def _changes(moves: DesignMoves, costs: CostLookup, before: DesignState, after: 
 
 def _pct(old: float, new: float) -> str:
     return f"{100 * (new / old - 1):+.1f}%" if old > 0 else "n/a"
-
-
-def _one_line(text: str, limit: int = 300) -> str:
-    line = " ".join(text.split())
-    return line if len(line) <= limit else line[: limit - 3] + "..."

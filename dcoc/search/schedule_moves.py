@@ -170,7 +170,7 @@ class SchedulePrior:
         self.space = space
         self.lanes = max(1, vector_bits // 32)
         self.element_bytes = int(DTYPE.removeprefix("float")) // 8
-        self._vector_dim = self.spec.output.projection[-1][0][0]
+        self.vector_dimension = self.spec.output.projection[-1][0][0]
         self._spatial = set(self.spec.output_dimensions)
 
     def tiles(self, point: DesignPoint) -> dict[str, tuple[int, ...]]:
@@ -198,11 +198,11 @@ class SchedulePrior:
         spatial = {d: t for d, t in tiles.items() if d in self._spatial}
         reduction = {d: t for d, t in tiles.items() if d not in self._spatial}
         penalty = 0.0
-        vector = spatial.get(self._vector_dim, (1,))[-1]
+        vector = spatial.get(self.vector_dimension, (1,))[-1]
         vectors = math.ceil(vector / self.lanes)
         penalty += math.log(vectors * self.lanes / vector)  # lanes left empty
         accumulators = vectors * math.prod(
-            t[-1] for d, t in spatial.items() if d != self._vector_dim
+            t[-1] for d, t in spatial.items() if d != self.vector_dimension
         )
         low, high = REGISTERS
         penalty += 0.35 * max(0.0, math.log2(low / accumulators))
@@ -222,6 +222,15 @@ class SchedulePrior:
 
     def __call__(self, point: DesignPoint) -> float:
         return math.exp(self.log_score(point))
+
+    def describe(self, point: DesignPoint) -> str:
+        """What the prior reads in a schedule, in words (the LLM proposer's prompt)."""
+        spatial = {d: t for d, t in self.tiles(point).items() if d in self._spatial}
+        vector = spatial.get(self.vector_dimension, (1,))[-1]
+        vectors = math.ceil(vector / self.lanes)
+        others = math.prod(t[-1] for d, t in spatial.items() if d != self.vector_dimension)
+        used = 100 * vector / (vectors * self.lanes)
+        return f"vector {vector} ({used:.0f}% of lanes), {vectors * others} accumulators"
 
 
 class RandomScheduleProposer:
@@ -274,12 +283,15 @@ class HeuristicScheduleProposer:
 
 
 ScheduleProposer = RandomScheduleProposer | HeuristicScheduleProposer
-PROPOSERS = ("heuristic", "random")
+PROPOSERS = ("heuristic", "random", "llm")
+"""``llm``: :class:`~dcoc.search.schedule_llm_proposer.ScheduleLlmProposer`."""
 
 
 def build_schedule_proposer(
     name: str, moves: ScheduleMoves, prior: SchedulePrior
 ) -> ScheduleProposer:
+    """``heuristic`` or ``random`` (the ``llm`` proposer needs a backend:
+    :mod:`dcoc.search.schedule_llm_proposer`)."""
     if name == "random":
         return RandomScheduleProposer(moves)
     if name == "heuristic":

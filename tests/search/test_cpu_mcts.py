@@ -4,7 +4,11 @@ schedules it chooses, each once."""
 
 from __future__ import annotations
 
+import json
 import math
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -159,7 +163,7 @@ def test_prior_reads_a_convolution_window(conv_space: DesignSpace) -> None:
     """resnet18/C5: the output is (N, M, Q, P), so P is vectorized; the input's footprint of
     a tile spans P + R - 1 (stride 1)."""
     prior = SchedulePrior(conv_space, vector_bits=512)
-    assert prior._vector_dim == "P"
+    assert prior.vector_dimension == "P"
     extents = {"N": 1, "M": 1, "C": 1, "P": 4, "Q": 1, "R": 3, "S": 1}
     # inputs C x (Q+S-1) x (P+R-1) = 6, weights M x C x R x S = 3, outputs 4: 13 floats
     assert prior._footprint(extents) == 13 * 4
@@ -218,3 +222,36 @@ def test_search_measures_what_it_chooses_once(method: CpuMethod, tmp_path: Path)
     proposer = "heuristic" if method is CpuMethod.MCTS else "random"
     assert {r.design["proposer"] for r in records} == {proposer}
     assert any("model on 4 measurements" in line for line in lines)
+
+
+def test_cli_cpu_mcts_with_the_embedded_llm(tmp_path: Path) -> None:
+    """``--proposer llm`` on the CPU with the shipped SmolLM2: the trial budget, the calls
+    asked for, each recorded with the schedule's context, and the counts in ``--json``."""
+    run_dir = tmp_path / "run"
+    args = (
+        "--target cpu --workload matmul:64,64,32 --method mcts --proposer llm --trials 4 "
+        "--llm-calls 2 --llm-every 1 --json"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-m", "dcoc.search", *args.split(), "--run-dir", str(run_dir)],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=900,
+        env=dict(os.environ, OMP_NUM_THREADS="1"),
+    )
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    assert out["method"] == "mcts-llm" and out["evaluations"] == 4
+    assert out["llm_calls"] == 2 and 0 <= out["llm_fallbacks"] <= 2
+    assert sum(out["llm_verdicts"].values()) == 2 and out["llm_s_per_call"] > 0
+    with RecordsDB.open(run_dir) as db:
+        calls = db.llm_calls("mcts-llm")
+        records = list(db.iterate("matmul:64,64,32", method="mcts-llm"))
+    assert [c.call for c in calls] == [0, 1]
+    assert all(
+        "Current schedule" in c.prompt and "Legal transformations" in c.prompt for c in calls
+    )
+    assert all(c.backend.startswith("llama.cpp:") for c in calls)
+    assert all(len(c.context["candidates"]) >= 2 for c in calls)
+    assert {r.design["proposer"] for r in records} == {"llm"}
