@@ -254,12 +254,16 @@ def test_runs_as_ray_tasks_give_the_serial_results(bench: Path, tmp_path: Path) 
 @pytest.mark.slow
 def test_cpu_suite_measures_tvm_schedules(tmp_path: Path) -> None:
     out = tmp_path / "cpu"
-    args = ["run", "--suite", "cpu:matmul:16,16,16", "--methods", "random", "--budget", "2"]
+    args = ["run", "--suite", "cpu:matmul:16,16,16", "--methods", "random,mcts", "--budget", "4"]
     assert main([*args, "--seeds", "0", "--out", str(out)]) == 0
     (group,) = json.loads((out / "results.json").read_text())["groups"]
     assert group["objective"] == "latency_s" and group["suite"]["kind"] == "cpu"
     (best,) = group["methods"]["random"]["best_objective"]
     assert 0 < best < 1
+    # the tree search is compared with the baselines, never its own reference
+    assert group["best_baseline"] == "random"
+    mcts = group["methods"]["mcts"]
+    assert mcts["evaluations"] == [4] and len(mcts["evals_to_best_baseline"]) == 1
     assert "latency (s)" in (out / "results.md").read_text()
-    assert (out / "best_so_far_cpu_matmul_16,16,16_2.png").read_bytes()[:8] == PNG
+    assert (out / "best_so_far_cpu_matmul_16,16,16_4.png").read_bytes()[:8] == PNG
     assert not list(out.glob("pareto_*.png"))

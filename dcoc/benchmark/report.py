@@ -4,8 +4,9 @@
   95 % bootstrap interval of that geometric mean (10 000 resamples of the seeds, generator
   seeded, so the same runs give the same table);
 * **/ random**, **/ best baseline**: the ratio of the method's geometric mean to random
-  search's and to the best baseline's (the baseline, not an RL agent, with the lowest geometric
-  mean); below 1 is better;
+  search's and to the best baseline's (the baseline with the lowest geometric mean: any method
+  but an RL agent on the accelerator, random search or MetaSchedule on the CPU,
+  :func:`~dcoc.benchmark.suites.is_baseline`); below 1 is better;
 * **evals to best baseline**: evaluations until a run's best first reached the best baseline's
   geometric mean, median over seeds ("—" if the median seed never did), and how many seeds
   did (the best baseline's own seeds reach their geometric mean about half the time);
@@ -30,7 +31,7 @@ from typing import Any
 import numpy as np
 
 from dcoc.benchmark.rundirs import BenchIndex, RunResult, collect, read_index
-from dcoc.benchmark.suites import CPU_METHODS, Suite, design_space_label, is_rl
+from dcoc.benchmark.suites import CPU_METHODS, Suite, design_space_label, is_baseline
 from dcoc.search.methods import ACCEL_METHODS
 
 BOOTSTRAP_RESAMPLES = 10_000
@@ -188,7 +189,9 @@ def _group(suite: Suite, budget: int, runs: Sequence[RunResult], index: BenchInd
             stats[method] = (mine, geometric_mean(values), bootstrap_interval(values))
         else:
             stats[method] = (mine, None, None)
-    baselines = {m: s[1] for m, s in stats.items() if not is_rl(m) and s[1] is not None}
+    baselines = {
+        m: s[1] for m, s in stats.items() if is_baseline(m, suite.kind) and s[1] is not None
+    }
     best_baseline = min(baselines, key=lambda m: (baselines[m], m)) if baselines else None
     reference = baselines.get(best_baseline) if best_baseline else None
     random_gm = stats.get("random", ((), None, None))[1]

@@ -39,9 +39,11 @@ from dcoc.workloads.catalog import list_networks, resolve_workload
 
 SuiteKind = Literal["accel", "cpu"]
 CPU_PREFIX = "cpu:"
-CPU_METHODS = ("random", "metaschedule")
+CPU_METHODS = ("random", "metaschedule", "mcts", "mcts-random", "mcts-llm")
 """The CPU search methods (:class:`dcoc.search.cpu_search.CpuMethod`, named here so that checking
 a command line does not import TVM)."""
+CPU_BASELINES = ("random", "metaschedule")
+"""The CPU methods dcoc's tree search is compared with (the table's *best baseline*)."""
 SUITE_FORMS = (
     "NETWORK (networks: {networks}), NETWORK.SUBSET (resnet18.vta), LAYERS.yaml, "
     "NETWORK/LAYER[,NETWORK/LAYER...], each optionally @DESIGN_SPACE; cpu:WORKLOAD"
@@ -210,6 +212,12 @@ def parse_methods(text: str, suites: Sequence[Suite]) -> tuple[str, ...]:
 
 def is_rl(method: str) -> bool:
     return method in RL_METHODS
+
+
+def is_baseline(method: str, kind: SuiteKind) -> bool:
+    """A method the table's *best baseline* is chosen from: every accelerator method but the
+    RL agents; on the CPU, random search and MetaSchedule (not dcoc's tree search)."""
+    return method in CPU_BASELINES if kind == "cpu" else not is_rl(method)
 
 
 def _int(text: str, what: str, minimum: int) -> int:

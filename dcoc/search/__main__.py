@@ -2,6 +2,8 @@
 
     python -m dcoc.search --target cpu --workload matmul:512,512,512 --method random \\
         --trials 64 [--run-dir DIR] [--seed S] [--threads T] [--json]
+    python -m dcoc.search --target cpu --workload resnet18/C5 --method mcts \\
+        [--proposer heuristic|random|llm] --trials 16 --json
     python -m dcoc.search --target accel --workload resnet18.vta --method ga --trials 8000 \\
         [--seed S] [--design-space accel_specs/eyeriss_like.space.yaml] [--objective edp]
         [--area-budget-um2 A] [--proposer heuristic] [--json]
@@ -10,6 +12,10 @@
         [--llm-timeout-s T] --trials 2000 --json
     python -m dcoc.search explain RUN_DIR [--out FILE]
 
+cpu methods: random, metaschedule (MetaSchedule's evolutionary search), mcts (the tree search
+over MetaSchedule's decisions, rollouts ranked by its XGBoost model trained on the measurements:
+:mod:`dcoc.search.cpu_mcts`; ``--proposer heuristic|random|llm``), mcts-random and mcts-llm
+(mcts with the random or the llm proposer); ``--trials`` is the budget of measured schedules.
 accel methods (:mod:`dcoc.search.methods`): random, ga, sa, tpe, cma, de, pso, decoupled, mcts
 (``--proposer random|heuristic|llm``), mcts-llm (mcts with the llm proposer), and the RL agents
 ppo, mappo, ippo; ``--trials`` is the
@@ -42,12 +48,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NoReturn, Protocol, TypeVar
 
+from dcoc.benchmark.suites import CPU_METHODS
 from dcoc.errors import ConfigError, SpecError
 from dcoc.search.methods import ACCEL_METHODS
 from dcoc.search.network_search import OBJECTIVES
 
 TARGETS = ("cpu", "accel")
-CPU_METHODS = ("random", "metaschedule")
 PROG = "python -m dcoc.search"
 
 
@@ -121,7 +127,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--proposer",
         default=None,
         choices=tuple(PROPOSERS),
-        help="accel --method mcts: who proposes the tree's transformations (default heuristic)",
+        help="--method mcts: who proposes the tree's transformations (default heuristic)",
     )
     p.add_argument(
         "--objective",
@@ -182,9 +188,12 @@ def _uses_llm(args: argparse.Namespace) -> bool:
     return args.method == "mcts-llm" or (args.method == "mcts" and args.proposer == "llm")
 
 
-def _llm_settings(args: argparse.Namespace) -> Any:
-    """The LLM proposer's settings: the environment, then the flags; the backend is set up
-    once here so that a bad setting is one line and exit 2 before the search starts."""
+def _llm_settings(
+    args: argparse.Namespace, calls: int | None = None, every: int | None = None
+) -> Any:
+    """The LLM proposer's settings: the environment, then the flags (``calls`` and ``every``:
+    the target's defaults when the flags are not given); the backend is set up once here so
+    that a bad setting is one line and exit 2 before the search starts."""
     from dcoc.llm.settings import LlmSettings, build_backend
     from dcoc.search.llm_proposer import LlmProposerSettings
 
@@ -200,6 +209,11 @@ def _llm_settings(args: argparse.Namespace) -> Any:
     except ConfigError as error:
         _fail(str(error), 2)
     defaults = LlmProposerSettings(llm=llm)
+    defaults = LlmProposerSettings(
+        calls=defaults.calls if calls is None else calls,
+        every=defaults.every if every is None else every,
+        llm=llm,
+    )
     return LlmProposerSettings(
         calls=defaults.calls if args.llm_calls is None else args.llm_calls,
         every=defaults.every if args.llm_every is None else args.llm_every,
@@ -380,10 +394,10 @@ def main(argv: list[str] | None = None) -> int:
             f"{list(methods)}",
             2,
         )
-    if args.proposer is not None and (args.target != "accel" or args.method != "mcts"):
-        _fail("--proposer applies to --target accel --method mcts only", 2)
+    if args.proposer is not None and args.method != "mcts":
+        _fail("--proposer applies to --method mcts only", 2)
     given = [f"--{f.replace('_', '-')}" for f in LLM_FLAGS if getattr(args, f) is not None]
-    if given and not (args.target == "accel" and _uses_llm(args)):
+    if given and not _uses_llm(args):
         _fail(f"{given[0]} applies to --method mcts --proposer llm (or mcts-llm) only", 2)
     if args.target == "accel":
         return _accel(args)
@@ -401,15 +415,23 @@ def main(argv: list[str] | None = None) -> int:
         resolve_workload(args.workload)
     except SpecError as error:
         _fail(str(error), 2)
+    llm = None
+    if _uses_llm(args):
+        from dcoc.search.schedule_llm_proposer import CPU_LLM_CALLS, CPU_LLM_EVERY
+
+        llm = _llm_settings(args, CPU_LLM_CALLS, CPU_LLM_EVERY)
     run_dir = args.run_dir or default_run_dir(args.workload, args.method)
     config = CpuSearchConfig(
         workload=args.workload,
-        method=CpuMethod(args.method),
+        method=CpuMethod(
+            {"random": "mcts-random", "llm": "mcts-llm"}.get(args.proposer or "", args.method)
+        ),
         trials=args.trials,
         run_dir=run_dir,
         seed=args.seed,
         threads=args.threads,
         workers=args.workers,
+        llm=llm,
     )
     result = _run_search(
         lambda: run_cpu_search(config, _progress),
@@ -418,6 +440,8 @@ def main(argv: list[str] | None = None) -> int:
         kept="measured",
     )
     best = result.best_latency_s
+    extra = llm_summary(run_dir, str(config.method)) if llm is not None else {}
+    asked = f"; LLM {extra['llm_calls']} calls, {extra['llm_fallbacks']} fell back" if extra else ""
     _report(
         result,
         as_json=args.json,
@@ -425,7 +449,8 @@ def main(argv: list[str] | None = None) -> int:
         f"{'none' if best is None else f'{best * 1e3:.4f} ms'}"
         f"{'' if result.best_gflops is None else f' ({result.best_gflops:.2f} GFLOP/s)'}"
         f", {result.evaluations} evaluations, {result.failed} failed, "
-        f"{result.wall_s:.1f} s; records in {result.run_dir}",
+        f"{result.wall_s:.1f} s{asked}; records in {result.run_dir}",
+        extra=extra,
     )
     return 0 if result.best_latency_s is not None else 1
 
