@@ -6,11 +6,13 @@ The tree search is :func:`dcoc.search.mcts.search` with these collaborators:
   :class:`~dcoc.search.schedule_moves.ScheduleMove` from a proposer by name (``heuristic``,
   ``random``: :mod:`dcoc.search.schedule_moves`; ``llm``:
   :mod:`dcoc.search.schedule_llm_proposer`);
-* rollouts are scored without measuring (:class:`PredictedScore`): by MetaSchedule's XGBoost
+* rollouts are scored without measuring (:class:`PredictedScore`): by the free analytical
+  prior (:class:`~dcoc.search.schedule_moves.SchedulePrior`) until MetaSchedule's XGBoost
   model trained online on this search's measurements
-  (:class:`~dcoc.tvm.cost_model.ScheduleCostModel`) once it holds
-  :attr:`~dcoc.search.cpu_trials.CpuMctsSettings.min_model_samples` of them, before that by
-  the free analytical prior (:class:`~dcoc.search.schedule_moves.SchedulePrior`).
+  (:class:`~dcoc.tvm.cost_model.ScheduleCostModel`) holds
+  :attr:`~dcoc.search.cpu_trials.CpuMctsSettings.min_model_samples` of them, then by the
+  model's predicted throughput times the prior (the model ranks; the prior, in (0, 1], keeps
+  a model trained on a few dozen measurements from straying into schedules it penalizes).
 
 The search runs in rounds until ``config.trials`` candidates are measured. Each round grows a
 tree of ``simulations`` simulations from the incumbent (the fastest measured schedule; in the
@@ -65,7 +67,8 @@ from dcoc.tvm.traces import trace_to_json
 
 @dataclass
 class PredictedScore:
-    """The rollout scorer: the prior or the cost model's prediction, cached per round."""
+    """The rollout scorer: the prior, or the cost model's prediction times the prior; cached
+    per round."""
 
     space: DesignSpace
     prior: SchedulePrior
@@ -81,7 +84,7 @@ class PredictedScore:
             value = self.prior(point)
         else:
             try:
-                value = float(self.model.predict([self.space.apply(point)])[0])
+                value = float(self.model.predict([self.space.apply(point)])[0]) * self.prior(point)
             except (IllegalDecisionError, PostprocRejectedError):
                 value = -math.inf
         self.scores[point] = value

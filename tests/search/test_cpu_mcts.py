@@ -140,16 +140,21 @@ def test_prior_reads_vectors_registers_and_caches(matmul_space: DesignSpace) -> 
     )
     assert prior.tiles(good) == {"M": (4, 8, 1, 8), "N": (2, 2, 1, 32), "K": (8, 8)}
     assert prior.log_score(good) == 0.0 and prior(good) == 1.0
-    # 8 of 16 lanes used: log 2 for the empty lanes, and 8 accumulators is still in range
+    # 8 of 16 lanes used: log 2 for the empty lanes; 8 accumulators: log2(12 / 8) below range
     half = _point(
         matmul_space, {"tile:m": (4, 8, 1, 8), "tile:n": (4, 4, 1, 8), "tile:k_r": (8, 8)}, 2
     )
-    assert prior.log_score(half) == pytest.approx(-math.log(2))
-    # one accumulator: 0.35 * log2(8) below the register range
+    assert prior.log_score(half) == pytest.approx(-math.log(2) - math.log2(12 / 8))
+    # one accumulator: log2(12) below the register range
     thin = _point(
-        matmul_space, {"tile:m": (32, 8, 1, 1), "tile:n": (2, 2, 2, 16), "tile:k_r": (8, 8)}, 2
+        matmul_space, {"tile:m": (32, 8, 1, 1), "tile:n": (2, 4, 1, 16), "tile:k_r": (8, 8)}, 2
     )
-    assert prior.log_score(thin) == pytest.approx(-0.35 * 3)
+    assert prior.log_score(thin) == pytest.approx(-math.log2(12))
+    # the vector's row split at spatial level 2 (between the reduction levels) costs 1
+    split = _point(
+        matmul_space, {"tile:m": (4, 8, 1, 8), "tile:n": (2, 1, 2, 32), "tile:k_r": (8, 8)}, 2
+    )
+    assert prior.log_score(split) == pytest.approx(-1.0)
     # no explicit unrolling costs 0.1
     slot = next(s for s in matmul_space.sketches[0].slots if s.kind is SlotKind.CATEGORICAL)
     assert slot.candidates is not None and slot.candidates[0] == 0
