@@ -44,10 +44,12 @@ Rewards
     best state, so keeping the hardware is credited with what the software agents gain on it.
 
 Episode End
-    Terminated after ``refine_steps`` steps; never truncated. The first episode starts from a
-    uniformly random design whose hardware fits the area budget, every later one from the
-    incumbent. ``info[agent]["dcoc"]`` holds ``objective`` (of the state; ``inf`` unless every
-    layer is valid), ``best_so_far`` (the incumbent's), ``evaluations`` and ``accepted``.
+    Terminated after ``refine_steps`` steps; never truncated. The first episode starts from
+    ``start`` if given (a seed design, e.g. the tree search's best: :mod:`dcoc.experiment.
+    seeding`), else from a uniformly random design whose hardware fits the area budget; every
+    later one from the incumbent. ``info[agent]["dcoc"]`` holds ``objective`` (of the state;
+    ``inf`` unless every layer is valid), ``best_so_far`` (the incumbent's), ``evaluations``
+    and ``accepted``.
 
 Every model call goes through a :class:`~dcoc.search.task.SearchTask` (records, counts), each
 layer outcome evaluated once (:class:`~dcoc.search.methods.mcts_search.DesignScorer`).
@@ -71,7 +73,13 @@ from dcoc.envs.turn_protocol import FEATURE_LIMIT, agent_observation_space, turn
 
 from dcoc.records import RecordsDB
 from dcoc.search.codesign_space import CoDesignSpace
-from dcoc.search.design_moves import DesignMoves, DesignState, MoveKind, Transformation
+from dcoc.search.design_moves import (
+    DesignMoves,
+    DesignState,
+    MoveKind,
+    Transformation,
+    is_legal,
+)
 from dcoc.search.methods.mcts_search import ROOT_DRAWS, DesignScorer
 from dcoc.search.proposers import HeuristicProposer, RandomProposer
 from dcoc.search.task import SearchTask
@@ -123,6 +131,7 @@ class CoDesignRefineEnv:
         keys: tuple[str, ...] | None = None,
         records: RecordsDB | None = None,
         method: str = "ppo",
+        start: DesignState | None = None,
     ) -> None:
         cfg = (
             config
@@ -164,6 +173,14 @@ class CoDesignRefineEnv:
         self.possible_agents = [a.value for a in TURN_ORDER]
         self.agents = list(self.possible_agents)
         self.np_random = np.random.default_rng(cfg.seed)
+        if start is not None and not (len(start.tiles) == len(sp.layers) and is_legal(sp, start)):
+            raise ValueError(
+                "the start design does not belong to this space (layer count or a masked-out "
+                "action); seed the env with a design of the same layer set and design space"
+            )
+        self.start = start
+        """Where the first episode starts (a seed, e.g. the tree search's best design);
+        ``None``: a random design."""
         self.incumbent: DesignState | None = None
         self._incumbent_log = math.inf
         self.accepted = 0
@@ -377,7 +394,7 @@ class CoDesignRefineEnv:
     ) -> tuple[dict[str, Any], dict[str, Any]]:
         if seed is not None:
             self.np_random = np.random.default_rng(seed)
-        state = self.incumbent if self.incumbent is not None else self._root()
+        state = self.incumbent or self.start or self._root()
         log_j = self._log_objective(state)
         if log_j is None:
             raise RuntimeError("the env's evaluation budget is spent")

@@ -254,3 +254,51 @@ def test_cpu_schedule_tiny_run(tmp_path: Path) -> None:
     assert schedule["workload"] == "matmul:64,64,64" and schedule["trace"] is not None
     assert (run / "checkpoints" / "iter_0001").is_dir()
     assert list((run / "tensorboard").glob("events.out.tfevents.*"))
+
+
+def test_refine_run_seeded_by_the_tree_search(tmp_path: Path) -> None:
+    """seeding.method: mcts: the tree search's evaluations are counted in the budget, its path
+    is stored (explain reads it), the agents start from its best design and end no worse, and
+    TensorBoard gets the seed's objective."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    run = tmp_path / "run"
+    tiny = [
+        "env.workload=resnet18/C5,resnet18/C8",
+        "train.iterations=50",
+        "train.max_evaluations=150",
+        "seeding.method=mcts",
+        "seeding.evaluations=60",
+        "agents.train_batch_size=56",
+        "agents.minibatch_size=28",
+        "agents.num_epochs=1",
+        "agents.hidden_sizes=[32]",
+        f"ray.temp_dir=/tmp/dcoc-ray-test-seeded-{os.getpid()}",
+    ]
+    args = ["--config", "experiments/resnet18_eyeriss.yaml", "--run-dir", str(run)]
+    result = _train(*args, *_sets(tiny), tmp=tmp_path)
+    assert "seeding: done" in result.stderr
+    summary = json.loads((run / "summary.json").read_text())
+    records = _records(run)
+    methods = [m for _, m in records]
+    seeded = methods.count("mcts_seed")
+    assert summary["seeding"]["evaluations"] == seeded
+    assert 0 < seeded <= 60
+    assert methods[:seeded] == ["mcts_seed"] * seeded  # the search ran before training
+    assert set(methods[seeded:]) == {"ppo"}
+    assert summary["evaluations"] == len(records) >= 150
+    assert summary["best_objective"] <= summary["seeding"]["objective"]
+    explained = subprocess.run(
+        [sys.executable, "-m", "dcoc.search", "explain", str(run)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+    )
+    assert explained.returncode == 0, explained.stderr
+    assert "mcts_seed" in explained.stdout
+    events = EventAccumulator(str(run / "tensorboard"))
+    events.Reload()
+    (seed_point,) = events.Scalars("seeding/objective")
+    assert seed_point.value == pytest.approx(summary["seeding"]["objective"], rel=1e-6)
+    assert all(p.value <= 1.0 + 1e-6 for p in events.Scalars("seeding/best_over_seed"))

@@ -31,6 +31,16 @@ class Formulation(StrEnum):
     ranked candidate moves (dcoc.envs.codesign_refine)."""
 
 
+class SeedMethod(StrEnum):
+    """Where the co-design agents' first episode starts (codesign.formulation: refine)."""
+
+    NONE = "none"
+    """A uniformly random design whose hardware fits the area budget."""
+    MCTS = "mcts"
+    """The best design of the tree search (python -m dcoc.search --method mcts) run before
+    training."""
+
+
 class Critic(StrEnum):
     CENTRALIZED = "centralized"
     INDEPENDENT = "independent"
@@ -159,6 +169,20 @@ class ConfidenceSection:
 
 
 @dataclass(frozen=True)
+class SeedingSection:
+    method: SeedMethod = SeedMethod.NONE
+    """mcts: before training, the tree search designs for seeding.evaluations model
+    evaluations (recorded as method mcts_seed and counted in train.max_evaluations), and the
+    agents' first episode refines its best design (codesign.formulation: refine); none: a
+    random design."""
+    proposer: str = "heuristic"
+    """The seeding tree search's proposer: random, heuristic or llm (the embedded model, or an
+    endpoint named by DCOC_LLM_BASE_URL and DCOC_LLM_MODEL)."""
+    evaluations: int = 2000
+    """Model evaluations the seeding tree search spends."""
+
+
+@dataclass(frozen=True)
 class TrainSection:
     iterations: int = 10
     """Training iterations (each: sample train_batch_size agent steps, update, propose)."""
@@ -190,5 +214,6 @@ class ExperimentConfig:
     cpu: CpuSection = field(default_factory=CpuSection)
     agents: AgentsSection = field(default_factory=AgentsSection)
     confidence: ConfidenceSection = field(default_factory=ConfidenceSection)
+    seeding: SeedingSection = field(default_factory=SeedingSection)
     train: TrainSection = field(default_factory=TrainSection)
     ray: RaySection = field(default_factory=RaySection)

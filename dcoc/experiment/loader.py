@@ -20,8 +20,9 @@ import yaml
 
 from dcoc.errors import ConfigError
 from dcoc.experiment import config as config_module
-from dcoc.experiment.config import ExperimentConfig, Mode
+from dcoc.experiment.config import ExperimentConfig, Formulation, Mode, SeedMethod
 from dcoc.experiment.environment import check_env_settings
+from dcoc.search.proposers import PROPOSERS
 
 SET_FILE = "--set"
 """Name under which errors of ``--set`` overrides are reported."""
@@ -231,6 +232,30 @@ def check_values(config: ExperimentConfig, file: str) -> None:
             "needs agents.critic: independent (the one policy has its own value head)",
         ),
     ]
+    seeding = config.seeding
+    budget = config.train.max_evaluations
+    checks += [
+        (("seeding", "evaluations"), seeding.evaluations >= 1, "must be at least 1"),
+        (
+            ("seeding", "proposer"),
+            seeding.proposer in PROPOSERS,
+            f"got {seeding.proposer!r}; use one of {sorted(PROPOSERS)}",
+        ),
+    ]
+    if seeding.method != SeedMethod.NONE:
+        checks += [
+            (
+                ("seeding", "method"),
+                config.mode == Mode.CODESIGN and config.codesign.formulation == Formulation.REFINE,
+                "seeds the refine formulation's first episode; set mode: codesign and "
+                "codesign.formulation: refine, or seeding.method: none",
+            ),
+            (
+                ("seeding", "evaluations"),
+                budget is None or seeding.evaluations < budget,
+                f"must be below train.max_evaluations ({budget}), which it is part of",
+            ),
+        ]
     if config.mode == Mode.CPU_SCHEDULE:
         checks.append(
             (

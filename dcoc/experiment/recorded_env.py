@@ -30,6 +30,7 @@ from dcoc.envs.codesign_config import CoDesignEnvConfig, build_space, resolve_la
 from dcoc.envs.codesign_joint import CoDesignJointEnv
 from dcoc.envs.codesign_refine import CoDesignRefineEnv
 from dcoc.records import CandidateRecord, RecordsDB, TargetKind
+from dcoc.search.methods.mcts_search import state_from_json
 from dcoc.workloads.catalog import resolve_layers as resolve_layer_set
 from dcoc.workloads.network import Layer
 from dcoc.workloads.problem import Problem
@@ -38,6 +39,8 @@ RECORDS_PATH_KEY = "records_path"
 """``env_config`` key: the records database (``None``: nothing is recorded)."""
 RECORDS_METHOD_KEY = "records_method"
 """``env_config`` key: the ``method`` column of the env's records (default ``ppo``)."""
+START_DESIGN_KEY = "start_design"
+"""``env_config`` key of the refine env: the design its first episode starts from."""
 REFERENCE_METHOD = "reference"
 
 
@@ -238,15 +241,20 @@ def make_recorded_codesign_env(env_config: Mapping[str, Any] | None = None) -> R
 def make_recorded_refine_env(env_config: Mapping[str, Any] | None = None) -> CoDesignRefineEnv:
     """Factory ``env_config -> CoDesignRefineEnv`` whose evaluations go to the records at
     ``records_path`` as method ``records_method`` (the same keys as
-    :func:`make_recorded_codesign_env`)."""
+    :func:`make_recorded_codesign_env`); ``start_design`` (optional): the design the first
+    episode starts from, as the tree search stores it (``hw_action``, ``tiles``, ``orders``)."""
     values = dict(env_config or {})
     path = values.pop(RECORDS_PATH_KEY, None)
     method = str(values.pop(RECORDS_METHOD_KEY, "ppo"))
+    start = values.pop(START_DESIGN_KEY, None)
     config = CoDesignEnvConfig.from_mapping(values)
     space = build_space(config)
     keys = tuple(workload_keys(config.workload, space.layers))
     records = RecordsDB.open(path) if path is not None else None
-    return CoDesignRefineEnv(config, space=space, keys=keys, records=records, method=method)
+    state = None if start is None else state_from_json(start)
+    return CoDesignRefineEnv(
+        config, space=space, keys=keys, records=records, method=method, start=state
+    )
 
 
 def make_recorded_joint_codesign_env(
@@ -260,6 +268,7 @@ def make_recorded_joint_codesign_env(
 __all__ = [
     "RECORDS_METHOD_KEY",
     "RECORDS_PATH_KEY",
+    "START_DESIGN_KEY",
     "RecordedCoDesignEnv",
     "make_recorded_codesign_env",
     "make_recorded_joint_codesign_env",

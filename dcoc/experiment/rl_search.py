@@ -1,6 +1,6 @@
-"""The RL agents as co-design searchers (``mappo``, ``ippo``, ``ppo``) behind the search
-interface, so ``python -m dcoc.search`` and ``python -m dcoc.bench`` treat them as every
-baseline.
+"""The RL agents as co-design searchers (``mappo``, ``ippo``, ``ppo``, and ``mappo-mcts``:
+mappo seeded by the tree search, :mod:`dcoc.experiment.seeding`) behind the search interface,
+so ``python -m dcoc.search`` and ``python -m dcoc.bench`` treat them as every baseline.
 
 ``searcher.search(task)`` trains the agents (:func:`dcoc.experiment.runner.run`) on the task's
 layer set, design space, objective, budgets and seed, with the PPO settings of
@@ -27,7 +27,16 @@ from dcoc.search.task import Searcher, SearchTask
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_RL_CONFIG = REPO_ROOT / "experiments" / "resnet18_eyeriss.yaml"
-CRITICS = {"mappo": "centralized", "ippo": "independent", "ppo": "independent"}
+CRITICS = {
+    "mappo": "centralized",
+    "ippo": "independent",
+    "ppo": "independent",
+    "mappo-mcts": "centralized",
+}
+SEEDED = {"mappo-mcts": "heuristic"}
+"""RL methods whose agents start from the tree search's best design, with its proposer."""
+SEED_SHARE = 0.25
+"""Share of a seeded method's budget the seeding tree search spends."""
 
 
 @dataclass(frozen=True)
@@ -65,6 +74,12 @@ class AgentsSearch:
             out.append(f"codesign.energy_budget_pj={task.energy_budget_pj!r}")
         if self.method == "ppo":  # one joint policy: the turns formulation's joint view
             out += ["agents.single_policy=true", "codesign.formulation=turns"]
+        if self.method in SEEDED:
+            out += [
+                "seeding.method=mcts",
+                f"seeding.proposer={SEEDED[self.method]}",
+                f"seeding.evaluations={max(1, int(SEED_SHARE * task.budget))}",
+            ]
         return [*out, *self.overrides]
 
     def search(self, task: SearchTask) -> None:

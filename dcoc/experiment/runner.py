@@ -4,6 +4,7 @@ progress line, checkpoint; at the end export the best design and ``summary.json`
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import math
@@ -20,14 +21,19 @@ from dcoc.agents.trainer import PolicySampler, PolicyTrainer, TrainerSettings, s
 from dcoc.envs.codesign_joint import JointSpace
 from dcoc.errors import ConfigError
 from dcoc.experiment.best_design import CoDesignBestTracker, CpuBestTracker
-from dcoc.experiment.config import ExperimentConfig, Formulation, Mode
+from dcoc.experiment.config import ExperimentConfig, Formulation, Mode, SeedMethod
 from dcoc.experiment.environment import EnvPlan, plan_env
 from dcoc.experiment.loader import config_to_dict
 from dcoc.experiment.outputs import ExportedDesign, export_codesign, export_schedule
 from dcoc.experiment.proposals import ConfidenceRound, confidence_round
-from dcoc.experiment.recorded_env import RECORDS_METHOD_KEY, make_recorded_codesign_env
+from dcoc.experiment.recorded_env import (
+    RECORDS_METHOD_KEY,
+    START_DESIGN_KEY,
+    make_recorded_codesign_env,
+)
 from dcoc.experiment.run_dir import Progress, RunDirectory
 from dcoc.experiment.scalars import progress_line, rllib_scalars
+from dcoc.experiment.seeding import SeedDesign, seed_design
 
 logger = logging.getLogger(__name__)
 
@@ -99,6 +105,30 @@ class Run:
         else:
             self.tracker = CpuBestTracker(self.dir.records)
         self.rounds: list[ConfidenceRound] = []
+        self.seed: SeedDesign | None = None
+
+    def _seed(self) -> None:
+        """Run (or read back) the seeding tree search; the refine env starts from its best."""
+        seeding = self.config.seeding
+        if self.progress.checkpoint is None and seeding.method != SeedMethod.NONE:
+            logger.info(
+                "seeding: tree search (%s proposer) for %d evaluations",
+                seeding.proposer,
+                seeding.evaluations,
+            )
+        self.seed = seed_design(self.config, self.plan.env_config, progress=logger.info)
+        if self.seed is None:
+            return
+        shown = "none" if self.seed.objective is None else f"{self.seed.objective:.4g}"
+        logger.info(
+            "seeding: %s, best %s %s after %d evaluations; the agents start from it",
+            "read back from the records" if self.seed.resumed else "done",
+            self.config.env.objective.value,
+            shown,
+            self.seed.evaluations,
+        )
+        env_config = {**self.plan.env_config, START_DESIGN_KEY: self.seed.env_value}
+        self.plan = dataclasses.replace(self.plan, env_config=env_config)
 
     # -- setup --------------------------------------------------------------------------
     def _ray(self) -> str:
@@ -118,6 +148,7 @@ class Run:
 
     # -- loop ---------------------------------------------------------------------------
     def execute(self) -> dict[str, Any]:
+        self._seed()
         mode = self._ray()
         logger.info("ray: %s; run directory %s", mode, self.dir.root)
         trainer = self._trainer()
@@ -145,6 +176,9 @@ class Run:
                     joint=JointSpace.of(proposal_env) if self.config.agents.single_policy else None,
                 )
             self.tracker.update()
+            if self.seed is not None and self.seed.objective is not None:
+                writer.add_scalar("seeding/objective", self.seed.objective, 0)
+                writer.add_scalar("seeding/evaluations", float(self.seed.evaluations), 0)
             self._loop(trainer, writer, proposal_env, sampler)
         finally:
             writer.close()
@@ -265,6 +299,8 @@ class Run:
         out["charts/best_area_um2"] = best.area_um2
         for knob, value in best.hw.items():
             out[f"hw/{knob}"] = float(value)
+        if self.seed is not None and self.seed.objective:
+            out["seeding/best_over_seed"] = best.objective / self.seed.objective
         return out
 
     # -- end ----------------------------------------------------------------------------
@@ -306,6 +342,7 @@ class Run:
                 "quality_gap_mean": _mean_gap(self.rounds),
             },
         }
+        summary["seeding"] = None if self.seed is None else self.seed.summary()
         if isinstance(self.tracker, CpuBestTracker):
             summary["failed"] = self.tracker.failed
         self.dir.summary.write_text(json.dumps(summary, indent=1, default=_json_default))

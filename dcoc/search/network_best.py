@@ -24,7 +24,9 @@ from typing import Any
 
 from dcoc.objective import Objective
 
-COUNTED_METHODS = ("ppo", "confidence")
+SEED_METHOD = "mcts_seed"
+"""Record method of the tree search that seeds the agents (:mod:`dcoc.experiment.seeding`)."""
+COUNTED_METHODS = ("ppo", "confidence", SEED_METHOD)
 """Record methods that are the agents' budgeted evaluations in co-design mode."""
 
 

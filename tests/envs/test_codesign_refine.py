@@ -150,3 +150,28 @@ def test_rllib_adapter_accepts_the_env() -> None:
     check_multiagent_environments(env)
     obs, _ = env.reset(seed=0)
     assert list(obs) == ["hw"]
+
+
+def test_first_episode_starts_from_the_given_design() -> None:
+    """A seed design (as the tree search stores it) is where the first episode starts; a
+    design of another layer set is refused."""
+    from dcoc.search.design_moves import DesignState
+    from dcoc.search.methods.mcts_search import state_from_json
+
+    base = _env()
+    start = base.moves.random_state(np.random.default_rng(5))
+    stored = {
+        "hw_action": list(start.hw),
+        "tiles": [list(t) for t in start.tiles],
+        "orders": [list(o) for o in start.orders],
+    }
+    env = CoDesignRefineEnv(SMALL, space=base.space, start=state_from_json(stored))
+    env.reset()
+    assert env.state == start
+    assert env.incumbent == start  # scored, so it is the incumbent until a move beats it
+    with pytest.raises(ValueError, match="start design"):
+        CoDesignRefineEnv(
+            SMALL, space=base.space, start=DesignState(start.hw, start.tiles[:1], start.orders[:1])
+        )
+    with pytest.raises(ValueError, match="not a stored design state"):
+        state_from_json({"hw_action": [0], "tiles": "x"})

@@ -289,3 +289,26 @@ def test_cli_reference_samples_zero_exits_2_before_ray(tmp_path: Path) -> None:
     )
     assert "Traceback" not in result.stderr
     assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize(
+    ("overrides", "where", "hint"),
+    [
+        (["seeding.method=mcts"], "seeding.method", "codesign.formulation: refine"),
+        (
+            ["seeding.method=mcts", "codesign.formulation=refine", "train.max_evaluations=100"],
+            "seeding.evaluations",
+            "below train.max_evaluations (100)",
+        ),
+        (["seeding.proposer=genius"], "seeding.proposer", "'heuristic'"),
+        (["seeding.evaluations=0"], "seeding.evaluations", "at least 1"),
+    ],
+)
+def test_seeding_settings_are_checked_when_the_config_loads(
+    overrides: list[str], where: str, hint: str
+) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_config(ROOT / "experiments" / "quickstart.yaml", overrides)
+    message = str(info.value)
+    assert message.startswith(f"--set: {where}") or f": {where}:" in message
+    assert hint in message

@@ -45,6 +45,10 @@ RL_METHODS: dict[str, MethodInfo] = {
         MethodInfo("ppo", "one PPO agent over the joint action space"),
         MethodInfo("mappo", "three PPO agents with a centralized critic"),
         MethodInfo("ippo", "three PPO agents with independent critics"),
+        MethodInfo(
+            "mappo-mcts",
+            "mappo starting from the heuristic tree search's best design (a quarter of the budget)",
+        ),
     )
 }
 ACCEL_METHODS: tuple[str, ...] = (*BASELINES, *RL_METHODS)

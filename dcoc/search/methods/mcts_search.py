@@ -28,8 +28,9 @@ objective after it, which ``python -m dcoc.search explain`` reads.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from dcoc.objective import Objective
 from dcoc.records import SearchPathRecord
@@ -202,6 +203,18 @@ def _state_json(task: SearchTask, state: DesignState) -> dict[str, object]:
         "tiles": [list(t) for t in state.tiles],
         "orders": [list(o) for o in state.orders],
     }
+
+
+def state_from_json(value: Mapping[str, Any]) -> DesignState:
+    """The state :func:`best_path` stored (``hw_action``, ``tiles``, ``orders``); raises
+    ``ValueError`` if a part is missing or not a list of integers."""
+    try:
+        hw = tuple(int(v) for v in value["hw_action"])
+        tiles = tuple(tuple(int(v) for v in t) for t in value["tiles"])
+        orders = tuple(tuple(int(v) for v in o) for o in value["orders"])
+    except (KeyError, TypeError, ValueError) as error:
+        raise ValueError(f"not a stored design state ({error})") from None
+    return DesignState(hw, tiles, orders)
 
 
 def _finite(value: float) -> float | None:
