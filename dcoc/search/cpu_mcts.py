@@ -20,6 +20,13 @@ first round the best of ``root_draws`` random points by the prior), then builds,
 verifies the ``measure_per_round`` schedules with the highest predicted score that were not
 measured before, records them, and trains the model on them. Only those are trials: the
 predictions are free.
+
+Every state a tree reaches remembers the state and move it was first reached from
+(:class:`Origins`), so at the end the path from the first root to the fastest measured schedule
+goes to the records (:meth:`~dcoc.records.RecordsDB.add_search_path`): each move, who proposed
+it (the LLM, or the heuristic at an expansion it was or was not asked about) and the measured
+latency after it where that state was measured; ``python -m dcoc.search explain RUN_DIR``
+reads it with the LLM calls.
 """
 
 from __future__ import annotations
@@ -31,7 +38,7 @@ from typing import Any
 import numpy as np
 
 from dcoc.llm.settings import build_backend
-from dcoc.records import RecordsDB
+from dcoc.records import RecordsDB, SearchPathRecord
 from dcoc.search.cpu_trials import (
     CpuSearchConfig,
     Progress,
@@ -47,6 +54,7 @@ from dcoc.search.schedule_llm_proposer import (
     ScheduleLlmProposer,
 )
 from dcoc.search.schedule_moves import (
+    ScheduleMove,
     ScheduleMoves,
     SchedulePrior,
     ScheduleProposer,
@@ -91,6 +99,38 @@ class PredictedScore:
         return value
 
 
+@dataclass
+class Origins:
+    """The state and move each state was first reached from (roots have none)."""
+
+    roots: set[DesignPoint] = field(default_factory=set)
+    parents: dict[DesignPoint, tuple[DesignPoint, ScheduleMove]] = field(default_factory=dict)
+
+    def apply(self, point: DesignPoint, move: ScheduleMove) -> DesignPoint:
+        """:func:`~dcoc.search.schedule_moves.apply_move`, remembering where the result came
+        from the first time it is reached."""
+        child = apply_move(point, move)
+        if child != point and child not in self.parents and child not in self.roots:
+            self.parents[child] = (point, move)
+        return child
+
+    def path(
+        self, point: DesignPoint
+    ) -> tuple[DesignPoint, list[tuple[DesignPoint, ScheduleMove]]]:
+        """The root ``point`` descends from and the (state, move) steps from it to ``point``.
+        Each entry points to a state reached earlier, so the walk ends."""
+        steps: list[tuple[DesignPoint, ScheduleMove]] = []
+        seen = {point}
+        while point in self.parents:
+            parent, move = self.parents[point]
+            if parent in seen:
+                break
+            steps.append((parent, move))
+            seen.add(parent)
+            point = parent
+        return point, steps[::-1]
+
+
 def _root(
     space: DesignSpace, prior: SchedulePrior, draws: int, rng: np.random.Generator
 ) -> DesignPoint:
@@ -133,12 +173,16 @@ def mcts_search(
         reroot_every=settings.reroot_every,
     )
     incumbent = _root(space, prior, settings.root_draws, rng)
-    trial = 0
+    origins = Origins(roots={incumbent})
+    trial = simulations = 0
     while trial < config.trials:
         scorer = PredictedScore(
             space, prior, model, use_model=model.samples >= settings.min_model_samples
         )
-        search(incumbent, tree_settings, proposer=proposer, apply=apply_move, score=scorer, rng=rng)
+        tree = search(
+            incumbent, tree_settings, proposer=proposer, apply=origins.apply, score=scorer, rng=rng
+        )
+        simulations += tree.simulations
         ranked = sorted(
             (p for p, v in scorer.scores.items() if p not in measured and v > -math.inf),
             key=lambda p: -scorer.scores[p],
@@ -146,6 +190,8 @@ def mcts_search(
         picks = ranked[: min(settings.measure_per_round, config.trials - trial)]
         if not picks:  # the round found nothing new: climb elsewhere
             incumbent = space.random_point(rng)
+            if incumbent not in origins.parents:
+                origins.roots.add(incumbent)
             picks = [incumbent] if incumbent not in measured else []
             if not picks:
                 continue
@@ -163,6 +209,60 @@ def mcts_search(
             + ("" if scorer.use_model else " (prior ranked this round)")
             + asked
         )
+    path = search_path(config, space, origins, measured, proposer, simulations)
+    if path is not None:
+        records.add_search_path(path)
+
+
+def search_path(
+    config: CpuSearchConfig,
+    space: DesignSpace,
+    origins: Origins,
+    measured: dict[DesignPoint, float | None],
+    proposer: ScheduleProposer | ScheduleLlmProposer,
+    simulations: int,
+) -> SearchPathRecord | None:
+    """The path from the first root to the fastest measured schedule (``None``: none ran)."""
+    valid = [(p, t) for p, t in measured.items() if t is not None]
+    if not valid:
+        return None
+    best, latency = min(valid, key=lambda pt: pt[1])
+    root, moves = origins.path(best)
+    steps = []
+    for parent, move in moves:
+        source, call = config.proposer, None
+        if isinstance(proposer, ScheduleLlmProposer):
+            provenance = proposer.provenance(parent, move)
+            source = "heuristic" if provenance is None else provenance.source
+            call = None if provenance is None else provenance.call
+        after = apply_move(parent, move)
+        steps.append(
+            {
+                "text": move.description,
+                "kind": "sketch" if move.slot is None else "decision",
+                "slot": move.slot,
+                "point": after.to_json(),
+                "source": source,
+                "llm_call": call,
+                "objective": measured.get(after),
+            }
+        )
+    return SearchPathRecord(
+        method=str(config.method),
+        seed=config.seed,
+        value=-math.log(latency),
+        design={
+            "objective": "latency_s",
+            "proposer": config.proposer,
+            "workload": config.workload,
+            "simulations": simulations,
+            "best": design_of(space, best),
+            "best_objective": latency,
+            "root": design_of(space, root),
+            "root_objective": measured.get(root),
+        },
+        steps=tuple(steps),
+    )
 
 
 def _measure(

@@ -29,7 +29,13 @@ from dcoc.llm.asking import ask_for_picks
 from dcoc.llm.backend import Backend, Verdict
 from dcoc.llm.choice_format import ChoiceFormat
 from dcoc.records import LlmCallRecord
-from dcoc.search.llm_proposer import LlmLog, LlmProposerSettings, LlmStats
+from dcoc.search.llm_proposer import (
+    PROVENANCE_ENTRIES,
+    LlmLog,
+    LlmProposerSettings,
+    LlmStats,
+    Provenance,
+)
 from dcoc.search.mcts import Lineage
 from dcoc.search.schedule_moves import (
     HeuristicScheduleProposer,
@@ -83,6 +89,12 @@ class ScheduleLlmProposer:
         self.heuristic = HeuristicScheduleProposer(moves, prior)
         self.random = RandomScheduleProposer(moves)
         self.stats = LlmStats()
+        self._provenance: dict[tuple[DesignPoint, ScheduleMove], Provenance] = {}
+
+    def provenance(self, point: DesignPoint, move: ScheduleMove) -> Provenance | None:
+        """Who proposed ``move`` of ``point`` at an expansion the model was asked about
+        (``None``: the heuristic, the model not asked)."""
+        return self._provenance.get((point, move))
 
     def propose(
         self, node: ScheduleLineage, count: int, rng: np.random.Generator
@@ -116,9 +128,15 @@ class ScheduleLlmProposer:
         self.stats.verdicts[reading.verdict] += 1
         self.stats.seconds.append(answer.latency_s)
         out = proposed
+        chosen: list[ScheduleMove] = []
         if reading.verdict == Verdict.KEPT:
             chosen = [candidates[i] for i in reading.picks]
             out = (chosen + [m for m in proposed if m not in chosen])[:count]
+        if len(self._provenance) > PROVENANCE_ENTRIES:
+            self._provenance.clear()
+        for m in out:
+            source = "llm" if m in chosen else "heuristic"
+            self._provenance.setdefault((node.state, m), Provenance(source, call))
         log = self.log
         if log is not None and log.records is not None:
             log.records.add_llm_call(

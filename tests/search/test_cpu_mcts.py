@@ -227,6 +227,23 @@ def test_search_measures_what_it_chooses_once(method: CpuMethod, tmp_path: Path)
     proposer = "heuristic" if method is CpuMethod.MCTS else "random"
     assert {r.design["proposer"] for r in records} == {proposer}
     assert any("model on 4 measurements" in line for line in lines)
+    # The stored path replays from its root to the fastest measured schedule.
+    with RecordsDB.open(config.run_dir) as db:
+        (path,) = db.search_paths(str(method))
+    assert path.design["best_objective"] == best.latency_s
+    assert DesignPoint.from_json(path.design["best"]) == DesignPoint.from_json(best.design)
+    point = DesignPoint.from_json(path.design["root"])
+    for step in path.steps:
+        assert step["source"] == proposer
+        after = DesignPoint.from_json(step["point"])
+        if step["slot"] is None:
+            assert after.sketch != point.sketch
+        else:
+            pairs = zip(point.decisions, after.decisions, strict=True)
+            assert [i for i, (a, b) in enumerate(pairs) if a != b] == [step["slot"]]
+            assert after.sketch == point.sketch
+        point = after
+    assert point == DesignPoint.from_json(best.design)
 
 
 def test_cli_cpu_mcts_with_the_embedded_llm(tmp_path: Path) -> None:
@@ -260,3 +277,15 @@ def test_cli_cpu_mcts_with_the_embedded_llm(tmp_path: Path) -> None:
     assert all(c.backend.startswith("llama.cpp:") for c in calls)
     assert all(len(c.context["candidates"]) >= 2 for c in calls)
     assert {r.design["proposer"] for r in records} == {"llm"}
+    explained = subprocess.run(
+        [sys.executable, "-m", "dcoc.search", "explain", str(run_dir)],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    assert explained.returncode == 0, explained.stderr
+    report = explained.stdout
+    assert "## The language model" in report and "2 calls" in report
+    assert "## The path to the tree's best design" in report
+    assert "latency_s" in report
