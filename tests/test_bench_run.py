@@ -267,3 +267,42 @@ def test_cpu_suite_measures_tvm_schedules(tmp_path: Path) -> None:
     assert "latency (s)" in (out / "results.md").read_text()
     assert (out / "best_so_far_cpu_matmul_16,16,16_4.png").read_bytes()[:8] == PNG
     assert not list(out.glob("pareto_*.png"))
+
+
+def test_language_model_usage_is_read_from_each_runs_records(tmp_path: Path) -> None:
+    """The report's language-model section: calls, kept answers, fallbacks by reason and
+    seconds per call over a method's runs, from the calls each run recorded."""
+    from dcoc.benchmark.llm_usage import llm_usage, render_llm_usage
+    from dcoc.benchmark.rundirs import RunResult, RunSpec
+    from dcoc.records import LlmCallRecord, RecordsDB
+
+    (suite,) = parse_suites(["cpu:matmul:16,16,16"], DEFAULT_DESIGN_SPACE)
+    results = []
+    answers = {0: [("kept", 2.0), ("not_json", 4.0)], 1: [("kept", 3.0), ("timeout", 9.0)]}
+    for seed, calls in answers.items():
+        spec = RunSpec(suite, 4, "mcts-llm", seed, "latency_s")
+        spec.run_dir(tmp_path).mkdir(parents=True)
+        with RecordsDB.open(spec.run_dir(tmp_path)) as db:
+            for i, (verdict, seconds) in enumerate(calls):
+                db.add_llm_call(
+                    LlmCallRecord(
+                        method="mcts-llm",
+                        seed=seed,
+                        call=i,
+                        backend="llama.cpp:x.gguf",
+                        prompt="p",
+                        answer="a",
+                        latency_s=seconds,
+                        verdict=verdict,
+                    )
+                )
+        results.append(RunResult(spec, "ok"))
+    plain = RunSpec(suite, 4, "mcts", 0, "latency_s")
+    results.append(RunResult(plain, "ok"))  # no records: no row
+    (usage,) = llm_usage(results, tmp_path)
+    report = usage.to_json()
+    assert report["runs"] == 2 and report["calls"] == 4
+    assert report["verdicts"] == {"kept": 2, "not_json": 1, "timeout": 1}
+    assert report["fallback_rate"] == 0.5 and report["s_per_call_median"] == 3.5
+    (row,) = [line for line in render_llm_usage([usage]) if "mcts-llm" in line]
+    assert "| 4 | 2 | not_json 1, timeout 1 | 3.50 (4.50) |" in row

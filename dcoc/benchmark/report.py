@@ -30,6 +30,7 @@ from typing import Any
 
 import numpy as np
 
+from dcoc.benchmark.llm_usage import llm_usage, render_llm_usage
 from dcoc.benchmark.rundirs import BenchIndex, RunResult, collect, read_index
 from dcoc.benchmark.suites import CPU_METHODS, Suite, design_space_label, is_baseline
 from dcoc.search.methods import ACCEL_METHODS
@@ -412,9 +413,13 @@ def write_report(out: Path) -> list[Path]:
         raise FileNotFoundError(f"{out}: no finished or failed benchmark run found")
     index = read_index(out)
     groups = build_groups(results, index)
+    usage = llm_usage(results, out)
     written = [out / RESULTS_MD, out / RESULTS_JSON, out / CURVES_CSV]
-    written[0].write_text(render_markdown(groups, index))
-    written[1].write_text(json.dumps(report_json(groups, index), indent=1) + "\n")
+    markdown = render_markdown(groups, index)
+    written[0].write_text("\n".join([markdown.rstrip("\n"), "", *render_llm_usage(usage)]))
+    report = report_json(groups, index)
+    report["llm"] = [u.to_json() for u in usage]
+    written[1].write_text(json.dumps(report, indent=1) + "\n")
     write_curves_csv(groups, written[2])
     written += write_plots(groups, out)
     return written
