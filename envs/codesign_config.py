@@ -69,6 +69,10 @@ class CoDesignEnvConfig:
     refine_hw_every: int = 7
     """Refinement env: the hardware agent acts every this many steps (the software agents
     alternate in between)."""
+    refine_patience: int = 5
+    """Refinement env: after this many episodes in a row that did not improve the incumbent,
+    the next one starts from a perturbed incumbent (a knob step and a few random layer moves),
+    so a search whose neighbourhood is measured goes on finding new designs; 0: never."""
     legacy_translation: bool = False
     seed: int | None = None
     """Seed of the env's generator until a ``reset(seed=...)`` reseeds it. The co-design env
@@ -90,6 +94,8 @@ class CoDesignEnvConfig:
         for name in ("rounds_per_layer", "reference_samples", "refine_steps"):
             if getattr(self, name) < 1:
                 raise ConfigError(ENV_CONFIG_FILE, (name,), "must be at least 1")
+        if self.refine_patience < 0:
+            raise ConfigError(ENV_CONFIG_FILE, ("refine_patience",), "must be 0 (off) or more")
         for name in ("refine_candidates", "refine_hw_every"):
             if getattr(self, name) < 2:
                 raise ConfigError(ENV_CONFIG_FILE, (name,), "must be at least 2")

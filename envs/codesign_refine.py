@@ -47,9 +47,14 @@ Episode End
     Terminated after ``refine_steps`` steps; never truncated. The first episode starts from
     ``start`` if given (a seed design, e.g. the tree search's best: :mod:`dcoc.experiment.
     seeding`), else from a uniformly random design whose hardware fits the area budget; every
-    later one from the incumbent. ``info[agent]["dcoc"]`` holds ``objective`` (of the state;
-    ``inf`` unless every layer is valid), ``best_so_far`` (the incumbent's), ``evaluations``
-    and ``accepted``.
+    later one from the incumbent, except that after ``refine_patience`` episodes in a row
+    without a better incumbent the next starts from a perturbed incumbent (:meth:`_kick`: a
+    knob step to an unmeasured neighbour, then :data:`KICK_LAYER_MOVES` random layer moves),
+    whose periods end back at that episode's own best rather than the incumbent (iterated
+    local search: once the incumbent's neighbourhood is measured, steps would stop finding
+    anything new). ``info[agent]["dcoc"]`` holds ``objective`` (of the state; ``inf`` unless
+    every layer is valid), ``best_so_far`` (the incumbent's), ``evaluations``, ``accepted``
+    and ``restarts`` (perturbed restarts so far).
 
 Every model call goes through a :class:`~dcoc.search.task.SearchTask` (records, counts), each
 layer outcome evaluated once (:class:`~dcoc.search.methods.mcts_search.DesignScorer`).
@@ -89,6 +94,8 @@ HW, SW_TILE, SW_ORDER = AgentId.HW, AgentId.SW_TILE, AgentId.SW_ORDER
 REWARD_SCALE = 10.0
 """Reward per unit of log improvement (a 10 % better design pays about 1)."""
 REWARD_MIN, REWARD_MAX = -2.0, 5.0
+KICK_LAYER_MOVES = 4
+"""Random layer moves of a perturbed restart (after a knob step to an unmeasured neighbour)."""
 RANDOM_CANDIDATES = 2
 """Candidates of a software turn left to the random proposer (diversity the ranking lacks)."""
 FOCUS_LAYERS = 2
@@ -162,6 +169,12 @@ class CoDesignRefineEnv:
         self.k = cfg.refine_candidates
         self.steps = cfg.refine_steps
         self.hw_every = cfg.refine_hw_every
+        self.patience = cfg.refine_patience
+        self.restarts = 0
+        """Episodes started from a perturbed incumbent so far."""
+        self._stale = 0
+        self._kicked = False
+        self._episode_incumbent = math.inf
         self._context_size = 3 + len(sp.hw_nvec) + 2 + len(TURN_ORDER)
         size = self._context_size + self.k * CANDIDATE_FEATURES
         self.action_spaces: dict[str, gym.Space] = {
@@ -265,6 +278,20 @@ class CoDesignRefineEnv:
                 predicted = self.heuristic.predicted_change(state, costs, drawn)
                 out.append(Candidate(drawn, predicted, 1.0, True))
         return out
+
+    def _kick(self, state: DesignState) -> DesignState:
+        """``state`` perturbed: a step of one knob to an unmeasured neighbouring value that
+        fits the area budget (if any), then :data:`KICK_LAYER_MOVES` random layer moves."""
+        rng = self.np_random
+        knobs = self._neighbour_knobs(state)
+        if knobs:
+            state = self.moves.apply(state, knobs[int(rng.integers(len(knobs)))])
+        for _ in range(KICK_LAYER_MOVES):
+            layer = int(rng.integers(len(state.tiles)))
+            move = self.random.layer_move(state, layer, rng)
+            if move is not None:
+                state = self.moves.apply(state, move)
+        return state
 
     def _measured(self, state: DesignState, t: Transformation) -> bool:
         """Whether the layer ``t`` moves has been evaluated in the form ``t`` gives it."""
@@ -395,11 +422,20 @@ class CoDesignRefineEnv:
         if seed is not None:
             self.np_random = np.random.default_rng(seed)
         state = self.incumbent or self.start or self._root()
+        self._kicked = False
+        if self.incumbent is not None:
+            improved = self._incumbent_log < self._episode_incumbent
+            self._stale = 0 if improved else self._stale + 1
+            if self.patience and self._stale >= self.patience:
+                state, self._kicked, self._stale = self._kick(self.incumbent), True, 0
+                self.restarts += 1
         log_j = self._log_objective(state)
         if log_j is None:
             raise RuntimeError("the env's evaluation budget is spent")
         self._state, self._t, self.accepted = state, 0, 0
         self._start_log = self._period_start = self._period_best = log_j
+        self._episode_incumbent = self._incumbent_log
+        self._episode_best, self._episode_best_log = state, log_j
         self.agents = list(self.possible_agents)
         self._prepare_turn()
         return self._observe([self._role(0)]), {}
@@ -444,7 +480,12 @@ class CoDesignRefineEnv:
             gain = self._period_start - self._period_best
             hw_reward = float(np.clip(REWARD_SCALE * gain, REWARD_MIN, REWARD_MAX))
             rewards[HW.value] = rewards.get(HW.value, 0.0) + hw_reward
-            if self.incumbent is not None and self._current_log() > self._incumbent_log:
+            current = self._current_log()
+            if current < self._episode_best_log:
+                self._episode_best, self._episode_best_log = self._state, current
+            if self._kicked:  # a perturbed restart explores from its own best
+                self._state = self._episode_best
+            elif self.incumbent is not None and current > self._incumbent_log:
                 self._state = self.incumbent  # the branch lost: back to the best design
         if self._t >= self.steps:
             return self._finish(rewards)
@@ -468,6 +509,7 @@ class CoDesignRefineEnv:
             "best_so_far": float(math.exp(self._incumbent_log)),
             "evaluations": float(self.task.evaluations),
             "accepted": float(self.accepted),
+            "restarts": float(self.restarts),
         }
 
     def close(self) -> None:

@@ -89,6 +89,9 @@ class CodesignSection:
     """refine: candidate moves each step chooses among."""
     refine_hw_every: int = 7
     """refine: the hardware agent acts every this many steps."""
+    refine_patience: int = 5
+    """refine: episodes in a row without a better incumbent before the next starts from a
+    perturbed incumbent (a knob step and random layer moves); 0: never."""
 
 
 @dataclass(frozen=True)

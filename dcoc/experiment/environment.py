@@ -83,6 +83,7 @@ CODESIGN_KEYS: dict[str, tuple[str, str]] = {
     "refine_steps": ("codesign", "refine_steps"),
     "refine_candidates": ("codesign", "refine_candidates"),
     "refine_hw_every": ("codesign", "refine_hw_every"),
+    "refine_patience": ("codesign", "refine_patience"),
     "seed": ("experiment", "seed"),
 }
 """Each co-design env setting and the experiment config key it comes from."""

@@ -175,3 +175,39 @@ def test_first_episode_starts_from_the_given_design() -> None:
         )
     with pytest.raises(ValueError, match="not a stored design state"):
         state_from_json({"hw_action": [0], "tiles": "x"})
+
+
+@pytest.mark.parametrize("patience", [0, 1])
+def test_stale_episodes_restart_from_a_perturbed_incumbent(patience: int) -> None:
+    """``refine_patience``: after that many episodes without a better incumbent the next
+    starts elsewhere (a legal, perturbed incumbent that costs new evaluations); 0: never."""
+    env = CoDesignRefineEnv({**SMALL, "refine_patience": patience}, space=_env().space)
+    rng = np.random.default_rng(3)
+    starts = []
+    for _ in range(12):
+        before = env.incumbent
+        restarts = env.restarts
+        env.reset()
+        assert env.state is not None and is_legal(env.space, env.state)
+        starts.append((before, env.state, env.restarts > restarts))
+        steps = _episode_from_current(env, rng)
+        assert steps[-1]["infos"][env.possible_agents[0]]["dcoc"]["restarts"] == env.restarts
+    kicked = [(b, s) for b, s, k in starts if k]
+    if patience == 0:
+        assert not kicked and all(s == b for b, s, _ in starts[1:])
+    else:
+        assert kicked and all(s != b for b, s in kicked)
+
+
+def _episode_from_current(env: CoDesignRefineEnv, rng: np.random.Generator) -> list[dict[str, Any]]:
+    """The rest of an episode already reset: masked random choices."""
+    obs = env._observe([env._role(0)])
+    steps: list[dict[str, Any]] = []
+    done = False
+    while not done:
+        ((agent, o),) = obs.items()
+        choice = int(rng.choice(np.flatnonzero(o["action_mask"])))
+        obs, rew, term, _, infos = env.step({agent: np.array([choice])})
+        done = term["__all__"]
+        steps.append({"agent": agent, "reward": rew, "infos": infos})
+    return steps
