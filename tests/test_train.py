@@ -302,3 +302,31 @@ def test_refine_run_seeded_by_the_tree_search(tmp_path: Path) -> None:
     (seed_point,) = events.Scalars("seeding/objective")
     assert seed_point.value == pytest.approx(summary["seeding"]["objective"], rel=1e-6)
     assert all(p.value <= 1.0 + 1e-6 for p in events.Scalars("seeding/best_over_seed"))
+
+
+def test_turns_run_seeded_by_the_tree_search(tmp_path: Path) -> None:
+    """Under turns, the seed's hardware is mapped by the software policies in every proposal
+    round, as a kept candidate counted in the budget."""
+    run = tmp_path / "run"
+    sets = [
+        *TINY,
+        "train.iterations=2",
+        "seeding.method=mcts",
+        "seeding.evaluations=40",
+        f"ray.temp_dir=/tmp/dcoc-ray-test-seeded-turns-{os.getpid()}",
+    ]
+    _train(
+        "--config", "experiments/quickstart.yaml", "--run-dir", str(run), *_sets(sets), tmp=tmp_path
+    )
+    summary = json.loads((run / "summary.json").read_text())
+    seed_hw = summary["seeding"]["hw"]
+    db = sqlite3.connect(run / "records.sqlite")
+    try:
+        rows = db.execute("SELECT method, design FROM candidates ORDER BY id").fetchall()
+    finally:
+        db.close()
+    methods = [m for m, _ in rows]
+    assert methods.count("mcts_seed") == summary["seeding"]["evaluations"] <= 40
+    confidence = [json.loads(d) for m, d in rows if m == "confidence"]
+    assert sum(d["hw"] == seed_hw for d in confidence) >= 2 * 2  # 2 rounds x 2 layers
+    assert summary["confidence"]["kept"] >= 2 * 2  # 2 kept of 4, each round

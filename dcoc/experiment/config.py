@@ -175,9 +175,10 @@ class ConfidenceSection:
 class SeedingSection:
     method: SeedMethod = SeedMethod.NONE
     """mcts: before training, the tree search designs for seeding.evaluations model
-    evaluations (recorded as method mcts_seed and counted in train.max_evaluations), and the
-    agents' first episode refines its best design (codesign.formulation: refine); none: a
-    random design."""
+    evaluations (recorded as method mcts_seed and counted in train.max_evaluations); under
+    codesign.formulation: refine the agents' first episode refines its best design, under
+    turns its hardware is evaluated with the kept candidates of every proposal round; none:
+    no seed."""
     proposer: str = "heuristic"
     """The seeding tree search's proposer: random, heuristic or llm (the embedded model, or an
     endpoint named by DCOC_LLM_BASE_URL and DCOC_LLM_MODEL)."""

@@ -246,9 +246,14 @@ def check_values(config: ExperimentConfig, file: str) -> None:
         checks += [
             (
                 ("seeding", "method"),
-                config.mode == Mode.CODESIGN and config.codesign.formulation == Formulation.REFINE,
-                "seeds the refine formulation's first episode; set mode: codesign and "
-                "codesign.formulation: refine, or seeding.method: none",
+                config.mode == Mode.CODESIGN
+                and (
+                    config.codesign.formulation == Formulation.REFINE
+                    or config.confidence.num_candidates > 0
+                ),
+                "seeds the refine formulation's first episode or the turns formulation's "
+                "proposal rounds; set mode: codesign and codesign.formulation: refine (or "
+                "confidence.num_candidates above 0), or seeding.method: none",
             ),
             (
                 ("seeding", "evaluations"),

@@ -123,8 +123,12 @@ def confidence_round(
     enabled: bool,
     measure_skipped: bool,
     seed: int,
+    seed_hw: Sequence[int] | None = None,
 ) -> ConfidenceRound:
-    """Draw K hardware candidates, evaluate the confident share (all K when not ``enabled``)."""
+    """Draw K hardware candidates, evaluate the confident share (all K when not ``enabled``).
+    ``seed_hw``: a known-good hardware configuration (the seeding tree search's best,
+    :mod:`dcoc.experiment.seeding`) evaluated with the kept ones every round, unless the
+    policy drew it among them: the software policies map every layer on it as on theirs."""
     obs, _ = env.reset(seed=seed)
 
     def global_states(candidates: Any) -> np.ndarray:  # [K, g]
@@ -146,6 +150,8 @@ def confidence_round(
         rollout_design(env, candidates.joint_action(i)["hw"], sampler, seed + n)
         for n, i in enumerate(kept_indices)
     ]
+    if seed_hw is not None and tuple(seed_hw) not in {o.hw_action for o in kept}:
+        kept.append(rollout_design(env, np.asarray(seed_hw), sampler, seed + len(kept)))
     per_design = len(env.unwrapped.space.layers) * env.unwrapped.rounds
     best_kept = min((o.objective for o in kept), default=math.inf)
     best_all: float | None = None

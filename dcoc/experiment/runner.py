@@ -108,7 +108,8 @@ class Run:
         self.seed: SeedDesign | None = None
 
     def _seed(self) -> None:
-        """Run (or read back) the seeding tree search; the refine env starts from its best."""
+        """Run (or read back) the seeding tree search. The refine env's first episode starts
+        from its best design; under turns its hardware joins every proposal round."""
         seeding = self.config.seeding
         if self.progress.checkpoint is None and seeding.method != SeedMethod.NONE:
             logger.info(
@@ -121,14 +122,15 @@ class Run:
             return
         shown = "none" if self.seed.objective is None else f"{self.seed.objective:.4g}"
         logger.info(
-            "seeding: %s, best %s %s after %d evaluations; the agents start from it",
+            "seeding: %s, best %s %s after %d evaluations",
             "read back from the records" if self.seed.resumed else "done",
             self.config.env.objective.value,
             shown,
             self.seed.evaluations,
         )
-        env_config = {**self.plan.env_config, START_DESIGN_KEY: self.seed.env_value}
-        self.plan = dataclasses.replace(self.plan, env_config=env_config)
+        if self.config.codesign.formulation == Formulation.REFINE:
+            env_config = {**self.plan.env_config, START_DESIGN_KEY: self.seed.env_value}
+            self.plan = dataclasses.replace(self.plan, env_config=env_config)
 
     # -- setup --------------------------------------------------------------------------
     def _ray(self) -> str:
@@ -213,6 +215,7 @@ class Run:
                     enabled=cfg.confidence.enabled,
                     measure_skipped=cfg.confidence.measure_skipped,
                     seed=cfg.experiment.seed * 100_003 + step * 1009,
+                    seed_hw=None if self.seed is None else self.seed.state["hw_action"],
                 )
                 self.rounds.append(rnd)
                 progress.confidence_drawn += rnd.drawn

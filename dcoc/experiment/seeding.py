@@ -6,9 +6,11 @@ and objective for ``seeding.evaluations`` model evaluations. Its evaluations go 
 records as method :data:`SEED_METHOD`, which counts against ``train.max_evaluations`` like the
 agents' own (:data:`~dcoc.search.network_best.COUNTED_METHODS`), and its best path is stored
 there (:meth:`~dcoc.records.RecordsDB.add_search_path`, which ``python -m dcoc.search explain
-RUN_DIR`` reads). The refine env's first episode then starts from the tree's best design
-(``env_config["start_design"]``) instead of a random one, so the agents refine what the search
-found.
+RUN_DIR`` reads). Under ``codesign.formulation: refine`` the env's first episode then starts
+from the tree's best design (``env_config["start_design"]``) instead of a random one, so the
+agents refine what the search found; under ``turns`` the design's hardware joins the kept
+candidates of every confidence-gated proposal round (:func:`~dcoc.experiment.proposals.
+confidence_round`), mapped by the software policies.
 
 A resumed run reads the stored path back instead of searching again.
 """

@@ -294,7 +294,11 @@ def test_cli_reference_samples_zero_exits_2_before_ray(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("overrides", "where", "hint"),
     [
-        (["seeding.method=mcts"], "seeding.method", "codesign.formulation: refine"),
+        (
+            ["seeding.method=mcts", "confidence.num_candidates=0"],
+            "seeding.method",
+            "codesign.formulation: refine",
+        ),
         (
             ["seeding.method=mcts", "codesign.formulation=refine", "train.max_evaluations=100"],
             "seeding.evaluations",
