@@ -18,6 +18,7 @@ from typing import Any
 from dcoc.benchmark.rundirs import RunResult
 from dcoc.llm.backend import Verdict
 from dcoc.records import RECORDS_FILE, RecordsDB
+from dcoc.search.llm_proposer import LlmStats
 
 KEPT = Verdict.KEPT.value
 
@@ -30,29 +31,25 @@ class LlmUsage:
     budget: int
     method: str
     runs: int = 0
-    verdicts: Counter[str] = field(default_factory=Counter)
-    seconds: list[float] = field(default_factory=list)
+    stats: LlmStats = field(default_factory=LlmStats)
     backends: set[str] = field(default_factory=set)
 
     @property
-    def calls(self) -> int:
-        return sum(self.verdicts.values())
-
-    @property
     def fallback_rate(self) -> float:
-        return 1.0 - self.verdicts[KEPT] / self.calls if self.calls else 0.0
+        return self.stats.fallbacks / self.stats.calls if self.stats.calls else 0.0
 
     def to_json(self) -> dict[str, Any]:
+        seconds = self.stats.seconds
         return {
             "suite": self.suite,
             "budget": self.budget,
             "method": self.method,
             "runs": self.runs,
-            "calls": self.calls,
-            "verdicts": dict(sorted(self.verdicts.items())),
+            "calls": self.stats.calls,
+            "verdicts": dict(sorted(self.stats.verdicts.items())),
             "fallback_rate": self.fallback_rate,
-            "s_per_call_median": statistics.median(self.seconds) if self.seconds else None,
-            "s_per_call_mean": statistics.fmean(self.seconds) if self.seconds else None,
+            "s_per_call_median": statistics.median(seconds) if seconds else None,
+            "s_per_call_mean": statistics.fmean(seconds) if seconds else None,
             "backends": sorted(self.backends),
         }
 
@@ -74,8 +71,7 @@ def llm_usage(results: Sequence[RunResult], out: Path) -> list[LlmUsage]:
         row = rows.setdefault(key, LlmUsage(*key))
         row.runs += 1
         for call in calls:
-            row.verdicts[call.verdict] += 1
-            row.seconds.append(call.latency_s)
+            row.stats.add(call)
             row.backends.add(call.backend)
     return list(rows.values())
 
@@ -94,15 +90,16 @@ def render_llm_usage(rows: Sequence[LlmUsage]) -> list[str]:
         "|---|---:|---|---:|---:|---:|---|---:|---|",
     ]
     for r in rows:
-        reasons = Counter({v: n for v, n in r.verdicts.items() if v != KEPT})
+        reasons = Counter({v: n for v, n in r.stats.verdicts.items() if v != KEPT})
         fallbacks = ", ".join(f"{v} {n}" for v, n in reasons.most_common()) or "0"
-        seconds = (
-            f"{statistics.median(r.seconds):.2f} ({statistics.fmean(r.seconds):.2f})"
-            if r.seconds
+        seconds = r.stats.seconds
+        shown = (
+            f"{statistics.median(seconds):.2f} ({statistics.fmean(seconds):.2f})"
+            if seconds
             else "—"
         )
         lines.append(
-            f"| {r.suite} | {r.budget} | {r.method} | {r.runs} | {r.calls} | "
-            f"{r.verdicts[KEPT]} | {fallbacks} | {seconds} | {', '.join(sorted(r.backends))} |"
+            f"| {r.suite} | {r.budget} | {r.method} | {r.runs} | {r.stats.calls} | "
+            f"{r.stats.kept} | {fallbacks} | {shown} | {', '.join(sorted(r.backends))} |"
         )
     return [*lines, ""]

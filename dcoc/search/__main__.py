@@ -224,18 +224,16 @@ def _llm_settings(
 def llm_summary(run_dir: Path, method: str) -> dict[str, Any]:
     """``llm_calls``, ``llm_fallbacks``, ``llm_verdicts``, ``llm_s_per_call`` of ``method``'s
     LLM calls in the run's records."""
-    from collections import Counter
-
     from dcoc.records import RecordsDB
+    from dcoc.search.llm_proposer import LlmStats
 
     with RecordsDB.open(run_dir) as db:
-        calls = db.llm_calls(method)
-    verdicts = Counter(c.verdict for c in calls)
-    seconds = [c.latency_s for c in calls]
+        stats = LlmStats.of(db.llm_calls(method))
+    seconds = stats.seconds
     return {
-        "llm_calls": len(calls),
-        "llm_fallbacks": len(calls) - verdicts.get("kept", 0),
-        "llm_verdicts": dict(sorted(verdicts.items())),
+        "llm_calls": stats.calls,
+        "llm_fallbacks": stats.fallbacks,
+        "llm_verdicts": dict(sorted(stats.verdicts.items())),
         "llm_s_per_call": sum(seconds) / len(seconds) if seconds else None,
     }
 

@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -109,6 +109,20 @@ class LlmStats:
     @property
     def fallbacks(self) -> int:
         return self.calls - self.kept
+
+    def add(self, call: LlmCallRecord) -> None:
+        """Count one recorded call."""
+        self.calls += 1
+        self.verdicts[call.verdict] += 1
+        self.seconds.append(call.latency_s)
+
+    @classmethod
+    def of(cls, calls: Iterable[LlmCallRecord]) -> LlmStats:
+        """The tally of recorded calls (a finished run's, read from its records)."""
+        stats = cls()
+        for call in calls:
+            stats.add(call)
+        return stats
 
 
 @dataclass
