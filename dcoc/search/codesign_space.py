@@ -598,6 +598,15 @@ class CoDesignSpace:
     ) -> Mapping:
         return self.mapping(ctx, layer, self.decode_tile(ctx, layer, tile_action), order_action)
 
+    def summaries(self, items: Sequence[tuple[HardwareContext, int, Mapping]]) -> list[CostSummary]:
+        """The summaries of (configuration, layer, mapping) triples known at once, in order:
+        through :meth:`CachedEvaluators.summaries` (batched where enough share a layer and a
+        template) when the space's evaluator is the default one, else one at a time."""
+        triples = [(ctx.arch, self.problems[li], m, ctx.tables) for ctx, li, m in items]
+        if isinstance(self.evaluator, CachedEvaluators):
+            return self.evaluator.summaries(triples)
+        return [self.evaluator(*t) for t in triples]
+
     def evaluate(
         self,
         ctx: HardwareContext,
@@ -695,11 +704,19 @@ class CoDesignSpace:
         best_value = math.inf
         if self.unmappable_dims(ctx, layer):
             return None
-        for _ in range(samples):
-            tile, order = self.sample_layer_actions(ctx, layer, rng)
-            design = self.evaluate(ctx, layer, tile, order)
-            if design.report.valid and design.report.objective(objective) < best_value:
-                best, best_value = design, design.report.objective(objective)
+        actions = [self.sample_layer_actions(ctx, layer, rng) for _ in range(samples)]
+        mappings = [self.decode(ctx, layer, tile, order) for tile, order in actions]
+        reports = self.summaries([(ctx, layer, m) for m in mappings])
+        for (tile, order), mapping, report in zip(actions, mappings, reports, strict=True):
+            if report.valid and report.objective(objective) < best_value:
+                best_value = report.objective(objective)
+                best = LayerDesign(
+                    self.layers[layer].name,
+                    mapping,
+                    report,
+                    tuple(int(a) for a in tile),
+                    tuple(int(a) for a in order),
+                )
         return best
 
 

@@ -180,28 +180,45 @@ class SearchTask:
     # -- evaluation ------------------------------------------------------------------------
     def evaluate(self, proposals: Sequence[DesignProposal]) -> list[DesignOutcome]:
         """Evaluate the proposals in order until the budget is spent; one outcome each for
-        the proposals that got at least one evaluation (the last may be incomplete)."""
-        outcomes = []
+        the proposals that got at least one evaluation (the last may be incomplete).
+
+        The mappings are decoded first and evaluated together (:meth:`CoDesignSpace.summaries`:
+        many mappings of one layer on designs of one template take the batched engine), then
+        counted and recorded in proposal order, as if one at a time."""
+        space = self.space
+        planned: list[tuple[DesignProposal, HardwareContext, list[tuple[LayerProposal, Mapping]]]]
+        planned = []
+        left = self.remaining
         for proposal in proposals:
-            if self.exhausted:
+            if left <= 0:
                 break
-            outcomes.append(self._evaluate_one(proposal))
+            ctx = space.hardware_context(proposal.hw)
+            layers = []
+            for lp in proposal.layers[:left]:
+                mapping = lp.mapping
+                if mapping is None:
+                    mapping = space.decode(ctx, lp.layer, lp.tile, lp.order)
+                layers.append((lp, mapping))
+            left -= len(layers)
+            planned.append((proposal, ctx, layers))
+        summaries = iter(
+            space.summaries([(ctx, lp.layer, m) for _, ctx, layers in planned for lp, m in layers])
+        )
+        outcomes = [
+            self._outcome(
+                proposal,
+                ctx,
+                [self._count(ctx, lp, m, next(summaries)) for lp, m in layers],
+            )
+            for proposal, ctx, layers in planned
+        ]
         if self.records is not None:
             self.records.commit()
         return outcomes
 
-    def _evaluate_one(self, proposal: DesignProposal) -> DesignOutcome:
-        space = self.space
-        ctx = space.hardware_context(proposal.hw)
-        results: list[LayerOutcome] = []
-        for lp in proposal.layers:
-            if self.exhausted:
-                break
-            mapping = lp.mapping
-            if mapping is None:
-                mapping = space.decode(ctx, lp.layer, lp.tile, lp.order)
-            summary = space.evaluator(ctx.arch, space.problems[lp.layer], mapping, ctx.tables)
-            results.append(self._count(ctx, lp, mapping, summary))
+    def _outcome(
+        self, proposal: DesignProposal, ctx: HardwareContext, results: list[LayerOutcome]
+    ) -> DesignOutcome:
         done = {r.layer for r in results}
         valid = all(r.valid for r in results)
         complete = valid and ctx.fits_budget and done == set(range(self.num_layers))

@@ -56,3 +56,54 @@ def test_one_evaluator_per_inputs_least_recently_used_out() -> None:
     evaluators.evaluator(third.architecture, third.problem, third.tables)  # drops second
     assert evaluators.evaluator(arch, inp.problem, tables) is first
     assert evaluators.evaluator(other.architecture, other.problem, other.tables) is not second
+
+
+def test_summaries_of_many_equal_one_at_a_time() -> None:
+    """``summaries`` of items from several architectures and problems, valid and broken, in
+    one call: the batched groups and the scalar ones give each item's own summary, in order."""
+    items = []
+    rng = np.random.default_rng(5)
+    for case in CASES[:6]:
+        inp = load_model_inputs(input_files(case))
+        arch, problem, tables = inp.architecture, inp.problem, inp.tables
+        mappings = [inp.mapping] + [random_mapping(arch, problem, rng) for _ in range(40)]
+        mappings += [_break(m, rng) for m in mappings[:10]]
+        items += [(arch, problem, m, tables) for m in mappings]
+    order = rng.permutation(len(items))
+    items = [items[i] for i in order]  # groups interleaved
+    want = [CachedEvaluators()(*item) for item in items]
+    batched = CachedEvaluators(min_batch=1)
+    assert batched.summaries(items) == want
+    assert batched.batched == len(items)
+    assert sum(not s.valid for s in want) >= 60
+    scalar = CachedEvaluators(min_batch=len(items) + 1)
+    assert scalar.summaries(items) == want
+    assert scalar.batched == 0
+
+
+def test_summaries_batch_only_groups_of_min_batch() -> None:
+    """Items of one (template, problem) go through the batched engine once there are
+    ``min_batch`` of them in a call; a smaller group of another problem stays scalar."""
+    big = load_model_inputs(input_files(CASES[0]))
+    small = load_model_inputs(input_files(CASES[1]))
+    rng = np.random.default_rng(6)
+    items = [
+        (
+            big.architecture,
+            big.problem,
+            random_mapping(big.architecture, big.problem, rng),
+            big.tables,
+        )
+        for _ in range(8)
+    ] + [
+        (
+            small.architecture,
+            small.problem,
+            random_mapping(small.architecture, small.problem, rng),
+            small.tables,
+        )
+        for _ in range(7)
+    ]
+    evaluators = CachedEvaluators(min_batch=8)
+    assert evaluators.summaries(items) == [CachedEvaluators()(*item) for item in items]
+    assert evaluators.batched == 8

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from dcoc.accel.evaluator import CachedEvaluators
 from dcoc.accel.model.evaluation import evaluate
 from dcoc.accel.spec.mapping import parse_mapping
 from dcoc.records import RecordsDB
@@ -98,6 +99,27 @@ def test_outcomes_equal_the_full_model(problem: CoDesignProblem) -> None:
                     assert r.energy_pj == report.energy_pj
                 checked += 1
     assert checked == 400
+
+
+@pytest.mark.parametrize("method", ["ga", "decoupled"])
+def test_batched_evaluation_changes_no_result(method: str, tmp_path: Path) -> None:
+    """A search whose evaluations all go through the batched engine (``min_batch=1``) and one
+    whose evaluations all go one at a time see the same numbers: same curve, same records."""
+    curves, rows = [], []
+    for min_batch in (1, 10**9):
+        problem = build_problem(WORKLOAD, DESIGN_SPACE)
+        problem.space.evaluator = CachedEvaluators(min_batch=min_batch)
+        run_dir = tmp_path / f"run{min_batch}"
+        config = NetworkSearchConfig(WORKLOAD, method, 300, run_dir, seed=2)
+        result = run_network_search(config, build_baseline(method), problem=problem)
+        assert problem.space.evaluator.batched == (300 if min_batch == 1 else 0)
+        curves.append(result.curve)
+        with RecordsDB.open(run_dir) as db:
+            rows.append(
+                [(r.valid, r.cycles, r.energy_pj, r.design["mapping"]) for r in db.iterate()]
+            )
+    assert curves[0] == curves[1]
+    assert rows[0] == rows[1] and len(rows[0]) == 300
 
 
 def test_records_replay_on_their_own(problem: CoDesignProblem, tmp_path: Path) -> None:
