@@ -35,6 +35,8 @@ from dcoc.agents.contract import CRITIC_MODULE_ID
 from dcoc.envs.codesign_joint import JOINT_AGENT, JointSpace
 from ray.rllib.algorithms.algorithm import Algorithm
 from ray.rllib.core.rl_module.rl_module import RLModule
+from ray.rllib.execution.rollout_ops import synchronous_parallel_sample
+from ray.rllib.utils.metrics import ENV_RUNNER_RESULTS
 
 logger = logging.getLogger(__name__)
 
@@ -119,6 +121,46 @@ class PolicyTrainer:
     def train(self) -> dict[str, Any]:
         """One training iteration; RLlib's result dict."""
         return dict(self.algo.train())
+
+    def act(self) -> dict[str, Any]:
+        """One iteration without learning: the EnvRunners sample a train batch with the
+        current policies (exploring, as in training) and nothing is updated; a result dict
+        with the same ``env_runners`` metrics as :meth:`train`'s."""
+        algo = self.algo
+        config = algo.config
+        assert config is not None and algo.env_runner_group is not None
+        steps = config.total_train_batch_size
+        by_agent = config.count_steps_by == "agent_steps"
+        sampled: Any = synchronous_parallel_sample(
+            worker_set=algo.env_runner_group,
+            max_agent_steps=steps if by_agent else None,
+            max_env_steps=None if by_agent else steps,
+            sample_timeout_s=config.sample_timeout_s,
+            _uses_new_env_runners=True,
+            _return_metrics=True,
+        )
+        _, metrics = sampled
+        logger_ = algo.metrics
+        assert logger_ is not None
+        logger_.aggregate(list(metrics), key=ENV_RUNNER_RESULTS)
+        return dict(logger_.reduce())
+
+    def load_modules(self, checkpoint: str | Path, component: str) -> None:
+        """Replace every module's weights (policies, critic) by those of ``checkpoint`` (an
+        Algorithm checkpoint; ``component`` is where it keeps the modules) and send them to
+        the EnvRunners. The optimizer state and counters stay this Algorithm's own.
+        ``ValueError`` if the checkpoint's modules have other shapes (another design space,
+        candidate count, critic kind or network size)."""
+        path = Path(checkpoint).resolve() / component
+        try:
+            self.algo.restore_from_path(str(path), component=component)
+        except (RuntimeError, KeyError) as error:  # torch's size mismatch, a missing module
+            first = str(error).strip().splitlines()[0] if str(error).strip() else repr(error)
+            raise ValueError(
+                f"{checkpoint}: its modules do not fit this run's agents ({first}); start "
+                "from a checkpoint with the same design space, refine_candidates, critic and "
+                "hidden_sizes"
+            ) from None
 
     def save(self, path: str | Path) -> Path:
         target = Path(path).resolve()

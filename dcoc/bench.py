@@ -60,9 +60,10 @@ from dcoc.benchmark.suites import (
     parse_suites,
 )
 from dcoc.errors import SpecError
+from dcoc.experiment.run_dir import policy_problem
 from dcoc.objective import DESIGN_OBJECTIVES, Objective
 from dcoc.records import RecordsDB
-from dcoc.search.methods import ACCEL_METHODS
+from dcoc.search.methods import ACCEL_METHODS, FROZEN_METHODS, RL_METHODS
 from dcoc.search.network_search import DEFAULT_DESIGN_SPACE, OBJECTIVES, CoDesignProblem
 
 RECORDS_FILE = "records.sqlite"
@@ -241,6 +242,13 @@ def parser() -> argparse.ArgumentParser:
         default=None,
         help="area budget of the hardware (default: each design space's own)",
     )
+    r.add_argument(
+        "--policy",
+        type=Path,
+        default=None,
+        help="the RL methods' agents start from this dcoc.train checkpoint "
+        "(RUN/checkpoints/iter_NNNN, e.g. trained on another layer set); mappo-frozen needs it",
+    )
     r.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"default {DEFAULT_OUT}")
     r.add_argument(
         "--address",
@@ -287,14 +295,21 @@ def _plan(args: argparse.Namespace) -> tuple[BenchPlan, dict[str, CoDesignProble
     :class:`BenchInputError` or :class:`SpecError`)."""
     objective = check_objective(args.objective)
     suites = parse_suites(args.suite, args.design_space)
+    methods = parse_methods(args.methods, suites)
+    rl = [m for m in methods if m in RL_METHODS]
+    if rl:
+        problem = policy_problem(args.policy, required=any(m in FROZEN_METHODS for m in rl))
+        if problem:
+            raise BenchInputError(f"--policy: {problem}")
     plan = BenchPlan(
         out=args.out.resolve(),
         suites=tuple(suites),
         budgets=parse_budgets(args.budget),
-        methods=parse_methods(args.methods, suites),
+        methods=methods,
         seeds=parse_seeds(args.seeds),
         objective=objective,
         area_budget_um2=args.area_budget_um2,
+        policy=None if args.policy is None or not rl else str(args.policy.resolve()),
     )
     return plan, check_suites(suites, args.area_budget_um2)
 

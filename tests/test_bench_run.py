@@ -134,6 +134,8 @@ def test_rerun_resumes_without_running_again(
         ({"--suite": "resnet18/C99"}, ["C99", "C5"]),
         ({"--objective": "power"}, ["power", "edp, latency, energy"]),
         ({"--seeds": "4-1"}, ["--seeds"]),
+        ({"--methods": "ga,mappo-frozen"}, ["--policy", "name a checkpoint"]),
+        ({"--methods": "mappo", "--policy": "accel_specs"}, ["--policy", "not a checkpoint"]),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(

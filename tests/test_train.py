@@ -330,3 +330,78 @@ def test_turns_run_seeded_by_the_tree_search(tmp_path: Path) -> None:
     confidence = [json.loads(d) for m, d in rows if m == "confidence"]
     assert sum(d["hw"] == seed_hw for d in confidence) >= 2 * 2  # 2 rounds x 2 layers
     assert summary["confidence"]["kept"] >= 2 * 2  # 2 kept of 4, each round
+
+
+def _module_states(checkpoint: Path) -> dict[str, dict[str, object]]:
+    from ray.rllib.core.rl_module.multi_rl_module import MultiRLModule
+
+    from dcoc.experiment.run_dir import POLICY_COMPONENT
+
+    module = MultiRLModule.from_checkpoint(str(checkpoint / POLICY_COMPONENT))
+    return {mid: m.get_state() for mid, m in module.items()}
+
+
+def test_policies_carried_to_unseen_layers(tmp_path: Path) -> None:
+    """train.init_checkpoint: agents trained on two ResNet-18 layers start a run on two layers
+    they never saw; with train.learn false they act as loaded (every module's weights at the
+    end equal the checkpoint's) and their evaluations are the run's records. A checkpoint
+    whose modules have another shape is refused naming the field, without a traceback."""
+    refine = ["--config", "experiments/resnet18_eyeriss.yaml"]
+    small = [
+        "train.iterations=1",
+        "train.max_evaluations=null",
+        "agents.train_batch_size=56",
+        "agents.minibatch_size=28",
+        "agents.num_epochs=1",
+        "agents.hidden_sizes=[32]",
+    ]
+    source = tmp_path / "source"
+    temp = f"/tmp/dcoc-ray-test-transfer-{os.getpid()}"
+    _train(
+        *refine,
+        "--run-dir",
+        str(source),
+        *_sets([*small, "env.workload=resnet18/C5,resnet18/C8", f"ray.temp_dir={temp}"]),
+        tmp=tmp_path,
+    )
+    checkpoint = source / "checkpoints" / "iter_0001"
+    carried = tmp_path / "carried"
+    frozen = [
+        *small,
+        "train.iterations=2",
+        "env.workload=resnet18/C2,resnet18/C11",
+        f"train.init_checkpoint={checkpoint}",
+        "train.learn=false",
+        f"ray.temp_dir={temp}",
+    ]
+    result = _train(*refine, "--run-dir", str(carried), *_sets(frozen), tmp=tmp_path)
+    assert "agents start from the weights of" in result.stderr
+    summary = json.loads((carried / "summary.json").read_text())
+    assert summary["iterations"] == 2
+    assert summary["evaluations"] == len(_records(carried)) > 0
+    before = _module_states(checkpoint)
+    after = _module_states(carried / "checkpoints" / "iter_0002")
+    assert before.keys() == after.keys() and len(before) >= 3
+    for mid, state in before.items():
+        for name, value in state.items():
+            assert (after[mid][name] == value).all(), (mid, name)
+    env = dict(os.environ, OMP_NUM_THREADS="1", RAY_USAGE_STATS_ENABLED="0")
+    wider = [*frozen, "agents.hidden_sizes=[48]"]
+    refused = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "dcoc.train",
+            *refine,
+            "--run-dir",
+            str(tmp_path / "wide"),
+            *_sets(wider),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=240,
+        cwd=ROOT,
+        env=env,
+    )
+    assert refused.returncode != 0
+    assert "train.init_checkpoint" in refused.stderr and "Traceback" not in refused.stderr

@@ -51,6 +51,9 @@ class RunSpec:
     """``edp``, ``latency`` (cycles) or ``energy`` (pJ) for accelerator suites; ``latency_s``
     for CPU suites."""
     area_budget_um2: float | None = None
+    policy: str | None = None
+    """The RL agents' starting checkpoint (``--policy``; absolute path); ``None``: fresh
+    agents, and always for the other methods."""
 
     def run_dir(self, out: Path) -> Path:
         return out / self.suite.key / str(self.budget) / self.method / str(self.seed)
@@ -63,6 +66,7 @@ class RunSpec:
             "seed": self.seed,
             "objective": self.objective,
             "area_budget_um2": self.area_budget_um2,
+            "policy": self.policy,
         }
 
     @staticmethod
@@ -75,6 +79,7 @@ class RunSpec:
             int(data["seed"]),
             str(data["objective"]),
             data.get("area_budget_um2"),
+            data.get("policy"),
         )
 
 

@@ -69,6 +69,8 @@ class BenchPlan:
     seeds: tuple[int, ...]
     objective: str = "edp"
     area_budget_um2: float | None = None
+    policy: str | None = None
+    """Checkpoint the RL methods' agents start from (``--policy``)."""
 
     def specs(self) -> list[RunSpec]:
         """Every run, seeds outside methods: after the first seed, every method has one."""
@@ -80,6 +82,7 @@ class BenchPlan:
                 seed,
                 CPU_OBJECTIVE if suite.kind == "cpu" else self.objective,
                 None if suite.kind == "cpu" else self.area_budget_um2,
+                self.policy if is_rl(method) else None,
             )
             for suite in self.suites
             for budget in self.budgets
@@ -298,7 +301,7 @@ def _accel_run(
     if is_rl(spec.method):
         from dcoc.experiment.rl_search import build_rl_searcher  # imports ray
 
-        searcher, counted = build_rl_searcher(spec.method, run_dir=run_dir)
+        searcher, counted = build_rl_searcher(spec.method, run_dir=run_dir, policy=spec.policy)
     else:
         searcher, counted = methods.build_baseline(spec.method), (spec.method,)
     write_run_file(run_dir, spec, counted)

@@ -196,6 +196,13 @@ class TrainSection:
     """Stop after this many seconds of wall time; null: no limit."""
     checkpoint_every: int = 5
     """Save an RLlib checkpoint every N iterations (and always after the last)."""
+    init_checkpoint: str | None = None
+    """Start the agents from this checkpoint's weights (``RUN_DIR/checkpoints/iter_NNNN`` of an
+    earlier run with the same agents, critic and design space; the layer set may differ: a
+    policy carried to a network it never saw). null: freshly initialized policies."""
+    learn: bool = True
+    """Update the policies from what they sample; false: they act as loaded, sampling
+    ``agents.train_batch_size`` steps per iteration (needs ``train.init_checkpoint``)."""
 
 
 @dataclass(frozen=True)

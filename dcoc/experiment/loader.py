@@ -22,6 +22,7 @@ from dcoc.errors import ConfigError
 from dcoc.experiment import config as config_module
 from dcoc.experiment.config import ExperimentConfig, Formulation, Mode, SeedMethod
 from dcoc.experiment.environment import check_env_settings
+from dcoc.experiment.run_dir import POLICY_COMPONENT, is_policy_checkpoint
 from dcoc.search.proposers import PROPOSERS
 
 SET_FILE = "--set"
@@ -191,6 +192,19 @@ def check_values(config: ExperimentConfig, file: str) -> None:
     checks: list[tuple[tuple[str, ...], bool, str]] = [
         (("train", "iterations"), config.train.iterations >= 1, "must be at least 1"),
         (("train", "checkpoint_every"), config.train.checkpoint_every >= 1, "must be >= 1"),
+        (
+            ("train", "learn"),
+            config.train.learn or config.train.init_checkpoint is not None,
+            "false needs train.init_checkpoint (untrained policies that never learn are random "
+            "search); set learn: true or name a checkpoint",
+        ),
+        (
+            ("train", "init_checkpoint"),
+            config.train.init_checkpoint is None
+            or is_policy_checkpoint(config.train.init_checkpoint),
+            f"must be a checkpoint directory of dcoc.train (RUN_DIR/checkpoints/iter_NNNN, "
+            f"holding {POLICY_COMPONENT}/); got {config.train.init_checkpoint!r}",
+        ),
         (("agents", "lr"), config.agents.lr > 0, "must be positive"),
         (("agents", "train_batch_size"), config.agents.train_batch_size >= 1, "must be >= 1"),
         (

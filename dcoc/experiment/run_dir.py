@@ -24,6 +24,28 @@ from dcoc.records import RECORDS_FILE
 
 PROGRESS_FILE = "progress.json"
 CONFIG_FILE = "config.yaml"
+POLICY_COMPONENT = "learner_group/learner/rl_module"
+"""Where an RLlib Algorithm checkpoint keeps the agents' modules (policies and critic):
+``train.init_checkpoint`` loads only this part."""
+
+
+def policy_problem(policy: str | Path | None, *, required: bool) -> str | None:
+    """What is wrong with ``policy`` (a checkpoint the agents start from, or ``None``), in
+    words; ``None`` if nothing. ``required``: the method acts with loaded agents only."""
+    if policy is None:
+        return "the method acts with loaded agents: name a checkpoint" if required else None
+    if not is_policy_checkpoint(policy):
+        return (
+            f"{policy} is not a checkpoint of dcoc.train (RUN/checkpoints/iter_NNNN holding "
+            f"{POLICY_COMPONENT}/)"
+        )
+    return None
+
+
+def is_policy_checkpoint(path: str | Path) -> bool:
+    """Whether ``path`` is a checkpoint of ``dcoc.train`` (``RUN/checkpoints/iter_NNNN``) whose
+    agents can be loaded."""
+    return (Path(path) / POLICY_COMPONENT).is_dir()
 
 
 def default_run_dir(name: str, seed: int, root: Path = Path("runs")) -> Path:

@@ -31,7 +31,7 @@ from dcoc.experiment.recorded_env import (
     START_DESIGN_KEY,
     make_recorded_codesign_env,
 )
-from dcoc.experiment.run_dir import Progress, RunDirectory
+from dcoc.experiment.run_dir import POLICY_COMPONENT, Progress, RunDirectory
 from dcoc.experiment.scalars import progress_line, rllib_scalars
 from dcoc.experiment.seeding import SeedDesign, seed_design
 
@@ -146,7 +146,18 @@ class Run:
             path = self.dir.root / self.progress.checkpoint
             logger.info("resuming from %s (iteration %d)", path, self.progress.iteration)
             return PolicyTrainer.restore(path)
-        return PolicyTrainer.build(trainer_settings(self.config, self.plan))
+        trainer = PolicyTrainer.build(trainer_settings(self.config, self.plan))
+        start = self.config.train.init_checkpoint
+        if start is not None:
+            logger.info("agents start from the weights of %s", start)
+            try:
+                trainer.load_modules(start, POLICY_COMPONENT)
+            except ValueError as error:
+                trainer.stop()
+                raise ConfigError(
+                    self.request.config_file, ("train", "init_checkpoint"), str(error)
+                ) from None
+        return trainer
 
     # -- loop ---------------------------------------------------------------------------
     def execute(self) -> dict[str, Any]:
@@ -202,7 +213,7 @@ class Run:
         base_wall = progress.wall_time_s
         while progress.iteration < cfg.train.iterations:
             tick = time.monotonic()
-            result = trainer.train()
+            result = trainer.train() if cfg.train.learn else trainer.act()
             progress.iteration += 1
             step = progress.iteration
             scalars = rllib_scalars(result)

@@ -130,6 +130,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="--method mcts: who proposes the tree's transformations (default heuristic)",
     )
     p.add_argument(
+        "--policy",
+        type=Path,
+        default=None,
+        help="accel RL methods: start the agents from this dcoc.train checkpoint "
+        "(RUN/checkpoints/iter_NNNN); mappo-frozen needs it",
+    )
+    p.add_argument(
         "--objective",
         default="edp",
         choices=OBJECTIVES,
@@ -244,8 +251,9 @@ def _fail(message: str, code: int) -> NoReturn:
 
 
 def _accel(args: argparse.Namespace) -> int:
+    from dcoc.experiment.run_dir import policy_problem
     from dcoc.search.cpu_search import default_run_dir
-    from dcoc.search.methods import BASELINES, build_baseline
+    from dcoc.search.methods import BASELINES, FROZEN_METHODS, RL_METHODS, build_baseline
     from dcoc.search.network_search import (
         DEFAULT_DESIGN_SPACE,
         NetworkSearchConfig,
@@ -254,6 +262,10 @@ def _accel(args: argparse.Namespace) -> int:
     )
 
     llm = _llm_settings(args) if _uses_llm(args) else None
+    if args.method in RL_METHODS:
+        problem = policy_problem(args.policy, required=args.method in FROZEN_METHODS)
+        if problem:
+            _fail(f"--policy: {problem}", 2)
     run_dir = args.run_dir or default_run_dir(args.workload, args.method)
     _check_fresh(run_dir)
     config = NetworkSearchConfig(
@@ -275,7 +287,7 @@ def _accel(args: argparse.Namespace) -> int:
         else:
             from dcoc.experiment.rl_search import build_rl_searcher  # imports ray when run
 
-            searcher, counted = build_rl_searcher(args.method, run_dir=run_dir)
+            searcher, counted = build_rl_searcher(args.method, run_dir=run_dir, policy=args.policy)
         return run_network_search(
             config, searcher, problem=problem, progress=_progress, counted_methods=counted
         )

@@ -49,8 +49,14 @@ RL_METHODS: dict[str, MethodInfo] = {
             "mappo-mcts",
             "mappo starting from the heuristic tree search's best design (a quarter of the budget)",
         ),
+        MethodInfo(
+            "mappo-frozen",
+            "mappo's agents as loaded from a checkpoint (--policy), acting without learning",
+        ),
     )
 }
+FROZEN_METHODS = frozenset({"mappo-frozen"})
+"""RL methods whose agents act as loaded from a checkpoint and do not learn."""
 ACCEL_METHODS: tuple[str, ...] = (*BASELINES, *RL_METHODS)
 
 
