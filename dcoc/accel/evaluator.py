@@ -130,7 +130,7 @@ class CachedEvaluators:
         groups: dict[tuple[object, ...], list[int]] = {}
         for i, (arch, problem, _, _) in enumerate(items):
             groups.setdefault((id(problem), template_key(arch)), []).append(i)
-        out: list[CostSummary | None] = [None] * len(items)
+        out = [INVALID_SUMMARY] * len(items)  # every index is one group's member
         for key, members in groups.items():
             if len(members) < self.min_batch:
                 for i in members:
@@ -139,7 +139,7 @@ class CachedEvaluators:
             batch = self._batch(key, [items[i] for i in members])
             for i, summary in zip(members, batch, strict=True):
                 out[i] = summary
-        return [s if s is not None else INVALID_SUMMARY for s in out]
+        return out
 
     def _batch(self, key: tuple[object, ...], items: Sequence[EvaluationItem]) -> list[CostSummary]:
         template, problem = items[0][0], items[0][1]
