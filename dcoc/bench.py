@@ -63,7 +63,7 @@ from dcoc.errors import SpecError
 from dcoc.experiment.run_dir import policy_problem
 from dcoc.objective import DESIGN_OBJECTIVES, Objective
 from dcoc.records import RecordsDB
-from dcoc.search.methods import ACCEL_METHODS, FROZEN_METHODS, RL_METHODS
+from dcoc.search.methods import ACCEL_METHODS, CARRIED_METHODS
 from dcoc.search.network_search import DEFAULT_DESIGN_SPACE, OBJECTIVES, CoDesignProblem
 
 RECORDS_FILE = "records.sqlite"
@@ -246,8 +246,8 @@ def parser() -> argparse.ArgumentParser:
         "--policy",
         type=Path,
         default=None,
-        help="the RL methods' agents start from this dcoc.train checkpoint "
-        "(RUN/checkpoints/iter_NNNN, e.g. trained on another layer set); mappo-frozen needs it",
+        help="the agents of mappo-frozen and mappo-finetune start from this dcoc.train "
+        "checkpoint (RUN/checkpoints/iter_NNNN, e.g. trained on another layer set)",
     )
     r.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"default {DEFAULT_OUT}")
     r.add_argument(
@@ -296,11 +296,11 @@ def _plan(args: argparse.Namespace) -> tuple[BenchPlan, dict[str, CoDesignProble
     objective = check_objective(args.objective)
     suites = parse_suites(args.suite, args.design_space)
     methods = parse_methods(args.methods, suites)
-    rl = [m for m in methods if m in RL_METHODS]
-    if rl:
-        problem = policy_problem(args.policy, required=any(m in FROZEN_METHODS for m in rl))
+    carried = [m for m in methods if m in CARRIED_METHODS]
+    if carried or args.policy is not None:
+        problem = policy_problem(args.policy, required=bool(carried))
         if problem:
-            raise BenchInputError(f"--policy: {problem}")
+            raise BenchInputError(f"--policy: {problem} ({', '.join(carried)})")
     plan = BenchPlan(
         out=args.out.resolve(),
         suites=tuple(suites),
@@ -309,7 +309,7 @@ def _plan(args: argparse.Namespace) -> tuple[BenchPlan, dict[str, CoDesignProble
         seeds=parse_seeds(args.seeds),
         objective=objective,
         area_budget_um2=args.area_budget_um2,
-        policy=None if args.policy is None or not rl else str(args.policy.resolve()),
+        policy=None if args.policy is None else str(args.policy.resolve()),
     )
     return plan, check_suites(suites, args.area_budget_um2)
 

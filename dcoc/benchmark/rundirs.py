@@ -52,8 +52,8 @@ class RunSpec:
     for CPU suites."""
     area_budget_um2: float | None = None
     policy: str | None = None
-    """The RL agents' starting checkpoint (``--policy``; absolute path); ``None``: fresh
-    agents, and always for the other methods."""
+    """A carried method's starting checkpoint (``--policy``; absolute path); ``None`` for
+    every other method."""
 
     def run_dir(self, out: Path) -> Path:
         return out / self.suite.key / str(self.budget) / self.method / str(self.seed)

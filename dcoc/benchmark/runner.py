@@ -70,7 +70,7 @@ class BenchPlan:
     objective: str = "edp"
     area_budget_um2: float | None = None
     policy: str | None = None
-    """Checkpoint the RL methods' agents start from (``--policy``)."""
+    """Checkpoint the carried methods' agents start from (``--policy``)."""
 
     def specs(self) -> list[RunSpec]:
         """Every run, seeds outside methods: after the first seed, every method has one."""
@@ -82,7 +82,7 @@ class BenchPlan:
                 seed,
                 CPU_OBJECTIVE if suite.kind == "cpu" else self.objective,
                 None if suite.kind == "cpu" else self.area_budget_um2,
-                self.policy if is_rl(method) else None,
+                self.policy if method in methods.CARRIED_METHODS else None,
             )
             for suite in self.suites
             for budget in self.budgets

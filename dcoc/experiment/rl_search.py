@@ -21,7 +21,7 @@ from pathlib import Path
 
 from dcoc.experiment.loader import load_config
 from dcoc.records import RecordsDB
-from dcoc.search.methods import FROZEN_METHODS, RL_METHODS
+from dcoc.search.methods import CARRIED_METHODS, RL_METHODS
 from dcoc.search.network_best import COUNTED_METHODS
 from dcoc.search.task import Searcher, SearchTask
 
@@ -33,6 +33,7 @@ CRITICS = {
     "ppo": "independent",
     "mappo-mcts": "centralized",
     "mappo-frozen": "centralized",
+    "mappo-finetune": "centralized",
 }
 SEEDED = {"mappo-mcts": "heuristic"}
 """RL methods whose agents start from the tree search's best design, with its proposer."""
@@ -54,8 +55,8 @@ class AgentsSearch:
     overrides: tuple[str, ...] = ()
     """Further ``--set`` style overrides (``agents.lr=0.001``)."""
     policy: Path | None = None
-    """Checkpoint the agents start from (``train.init_checkpoint``): a policy trained on
-    another layer set, carried to this one."""
+    """The checkpoint the agents of a carried method (:data:`CARRIED_METHODS`) start from
+    (``train.init_checkpoint``): agents trained on another layer set, carried to this one."""
 
     def overrides_for(self, task: SearchTask) -> list[str]:
         space = task.space
@@ -78,12 +79,11 @@ class AgentsSearch:
             out.append(f"codesign.energy_budget_pj={task.energy_budget_pj!r}")
         if self.method == "ppo":  # one joint policy: the turns formulation's joint view
             out += ["agents.single_policy=true", "codesign.formulation=turns"]
-        if self.policy is not None:
-            out.append(f"train.init_checkpoint={self.policy.resolve()}")
-        if self.method in FROZEN_METHODS:
+        if self.method in CARRIED_METHODS:
             if self.policy is None:
-                raise ValueError(f"{self.method} acts with loaded agents: give a checkpoint")
-            out.append("train.learn=false")
+                raise ValueError(f"{self.method} starts from loaded agents: give a checkpoint")
+            out.append(f"train.init_checkpoint={self.policy.resolve()}")
+            out.append(f"train.learn={str(CARRIED_METHODS[self.method]).lower()}")
         if self.method in SEEDED:
             out += [
                 "seeding.method=mcts",
@@ -125,8 +125,8 @@ def build_rl_searcher(
     ray_temp_dir: Path | None = None,
     policy: str | Path | None = None,
 ) -> tuple[Searcher, tuple[str, ...]]:
-    """The searcher of RL method ``name`` training in ``run_dir/train`` (its agents loaded
-    from the checkpoint ``policy`` if given) and the records' method names that are its
+    """The searcher of RL method ``name`` training in ``run_dir/train`` (a carried method's
+    agents loaded from the checkpoint ``policy``) and the records' method names that are its
     budgeted evaluations."""
     if name not in RL_METHODS:
         raise KeyError(f"unknown RL method {name!r}; known: {sorted(RL_METHODS)}")

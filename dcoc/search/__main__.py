@@ -133,8 +133,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--policy",
         type=Path,
         default=None,
-        help="accel RL methods: start the agents from this dcoc.train checkpoint "
-        "(RUN/checkpoints/iter_NNNN); mappo-frozen needs it",
+        help="mappo-frozen, mappo-finetune: the dcoc.train checkpoint their agents start from "
+        "(RUN/checkpoints/iter_NNNN)",
     )
     p.add_argument(
         "--objective",
@@ -253,7 +253,7 @@ def _fail(message: str, code: int) -> NoReturn:
 def _accel(args: argparse.Namespace) -> int:
     from dcoc.experiment.run_dir import policy_problem
     from dcoc.search.cpu_search import default_run_dir
-    from dcoc.search.methods import BASELINES, FROZEN_METHODS, RL_METHODS, build_baseline
+    from dcoc.search.methods import BASELINES, CARRIED_METHODS, build_baseline
     from dcoc.search.network_search import (
         DEFAULT_DESIGN_SPACE,
         NetworkSearchConfig,
@@ -262,8 +262,11 @@ def _accel(args: argparse.Namespace) -> int:
     )
 
     llm = _llm_settings(args) if _uses_llm(args) else None
-    if args.method in RL_METHODS:
-        problem = policy_problem(args.policy, required=args.method in FROZEN_METHODS)
+    carried = args.method in CARRIED_METHODS
+    if carried or args.policy is not None:
+        problem = policy_problem(args.policy, required=carried)
+        if not carried:
+            problem = f"only {', '.join(CARRIED_METHODS)} start from a checkpoint"
         if problem:
             _fail(f"--policy: {problem}", 2)
     run_dir = args.run_dir or default_run_dir(args.workload, args.method)

@@ -1,5 +1,5 @@
-"""The RL methods' training overrides: a starting checkpoint becomes train.init_checkpoint,
-and mappo-frozen acts without learning (and needs one)."""
+"""The RL methods' training overrides: the carried methods start from a checkpoint
+(train.init_checkpoint, which they need), mappo-frozen without learning; the others ignore it."""
 
 from __future__ import annotations
 
@@ -20,13 +20,12 @@ def _task() -> SearchTask:
 
 def test_policy_overrides(tmp_path: Path) -> None:
     task = _task()
-    fresh = AgentsSearch("mappo", tmp_path / "a").overrides_for(task)
+    fresh = AgentsSearch("mappo", tmp_path / "a", policy=tmp_path / "ck").overrides_for(task)
     assert not any(o.startswith(("train.init_checkpoint", "train.learn")) for o in fresh)
-    tuned = AgentsSearch("mappo", tmp_path / "b", policy=tmp_path / "ck").overrides_for(task)
-    assert f"train.init_checkpoint={(tmp_path / 'ck').resolve()}" in tuned
-    assert "train.learn=false" not in tuned
-    frozen = AgentsSearch("mappo-frozen", tmp_path / "c", policy=tmp_path / "ck")
-    overrides = frozen.overrides_for(task)
-    assert "train.learn=false" in overrides and "agents.critic=centralized" in overrides
-    with pytest.raises(ValueError, match="checkpoint"):
-        AgentsSearch("mappo-frozen", tmp_path / "d").overrides_for(task)
+    for method, learn in (("mappo-finetune", "true"), ("mappo-frozen", "false")):
+        carried = AgentsSearch(method, tmp_path / method, policy=tmp_path / "ck")
+        overrides = carried.overrides_for(task)
+        assert f"train.init_checkpoint={(tmp_path / 'ck').resolve()}" in overrides
+        assert f"train.learn={learn}" in overrides and "agents.critic=centralized" in overrides
+        with pytest.raises(ValueError, match="checkpoint"):
+            AgentsSearch(method, tmp_path / "d").overrides_for(task)

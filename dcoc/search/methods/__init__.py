@@ -53,10 +53,15 @@ RL_METHODS: dict[str, MethodInfo] = {
             "mappo-frozen",
             "mappo's agents as loaded from a checkpoint (--policy), acting without learning",
         ),
+        MethodInfo(
+            "mappo-finetune",
+            "mappo's agents loaded from a checkpoint (--policy), training on as they act",
+        ),
     )
 }
-FROZEN_METHODS = frozenset({"mappo-frozen"})
-"""RL methods whose agents act as loaded from a checkpoint and do not learn."""
+CARRIED_METHODS: dict[str, bool] = {"mappo-frozen": False, "mappo-finetune": True}
+"""RL methods whose agents start from a checkpoint (``--policy``, trained elsewhere, e.g. on
+another layer set), and whether they go on learning."""
 ACCEL_METHODS: tuple[str, ...] = (*BASELINES, *RL_METHODS)
 
 
