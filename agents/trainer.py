@@ -143,7 +143,7 @@ class PolicyTrainer:
         logger_ = algo.metrics
         assert logger_ is not None
         logger_.aggregate(list(metrics), key=ENV_RUNNER_RESULTS)
-        return dict(logger_.reduce())
+        return dict(logger_.compile())
 
     def load_modules(self, checkpoint: str | Path, component: str) -> None:
         """Replace every module's weights (policies, critic) by those of ``checkpoint`` (an

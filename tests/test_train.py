@@ -379,6 +379,12 @@ def test_policies_carried_to_unseen_layers(tmp_path: Path) -> None:
     summary = json.loads((carried / "summary.json").read_text())
     assert summary["iterations"] == 2
     assert summary["evaluations"] == len(_records(carried)) > 0
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(carried / "tensorboard"))
+    events.Reload()
+    assert len(events.Scalars("charts/episode_return_mean")) == 2  # acting, not learning
+    assert not any(t.startswith("losses/") for t in events.Tags()["scalars"])
     before = _module_states(checkpoint)
     after = _module_states(carried / "checkpoints" / "iter_0002")
     assert before.keys() == after.keys() and len(before) >= 3

@@ -201,8 +201,9 @@ class TrainSection:
     earlier run with the same agents, critic and design space; the layer set may differ: a
     policy carried to a network it never saw). null: freshly initialized policies."""
     learn: bool = True
-    """Update the policies from what they sample; false: they act as loaded, sampling
-    ``agents.train_batch_size`` steps per iteration (needs ``train.init_checkpoint``)."""
+    """Update the policies from what they sample; false: they act as loaded (or, without
+    ``init_checkpoint``, as initialized: near-uniform over the candidates, the ablation that
+    tells what learning adds), sampling ``agents.train_batch_size`` steps per iteration."""
 
 
 @dataclass(frozen=True)

@@ -193,12 +193,6 @@ def check_values(config: ExperimentConfig, file: str) -> None:
         (("train", "iterations"), config.train.iterations >= 1, "must be at least 1"),
         (("train", "checkpoint_every"), config.train.checkpoint_every >= 1, "must be >= 1"),
         (
-            ("train", "learn"),
-            config.train.learn or config.train.init_checkpoint is not None,
-            "false needs train.init_checkpoint (untrained policies that never learn are random "
-            "search); set learn: true or name a checkpoint",
-        ),
-        (
             ("train", "init_checkpoint"),
             config.train.init_checkpoint is None
             or is_policy_checkpoint(config.train.init_checkpoint),

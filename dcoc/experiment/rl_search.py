@@ -34,6 +34,7 @@ CRITICS = {
     "mappo-mcts": "centralized",
     "mappo-frozen": "centralized",
     "mappo-finetune": "centralized",
+    "mappo-untrained": "centralized",
 }
 SEEDED = {"mappo-mcts": "heuristic"}
 """RL methods whose agents start from the tree search's best design, with its proposer."""
@@ -84,6 +85,8 @@ class AgentsSearch:
                 raise ValueError(f"{self.method} starts from loaded agents: give a checkpoint")
             out.append(f"train.init_checkpoint={self.policy.resolve()}")
             out.append(f"train.learn={str(CARRIED_METHODS[self.method]).lower()}")
+        if self.method == "mappo-untrained":
+            out.append("train.learn=false")
         if self.method in SEEDED:
             out += [
                 "seeding.method=mcts",

@@ -29,3 +29,9 @@ def test_policy_overrides(tmp_path: Path) -> None:
         assert f"train.learn={learn}" in overrides and "agents.critic=centralized" in overrides
         with pytest.raises(ValueError, match="checkpoint"):
             AgentsSearch(method, tmp_path / "d").overrides_for(task)
+
+
+def test_untrained_agents_never_learn(tmp_path: Path) -> None:
+    overrides = AgentsSearch("mappo-untrained", tmp_path / "u").overrides_for(_task())
+    assert "train.learn=false" in overrides
+    assert not any(o.startswith("train.init_checkpoint") for o in overrides)

@@ -57,6 +57,10 @@ RL_METHODS: dict[str, MethodInfo] = {
             "mappo-finetune",
             "mappo's agents loaded from a checkpoint (--policy), training on as they act",
         ),
+        MethodInfo(
+            "mappo-untrained",
+            "mappo's agents as initialized, never learning (the ablation of learning)",
+        ),
     )
 }
 CARRIED_METHODS: dict[str, bool] = {"mappo-frozen": False, "mappo-finetune": True}
