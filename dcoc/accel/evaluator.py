@@ -19,8 +19,8 @@ rest through the cached scalar evaluators. Both give the same numbers, bit for b
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Sequence
-from typing import Protocol
+from collections.abc import Callable, Sequence
+from typing import Protocol, TypeVar
 
 from dcoc.accel.architecture import Architecture
 from dcoc.accel.batched.evaluator import BatchEvaluator
@@ -53,15 +53,28 @@ mappings when each is on a new design (0.87x the scalar time at 16, 0.59x at 32,
 256) and from about 32 when they share one design whose scalar evaluator is already built."""
 
 
-def template_key(arch: Architecture) -> tuple[object, ...]:
-    """What designs evaluated in one batch must share (:meth:`HardwareBatch.from_architectures`):
-    the storage levels with their instance counts, meshes and cluster sizes, and the MACs."""
-    return (
-        tuple(
-            (lv.name, lv.instances, lv.mesh_x, lv.mesh_y, lv.cluster_size) for lv in arch.storage
-        ),
-        arch.arithmetic.instances,
-    )
+K = TypeVar("K")
+V = TypeVar("V")
+
+
+def _lru(
+    cache: OrderedDict[K, V],
+    key: K,
+    current: Callable[[V], bool],
+    build: Callable[[], V],
+    capacity: int,
+) -> V:
+    """The entry of ``key`` if ``current`` says it still serves, else a new one from
+    ``build``; the least recently used entry goes past ``capacity``."""
+    entry = cache.get(key)
+    if entry is not None and current(entry):
+        cache.move_to_end(key)
+        return entry
+    entry = build()
+    cache[key] = entry
+    if len(cache) > capacity:
+        cache.popitem(last=False)
+    return entry
 
 
 def invalid_reasons(
@@ -97,27 +110,19 @@ class CachedEvaluators:
 
     def evaluator(self, arch: Architecture, problem: Problem, tables: EnergyTables) -> Evaluator:
         """The cached evaluator of (``arch``, ``problem``, ``tables``)."""
-        key = (id(arch), id(problem), id(tables))
-        ev = self._cache.get(key)
-        if (
-            ev is None
-            or ev.arch is not arch
-            or ev.problem is not problem
-            or ev.tables is not tables
-        ):
-            ev = Evaluator(
+        return _lru(
+            self._cache,
+            (id(arch), id(problem), id(tables)),
+            lambda ev: ev.arch is arch and ev.problem is problem and ev.tables is tables,
+            lambda: Evaluator(
                 arch,
                 problem,
                 tables,
                 legacy_translation=self.legacy_translation,
                 link_transfers=self.link_transfers,
-            )
-            self._cache[key] = ev
-            if len(self._cache) > self.capacity:
-                self._cache.popitem(last=False)
-        else:
-            self._cache.move_to_end(key)
-        return ev
+            ),
+            self.capacity,
+        )
 
     def __call__(
         self, arch: Architecture, problem: Problem, mapping: Mapping, tables: EnergyTables
@@ -129,7 +134,7 @@ class CachedEvaluators:
         of one problem on one template go through the batched engine."""
         groups: dict[tuple[object, ...], list[int]] = {}
         for i, (arch, problem, _, _) in enumerate(items):
-            groups.setdefault((id(problem), template_key(arch)), []).append(i)
+            groups.setdefault((id(problem), HardwareBatch.template_key(arch)), []).append(i)
         out = [INVALID_SUMMARY] * len(items)  # every index is one group's member
         for key, members in groups.items():
             if len(members) < self.min_batch:
@@ -143,19 +148,18 @@ class CachedEvaluators:
 
     def _batch(self, key: tuple[object, ...], items: Sequence[EvaluationItem]) -> list[CostSummary]:
         template, problem = items[0][0], items[0][1]
-        engine = self._engines.get(key)
-        if engine is None or engine.problem is not problem:
-            engine = BatchEvaluator(
+        engine = _lru(
+            self._engines,
+            key,
+            lambda e: e.problem is problem,
+            lambda: BatchEvaluator(
                 template,
                 problem,
                 legacy_translation=self.legacy_translation,
                 link_transfers=self.link_transfers,
-            )
-            self._engines[key] = engine
-            if len(self._engines) > self.capacity:
-                self._engines.popitem(last=False)
-        else:
-            self._engines.move_to_end(key)
+            ),
+            self.capacity,
+        )
         shape = (len(template.storage), len(problem.dimensions), len(problem.data_spaces))
         mappings = MappingBatch.from_mappings([m for _, _, m, _ in items], *shape)
         hardware = HardwareBatch.from_architectures(template, [(a, t) for a, _, _, t in items])

@@ -617,12 +617,17 @@ class CoDesignSpace:
         """Decode and evaluate one layer mapping (invalid mappings give ``valid=False``)."""
         mapping = self.decode(ctx, layer, tile_action, order_action)
         report = self.evaluator(ctx.arch, self.problems[layer], mapping, ctx.tables)
+        return self._design(layer, mapping, report, tile_action, order_action)
+
+    def _design(
+        self, layer: int, mapping: Mapping, report: CostSummary, tile: Action, order: Action
+    ) -> LayerDesign:
         return LayerDesign(
             self.layers[layer].name,
             mapping,
             report,
-            tuple(int(a) for a in tile_action),
-            tuple(int(a) for a in order_action),
+            tuple(int(a) for a in tile),
+            tuple(int(a) for a in order),
         )
 
     def actions_of(
@@ -710,13 +715,7 @@ class CoDesignSpace:
         for (tile, order), mapping, report in zip(actions, mappings, reports, strict=True):
             if report.valid and report.objective(objective) < best_value:
                 best_value = report.objective(objective)
-                best = LayerDesign(
-                    self.layers[layer].name,
-                    mapping,
-                    report,
-                    tuple(int(a) for a in tile),
-                    tuple(int(a) for a in order),
-                )
+                best = self._design(layer, mapping, report, tile, order)
         return best
 
 

@@ -155,24 +155,32 @@ class HardwareBatch:
         return int(self.capacity_words.shape[0])
 
     @staticmethod
+    def template_key(arch: Architecture) -> tuple[object, ...]:
+        """What the designs of one batch share: the storage levels with their instance
+        counts, meshes and cluster sizes, and the MAC count."""
+        return (
+            tuple(
+                (lv.name, lv.instances, lv.mesh_x, lv.mesh_y, lv.cluster_size)
+                for lv in arch.storage
+            ),
+            arch.arithmetic.instances,
+        )
+
+    @staticmethod
     def from_architectures(
         template: Architecture, designs: Sequence[tuple[Architecture, EnergyTables]]
     ) -> HardwareBatch:
-        """Stack designs that share ``template``'s levels, instance counts and meshes."""
+        """Stack designs that share ``template``'s levels, instance counts, meshes and MACs
+        (:meth:`template_key`)."""
         rows: list[list[list[float]]] = []
         mac: list[tuple[float, float]] = []
+        key = HardwareBatch.template_key(template)
         for arch, tables in designs:
-            if len(arch.storage) != len(template.storage) or any(
-                (a.name, a.instances, a.mesh_x, a.mesh_y, a.cluster_size)
-                != (t.name, t.instances, t.mesh_x, t.mesh_y, t.cluster_size)
-                for a, t in zip(arch.storage, template.storage, strict=True)
-            ):
+            if HardwareBatch.template_key(arch) != key:
                 raise ValueError(
-                    "every design must have the template's storage levels, instances, meshes "
-                    "and cluster sizes; evaluate other templates in separate batches"
+                    "every design must have the template's storage levels, instances, meshes, "
+                    "cluster sizes and MAC count; evaluate other templates in separate batches"
                 )
-            if arch.arithmetic.instances != template.arithmetic.instances:
-                raise ValueError("every design must have the template's MAC count")
             per_level = []
             for lv in arch.storage:
                 cap = lv.effective_size_words
