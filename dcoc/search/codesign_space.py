@@ -366,7 +366,7 @@ class CoDesignSpace:
             return ctx
         config = self.design_space.decode(key)
         arch = self.design_space.architecture(config)
-        ert, art = estimate_tables(arch)
+        ert, art = estimate_tables(arch, str(self.design_space.template_path))
         area = sum(art[lv.name] * lv.instances for lv in arch.storage)
         area += art[arch.arithmetic.name] * arch.arithmetic.instances
         names = {lv.name: i for i, lv in enumerate(arch.storage)}

@@ -108,10 +108,22 @@ _CONV_KEYS = {
 _MATMUL_KEYS = {"name", "op", "count", "M", "N", "K", "B"}
 
 
-def _int_or_list(value: Any) -> int | tuple[int, ...]:
-    if isinstance(value, list):
-        return tuple(value)
-    return value  # type: ignore[no-any-return]
+def _int_or_list(
+    entry: Mapping[str, Any], key: str, default: int | None, file: str, where: tuple[str | int, ...]
+) -> int | tuple[int, ...]:
+    """``entry[key]`` (``kernel``, ``stride``, ``pad``, ``dilation``): an integer >= 0 or a
+    list of them; a :class:`SpecError` naming the key otherwise."""
+    if key not in entry and default is None:
+        raise KeyError(key)
+    value = entry.get(key, default)
+    items = value if isinstance(value, list) else [value]
+    if not items or not all(
+        isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in items
+    ):
+        raise SpecError(
+            file, (*where, key), f"{key} must be an integer >= 0 or a list of them, got {value!r}"
+        )
+    return tuple(items) if isinstance(value, list) else value  # type: ignore[return-value]
 
 
 def _layer_from_entry(entry: Any, batch: int, file: str, where: tuple[str | int, ...]) -> Layer:
@@ -146,15 +158,17 @@ def _layer_from_entry(entry: Any, batch: int, file: str, where: tuple[str | int,
                 out_channels=entry.get("K", channels) if op == "depthwise_conv2d" else entry["K"],
                 in_height=entry["H"],
                 in_width=entry["W"],
-                kernel=_int_or_list(entry["kernel"]),
-                stride=_int_or_list(entry.get("stride", 1)),
-                padding=_int_or_list(entry.get("pad", 0)),
-                dilation=_int_or_list(entry.get("dilation", 1)),
+                kernel=_int_or_list(entry, "kernel", None, file, where),
+                stride=_int_or_list(entry, "stride", 1, file, where),
+                padding=_int_or_list(entry, "pad", 0, file, where),
+                dilation=_int_or_list(entry, "dilation", 1, file, where),
                 groups=groups,
             )
     except KeyError as missing:
         raise SpecError(file, (*where, str(missing.args[0])), f"missing key for op {op}") from None
     except SpecError as error:
+        if error.file == file:
+            raise
         raise SpecError(file, (*where, *error.yaml_path[1:]), error.message) from None
     count = entry.get("count", 1)
     if not isinstance(count, int) or isinstance(count, bool) or count < 1:
@@ -181,7 +195,12 @@ def network_from_data(data: Any, file: str) -> Network:
         if names.index(layer_name) != i:
             raise SpecError(file, ("layers", i, "name"), f"layer name {layer_name!r} repeats")
     subsets: dict[str, tuple[str, ...]] = {}
-    for subset, members in (data.get("subsets") or {}).items():
+    subsets_raw = data.get("subsets") or {}
+    if not isinstance(subsets_raw, Mapping):
+        raise SpecError(file, ("subsets",), "subsets map a subset name to a list of layer names")
+    for subset, members in subsets_raw.items():
+        if not isinstance(members, list):
+            raise SpecError(file, ("subsets", subset), "give the subset's layer names as a list")
         for j, member in enumerate(members):
             if member not in names:
                 raise SpecError(

@@ -24,7 +24,7 @@ from enum import StrEnum
 from typing import Any
 
 from dcoc.errors import SpecError
-from dcoc.workloads.problem import Problem
+from dcoc.workloads.problem import MAX_BOUND, Problem
 from dcoc.workloads.shapes import (
     ShapeName,
     batched_gemm_problem,
@@ -51,6 +51,10 @@ def _check_positive(spec: object, names: tuple[str, ...], minimum: int = 1) -> N
         if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
             raise SpecError(
                 None, (type(spec).__name__, name), f"must be an integer >= {minimum}, got {value!r}"
+            )
+        if value > MAX_BOUND:
+            raise SpecError(
+                None, (type(spec).__name__, name), f"must be at most 2**31, got {value!r}"
             )
 
 

@@ -18,6 +18,10 @@ from types import MappingProxyType
 
 from dcoc.errors import SpecError
 
+MAX_BOUND = 2**31
+"""The largest loop bound dcoc takes: larger is no DNN layer, and the mapper could not
+enumerate its divisors in reasonable time."""
+
 
 @dataclass(frozen=True)
 class ProjectionTerm:

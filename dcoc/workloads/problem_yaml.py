@@ -25,7 +25,7 @@ from collections.abc import Mapping as MappingABC
 from typing import Any
 
 from dcoc.errors import SpecError
-from dcoc.workloads.problem import DataSpace, Problem, ProjectionTerm
+from dcoc.workloads.problem import MAX_BOUND, DataSpace, Problem, ProjectionTerm
 
 Path = tuple[str | int, ...]
 
@@ -151,6 +151,10 @@ def parse_problem(raw: Any, file: str | None = None, path: Path = ("problem",)) 
             if not _is_int(value) or value < 1:
                 raise SpecError(
                     file, (*path, "instance", key), f"must be a positive integer, got {value!r}"
+                )
+            if value > MAX_BOUND:
+                raise SpecError(
+                    file, (*path, "instance", key), f"must be at most 2**31, got {value!r}"
                 )
             if key in dims:
                 bounds[key] = value

@@ -472,23 +472,26 @@ def build_constraints(
     constraints_file: str | None = None,
     documents: Sequence[ConstraintDocument] = (),
     dimension_names: DimensionNames | None = None,
+    architecture_file: str | None = None,
 ) -> MapspaceConstraints:
     """Merge the architecture's node constraints, timeloopfe's implicit rules (dummy levels,
     outermost keeps all, ``!Parallel`` branches) and constraints documents (``documents``, or
     one given as ``constraint_targets``/``constraints_file``). ``dimension_names`` reads the
     constraints' dimension names for a problem of another shape (:data:`DimensionNames`);
-    without it a name the problem lacks raises :class:`UnknownDimensionError`."""
+    without it a name the problem lacks raises :class:`UnknownDimensionError`. Errors in the
+    architecture's own node constraints name ``architecture_file``."""
     b = _Builder(arch, problem, dimension_names)
     nds = len(problem.data_spaces)
     for li, level in enumerate(arch.storage):
-        b.node(li, level.constraints, None, ("architecture", level.name, "constraints"))
+        where = ("architecture", level.name, "constraints")
+        b.node(li, level.constraints, architecture_file, where)
         branch_keep = level.constraints.get(PARALLEL_KEEP)
         if isinstance(branch_keep, list):
             kept = {ds.name for ds in problem.data_spaces} & set(branch_keep)
             bypass = [d for d, ds in enumerate(problem.data_spaces) if ds.name not in kept]
-            b.dataspace(li, [], bypass, None, ("architecture", level.name, "constraints"))
+            b.dataspace(li, [], bypass, architecture_file, where)
         if level.is_dummy:
-            b.dataspace(li, [], range(nds), None, ("architecture", level.name))
+            b.dataspace(li, [], range(nds), architecture_file, ("architecture", level.name))
             all_ones = {d: FactorBounds(exact=1) for d in range(len(problem.dimensions))}
             b.levels[li].factors["temporal"].update(all_ones)
     b.levels[-1].keep = [True] * nds

@@ -124,6 +124,12 @@ def mapper_config(raw: Any, file: str, overrides: MapperOverrides) -> MapperConf
     )
     if isinstance(metrics_raw, str):
         metrics_raw = [metrics_raw]
+    if metrics_raw is not None and not isinstance(metrics_raw, list | tuple):
+        raise SpecError(
+            file,
+            ("mapper", "optimization_metrics"),
+            f"must be a list of metrics such as [edp], got {metrics_raw!r}",
+        )
     metrics: list[Objective] = []
     for i, m in enumerate(metrics_raw or ["edp"]):
         try:
@@ -202,14 +208,16 @@ def mapper_inputs(
     arch = parse_architecture(doc.get("architecture"), doc.file_of("architecture"))
     problem = _problem(doc, workload)
     documents = constraint_documents(doc)
-    constraints = build_constraints(arch, problem, documents=documents)
+    constraints = build_constraints(
+        arch, problem, documents=documents, architecture_file=doc.file_of("architecture")
+    )
     try:
         space = MapSpace(arch, problem, constraints)
     except ValueError as exc:
         where = documents[-1] if documents else None
-        raise SpecError(
-            where.file if where else None, (where.key if where else "constraints",), str(exc)
-        ) from None
+        if where is None:  # the architecture's own constraints
+            raise SpecError(doc.file_of("architecture"), ("architecture",), str(exc)) from None
+        raise SpecError(where.file, (where.key,), str(exc)) from None
     config = mapper_config(doc.get("mapper"), doc.file_of("mapper"), overrides)
     raw_mapper = doc.get("mapper")
     ignored = list(constraints.ignored)

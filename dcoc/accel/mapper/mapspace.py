@@ -29,7 +29,7 @@ import itertools
 import math
 from collections.abc import Hashable, Iterator, Sequence
 from dataclasses import dataclass, replace
-from functools import cached_property
+from functools import cache, cached_property
 from math import prod
 
 import numpy as np
@@ -77,8 +77,21 @@ def _prime_factors(n: int) -> list[int]:
     return [*out, n] if n > 1 else out
 
 
-def _divisors(n: int) -> list[int]:
-    return [d for d in range(1, n + 1) if n % d == 0]
+@cache
+def _divisors(n: int) -> tuple[int, ...]:
+    """The divisors of ``n``, ascending (trial division up to its square root)."""
+    small = [d for d in range(1, math.isqrt(n) + 1) if n % d == 0]
+    return tuple(sorted({*small, *(n // d for d in small)}))
+
+
+MAX_FACTORIZATIONS = 4_000_000
+"""The most factorizations of one dimension a mapspace enumerates (about 1 GiB of tuples over
+ten slots); beyond it :class:`MapSpace` refuses before allocating more, naming the dimension.
+The bundled networks' layers need at most a few hundred thousand on the shipped designs."""
+
+
+class MapspaceTooLarge(ValueError):
+    """A dimension's factorizations exceed :data:`MAX_FACTORIZATIONS`."""
 
 
 def _lehmer_decode(items: Sequence[int], index: int) -> list[int]:
@@ -231,8 +244,10 @@ class MapSpace:
             for i in range(n)
         ]
         memo: dict[tuple[int, int, int], list[tuple[int, ...]]] = {}
+        made = 0
 
         def suffixes(i: int, rest: int, sib: int) -> list[tuple[int, ...]]:
+            nonlocal made
             if i == n:
                 return [()] if rest == 1 else []
             key = (i, rest, sib)
@@ -242,7 +257,16 @@ class MapSpace:
                 for f in _divisors(rest):
                     if self._slot_allows(slots[i], d, f, sib):
                         nxt = f if i + 1 < n and pairs_with_x[i + 1] else 1
-                        out.extend((f, *s) for s in suffixes(i + 1, rest // f, nxt))
+                        tails = suffixes(i + 1, rest // f, nxt)
+                        made += len(tails)
+                        if made > MAX_FACTORIZATIONS:
+                            raise MapspaceTooLarge(
+                                f"{self.dims[d]}={bound} has more than {MAX_FACTORIZATIONS:,} "
+                                f"factorizations over the {n} loop slots; too many to enumerate. "
+                                "Fix more of its factors in the mapspace constraints, or split "
+                                "the layer"
+                            )
+                        out.extend((f, *s) for s in tails)
                 memo[key] = out
             return out
 

@@ -340,6 +340,11 @@ class _Tracker(Generic[R]):
         )
 
 
+MAX_REPEATED_DRAWS = 1000
+"""Random-pruned: stop drawing (permutation, bypass) choices for one factorization after this
+many repeats in a row (never reached at Timeloop's default of 16 draws per visit)."""
+
+
 def _random_pruned(
     space: MapSpace, t: _Tracker[R], limit: int | None = None, seed: int | None = None
 ) -> MapperResult[R]:
@@ -349,6 +354,13 @@ def _random_pruned(
     radices = [len(f) for f in space.factorizations]
     rejections = 0
     batch: list[MapPoint] = []
+
+    def room() -> int | None:
+        """Evaluations left before ``limit`` or the budget (``None``: no bound)."""
+        bounds = (t.remaining(), None if limit is None else limit - t.evaluations)
+        known = [b for b in bounds if b is not None]
+        return min(known) if known else None
+
     while not t.should_stop() and (limit is None or t.evaluations < limit):
         choice = tuple(int(rng.integers(r)) for r in radices)
         f = np.array([space.factorizations[d][i] for d, i in enumerate(choice)], dtype=np.int64)
@@ -365,17 +377,26 @@ def _random_pruned(
         rejections = 0
         temporal = space.temporal_of(f)
         seen: set[tuple[tuple[int, ...], tuple[bool, ...]]] = set()
+        repeats = 0
         for _ in range(c.max_permutations_per_if_visit):
+            left = room()
+            if left is not None and len(batch) >= left:
+                break  # the rest would be cut off: a huge setting must not spin here
             perms = tuple(
                 space.canonical_permutation(li, int(rng.integers(n)), temporal[li])
                 for li, n in enumerate(space.permutation_counts)
             )
             bits = tuple(b for lv in options for b in lv[int(rng.integers(len(lv)))])
             if (perms, bits) in seen:
+                repeats += 1
+                if repeats >= MAX_REPEATED_DRAWS:
+                    break  # every choice of this visit is likely drawn already
                 continue
+            repeats = 0
             seen.add((perms, bits))
             batch.append(MapPoint(choice, perms, bits))
-        if len(batch) >= c.batch_size:
+        space_left = room()
+        if len(batch) >= c.batch_size or (space_left is not None and len(batch) >= space_left):
             t.run(batch if limit is None else batch[: max(0, limit - t.evaluations)])
             batch = []
     if batch and not t.stop_reason:

@@ -26,6 +26,13 @@ def _split_range(name: str) -> tuple[str, int]:
     return m.group("base"), int(m.group("hi")) - int(m.group("lo")) + 1
 
 
+def _attributes(node: MappingABC[str, Any], file: str | None, path: Path) -> dict[str, Any]:
+    attrs = node.get("attributes") or {}
+    if not isinstance(attrs, MappingABC):
+        raise SpecError(file, (*path, "attributes"), "'attributes' must be a mapping of names")
+    return dict(attrs)
+
+
 def parse_architecture_v3(
     raw: MappingABC[str, Any], file: str | None, path: Path = ("architecture",)
 ) -> Architecture:
@@ -39,8 +46,11 @@ def parse_architecture_v3(
             if not isinstance(sub, MappingABC) or "name" not in sub:
                 raise SpecError(file, spath, "a subtree needs a 'name'")
             _, count = _split_range(str(sub["name"]))
-            attrs = {**inherited, **(sub.get("attributes") or {})}
-            for j, local in enumerate(sub.get("local") or []):
+            attrs = {**inherited, **_attributes(sub, file, spath)}
+            locals_ = sub.get("local") or []
+            if not isinstance(locals_, list):
+                raise SpecError(file, (*spath, "local"), "'local' must be a list")
+            for j, local in enumerate(locals_):
                 lpath = (*spath, "local", j)
                 if not isinstance(local, MappingABC) or "name" not in local:
                     raise SpecError(file, lpath, "a local element needs a 'name'")
@@ -48,7 +58,7 @@ def parse_architecture_v3(
                 cls = local.get("class")
                 if not isinstance(cls, str):
                     raise SpecError(file, (*lpath, "class"), "a local element needs a 'class'")
-                lattrs = {**attrs, **(local.get("attributes") or {})}
+                lattrs = {**attrs, **_attributes(local, file, lpath)}
                 flat.append((lname, cls, lattrs, mult * count * lcount, lpath))
             walk(sub.get("subtree") or [], mult * count, attrs, (*spath, "subtree"))
 
@@ -65,7 +75,10 @@ def parse_architecture_v3(
     name, cls, attrs, n, mx, my, lpath = levels[-1]
     if not is_compute(cls):
         raise SpecError(file, lpath, f"the last element must be the compute unit, got {cls!r}")
-    arithmetic = ArithmeticLevel(name, cls, n, mx, my, int(attrs.get("datawidth", 16)), dict(attrs))
+    datawidth = positive_int(
+        attrs.get("datawidth", 16), file, (*lpath, "attributes", "datawidth"), "datawidth"
+    )
+    arithmetic = ArithmeticLevel(name, cls, n, mx, my, datawidth, dict(attrs))
     storage = [
         make_storage(
             name,

@@ -184,7 +184,7 @@ class DesignSpace:
 
     def area_um2(self, config: HardwareConfig) -> float:
         """Estimated area of all instances (dummy levels count 1 um^2 each, as in Timeloop)."""
-        return _total_area_um2(self.architecture(config))
+        return _total_area_um2(self.architecture(config), str(self.template_path))
 
     def fits_budget(self, config: HardwareConfig) -> bool:
         return self.area_um2(config) <= self.area_budget_um2
@@ -233,8 +233,8 @@ def _represent_tagged(dumper: yaml.SafeDumper, node: TaggedNode) -> yaml.Node:
 _TagDumper.add_representer(TaggedNode, _represent_tagged)
 
 
-def _total_area_um2(arch: Architecture) -> float:
-    _, art = estimate_tables(arch)
+def _total_area_um2(arch: Architecture, file: str) -> float:
+    _, art = estimate_tables(arch, file)
     total = sum(art[level.name] * level.instances for level in arch.storage)
     return total + art[arch.arithmetic.name] * arch.arithmetic.instances
 

@@ -18,6 +18,7 @@ is the tag the rendered ``include(...)`` leaves. :func:`load_spec` then resolves
 from __future__ import annotations
 
 import copy
+import math
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -143,9 +144,10 @@ def load_yaml_text(
 ) -> dict[str, Any]:
     """Parse one YAML document (already rendered) into a mapping; raise :class:`SpecError` if
     it is not one. ``includes`` holds the values the rendered ``include(...)`` calls name."""
-    loader = _SpecLoader(text)  # a SafeLoader subclass
-    loader.includes = includes
+    loader: _SpecLoader | None = None
     try:
+        loader = _SpecLoader(text)  # a SafeLoader subclass; its reader refuses control chars
+        loader.includes = includes
         data = loader.get_single_data()
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
@@ -153,7 +155,8 @@ def load_yaml_text(
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise SpecError(file, (), f"not valid YAML{where}: {problem}") from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
     if data is None:
         data = {}
     if not isinstance(data, dict):
@@ -248,18 +251,29 @@ def load_spec(
 def spec_number(
     value: Any, file: str | None, path: tuple[str | int, ...], what: str | None = None
 ) -> float:
-    """``value`` as a float (numbers and numeric strings); a :class:`SpecError` otherwise."""
-    message = f"{what} must be a number" if what else "must be a number"
-    if isinstance(value, bool):
-        raise SpecError(file, path, f"{message}, got {value!r}")
-    if isinstance(value, int | float):
-        return float(value)
-    if isinstance(value, str):
+    """``value`` as a finite float (numbers and numeric strings); a :class:`SpecError`
+    otherwise (NaN and infinities included: no spec quantity takes them)."""
+    message = f"{what} must be a finite number" if what else "must be a finite number"
+    number: float | None = None
+    if isinstance(value, int | float) and not isinstance(value, bool):
         try:
-            return float(value)
+            number = float(value)
+        except OverflowError:  # an int beyond float range
+            number = None
+    elif isinstance(value, str):
+        try:
+            number = float(value)
         except ValueError:
-            pass
-    raise SpecError(file, path, f"{message}, got {value!r}")
+            number = None
+    if number is None or not math.isfinite(number):
+        raise SpecError(file, path, f"{message}, got {_shown(value)}")
+    return number
+
+
+def _shown(value: Any) -> str:
+    """``value`` for an error message: its repr, shortened past 80 characters."""
+    text = repr(value)
+    return text if len(text) <= 80 else f"{text[:60]}... ({len(text)} characters)"
 
 
 def data_space_names(

@@ -343,10 +343,13 @@ def estimate_component(component_class: str, attributes: Mapping[str, object]) -
     return _storage(read * e_scale, read * e_scale, leak * cycle_scale, area * a_scale)
 
 
-def estimate_tables(arch: Architecture) -> tuple[dict[str, dict[str, float]], dict[str, float]]:
+def estimate_tables(
+    arch: Architecture, file: str | None = None
+) -> tuple[dict[str, dict[str, float]], dict[str, float]]:
     """ERT and ART for every level of a flattened architecture, shaped like
     :func:`dcoc.accel.tables.parse_ert` / :func:`~dcoc.accel.tables.parse_art` output:
-    ``({level: {action: pJ}}, {level: um^2 per instance})``. Dummy levels get area 1.0."""
+    ``({level: {action: pJ}}, {level: um^2 per instance})``. Dummy levels get area 1.0.
+    ``file`` (the architecture's) is named by the :class:`SpecError` of a bad attribute."""
     ert: dict[str, dict[str, float]] = {}
     art: dict[str, float] = {}
     levels: list[tuple[str, str, Mapping[str, object]]] = []
@@ -361,7 +364,7 @@ def estimate_tables(arch: Architecture) -> tuple[dict[str, dict[str, float]], di
         try:
             est = estimate_component(cls, attrs)
         except SpecError as exc:
-            raise SpecError(None, ("architecture", name, *exc.yaml_path), exc.message) from None
+            raise SpecError(file, ("architecture", name, *exc.yaml_path), exc.message) from None
         ert[name] = {str(k): float(v) for k, v in est.action_energy_pj.items()}
         art[name] = est.area_um2
     return ert, art

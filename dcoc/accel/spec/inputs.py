@@ -54,7 +54,7 @@ def tables_from_document(doc: SpecDocument, arch: Architecture) -> EnergyTables:
             "no ERT given and no estimator is available; add "
             "the Accelergy ERT/ART files (e.g. timeloop-model.ERT.yaml)",
         ) from None
-    ert_est, art_est = estimate_tables(arch)
+    ert_est, art_est = estimate_tables(arch, doc.file_of("architecture"))
     art = parse_art(doc.get("ART"), doc.file_of("ART")) if "ART" in doc else art_est
     return EnergyTables(dict(ert_est), dict(art))
 

@@ -13,11 +13,17 @@ from dcoc.accel.architecture import (
 from dcoc.accel.spec.documents import spec_number
 from dcoc.errors import SpecError
 
+MAX_SPEC_INT = 2**53
+"""The largest count, size or width a spec may give: beyond it products of sizes leave exact
+(float64 and int64) arithmetic, and no buffer or array is that large."""
+
 
 def positive_int(value: Any, file: str | None, path: Path, what: str) -> int:
     x = spec_number(value, file, path, what)
     if x != int(x) or x < 1:
         raise SpecError(file, path, f"{what} must be a positive integer, got {value!r}")
+    if x > MAX_SPEC_INT:
+        raise SpecError(file, path, f"{what} must be at most 2**53, got {value!r}")
     return int(x)
 
 
@@ -73,6 +79,10 @@ def make_storage(
         depth = None
     else:
         depth = positive_int(depth_raw, file, (*apath, "depth"), "depth")
+        if depth * block_size > MAX_SPEC_INT:
+            raise SpecError(
+                file, (*apath, "depth"), "depth x block size exceeds 2**53 words; is it a typo?"
+            )
     mb = spec_number(
         attrs.get("multiple_buffering", 1),
         file,

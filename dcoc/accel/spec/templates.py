@@ -272,7 +272,14 @@ def render_text(text: str, path: Path, ctx: TemplateContext, table: IncludeTable
         ) from None
     except jinja2.TemplateError as exc:
         raise renderer.fail(f"Jinja2 error: {exc}") from None
-    except (ArithmeticError, TypeError, ValueError, RecursionError, MemoryError) as exc:
+    except (
+        ArithmeticError,
+        TypeError,
+        ValueError,
+        RecursionError,
+        MemoryError,
+        NameError,  # Jinja2 folds an overflowing constant into the name `inf`
+    ) as exc:
         raise renderer.fail(f"the template failed: {type(exc).__name__}: {exc}") from None
 
 
