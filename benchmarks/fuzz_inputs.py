@@ -12,10 +12,10 @@ entry point does, in a worker process limited to ``--memory-gib`` of address spa
 ends in one of:
 
 - ``result``: the reader returned (an evaluated mapping, a mapper run, a design space, ...);
-- ``spec_error``: a ``SpecError`` naming one of the case's files;
+- ``spec_error``: a ``SpecError`` naming a file (one of the case's, or one they refer to);
 
 and any other outcome is a defect: ``spec_error_unnamed`` (a ``SpecError`` that names no
-file of the case), ``crash`` (any other exception), ``hang`` (over ``--timeout`` seconds),
+file), ``crash`` (any other exception), ``hang`` (over ``--timeout`` seconds),
 ``died`` (the worker process ended), ``leaked_file`` (a file appeared in the worker's working
 directory or in the temporary directory), ``leaked_process`` (the worker has a child process
 after the case) and ``executed`` (the marker file a hostile snippet would create exists).
@@ -395,11 +395,7 @@ def _classify(kind: str, files: list[Path], scratch: Path) -> tuple[str, str]:
     try:
         READERS[kind](files, scratch)
     except SpecError as error:
-        named = any(
-            error.file == str(f) or Path(error.file).name == f.name or error.file.startswith(str(f))
-            for f in files
-        )
-        if named or error.file.startswith(str(files[0].parent)):
+        if error.file not in ("<memory>", ""):  # a case file, or a file one of them names
             return "spec_error", ""
         return "spec_error_unnamed", f"SpecError naming {error.file!r}: {error.message[:120]}"
     except RecursionError as error:

@@ -11,6 +11,8 @@ cycles and energy (a network, a layer) with :meth:`Objective.of`.
 
 from __future__ import annotations
 
+import math
+from collections.abc import Mapping
 from enum import StrEnum
 
 
@@ -54,3 +56,23 @@ _ALIASES = {"delay": "latency", "cycles": "latency"}
 
 DESIGN_OBJECTIVES = (Objective.EDP, Objective.LATENCY, Objective.ENERGY)
 """The objectives of a co-design search (a network's totals give them)."""
+
+
+def unusable_numbers(
+    positive: Mapping[str, float | None] | None = None,
+    non_negative: Mapping[str, float | None] | None = None,
+) -> str | None:
+    """Why a result's numbers cannot be used, or ``None`` if they can. Every given value
+    (``None``: not given) must be finite, those in ``positive`` (cycles, latency) above zero,
+    those in ``non_negative`` (energy, area, EDP: zero with empty energy tables) at least zero.
+    An evaluator or a measurement that returns NaN, an infinity, a negative energy or zero
+    cycles produced no result: the caller records it as a failure with this reason instead of
+    letting it reach a reward or a best."""
+    bad = [
+        f"{name}={value!r}"
+        for checks, low_ok in ((positive or {}, False), (non_negative or {}, True))
+        for name, value in checks.items()
+        if value is not None
+        and not (math.isfinite(value) and (value > 0 or (low_ok and value == 0)))
+    ]
+    return f"unusable result ({', '.join(bad)})" if bad else None

@@ -37,7 +37,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from dcoc.objective import Objective
+from dcoc.objective import Objective, unusable_numbers
 
 SCHEMA_VERSION = 2
 UPGRADABLE_VERSIONS = (1,)
@@ -223,6 +223,14 @@ class CandidateRecord:
         object.__setattr__(self, "target", TargetKind(self.target))
         object.__setattr__(self, "design", _frozen(self.design))
         object.__setattr__(self, "metrics", _frozen(self.metrics))
+        if self.valid:  # a valid result must carry usable numbers, or it is a failure
+            unusable = unusable_numbers(
+                {"latency_s": self.latency_s, "cycles": self.cycles},
+                {"energy_pj": self.energy_pj, "edp": self.edp, "area_um2": self.area_um2},
+            )
+            if unusable is not None:
+                object.__setattr__(self, "valid", False)
+                object.__setattr__(self, "error", unusable)
 
     def objective(self, objective: Objective | str) -> float | None:
         """The record's value of ``objective`` (``latency``: seconds on the CPU, cycles on the

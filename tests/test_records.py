@@ -186,3 +186,49 @@ def test_a_version_1_file_is_upgraded_in_place(tmp_path: Path) -> None:
     version = raw.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()[0]
     raw.close()
     assert version == str(SCHEMA_VERSION) == "2"
+
+
+@pytest.mark.parametrize(
+    ("cycles", "energy"),
+    [(100, float("nan")), (100, float("inf")), (100, -5.0), (0, 5.0), (-3, 5.0)],
+)
+def test_unusable_numbers_are_recorded_as_failures(
+    tmp_path: Path, cycles: int, energy: float
+) -> None:
+    with RecordsDB.open(tmp_path) as db:
+        db.add_workload("resnet18/C5", {})
+        for i, (c, e) in enumerate([(cycles, energy), (80, 4.0)]):
+            db.add(
+                CandidateRecord(
+                    target="accel",
+                    workload="resnet18/C5",
+                    method="ga",
+                    trial=i,
+                    design={"pe": 16},
+                    valid=True,
+                    cycles=c,
+                    energy_pj=e,
+                    area_um2=1e6,
+                    edp=c * e,
+                )
+            )
+        assert [r.edp for r in db.best("resnet18/C5", 5, objective="edp")] == [320.0]
+        bad = next(r for r in db.iterate("resnet18/C5") if r.trial == 0)
+        assert not bad.valid and bad.error is not None and "unusable result" in bad.error
+        assert db.count("resnet18/C5") == 2  # kept, as a failure
+
+
+@pytest.mark.parametrize("latency", [0.0, -1e-3, float("nan"), float("inf")])
+def test_unusable_latency_is_a_failure(latency: float) -> None:
+    record = cpu(0, latency)
+    assert not record.valid and record.error is not None and "latency_s" in record.error
+
+
+def test_a_summary_or_report_with_unusable_numbers_is_invalid() -> None:
+    from dcoc.accel.report import CostReport, CostSummary
+
+    assert not CostSummary(True, 10, float("nan"), 1.0, 0.5).valid
+    assert not CostSummary(True, 0, 1.0, 1.0, 0.5).valid
+    assert CostSummary(True, 10, 0.0, 0.0, 0.5).valid  # empty energy tables: zero is a number
+    report = CostReport(valid=True, cycles=10, energy_pj=-1.0, area_um2=1.0)
+    assert not report.valid and "energy_pj=-1.0" in report.reasons[-1]

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from dcoc.objective import Objective
+from dcoc.objective import Objective, unusable_numbers
 
 
 @dataclass(frozen=True)
@@ -56,6 +57,15 @@ class CostReport:
     utilized_macs: int = 0
     levels: tuple[LevelCost, ...] = field(default=())
     """Storage levels inner to outer."""
+
+    def __post_init__(self) -> None:
+        if self.valid:  # a valid report must carry usable numbers (as CostSummary)
+            unusable = unusable_numbers(
+                {"cycles": self.cycles}, {"energy_pj": self.energy_pj, "area_um2": self.area_um2}
+            )
+            if unusable is not None:
+                object.__setattr__(self, "valid", False)
+                object.__setattr__(self, "reasons", (*self.reasons, unusable))
 
     @property
     def edp(self) -> float:
@@ -132,6 +142,15 @@ class CostSummary:
     energy_pj: float
     area_um2: float
     utilization: float
+
+    def __post_init__(self) -> None:
+        # NaN, infinities, zero cycles, negative energy or area (tables or engines gone
+        # wrong) are no result: such a summary is invalid, so no reward or best sees it.
+        inf = math.inf
+        if self.valid and not (
+            0 < self.cycles < inf and 0 <= self.energy_pj < inf and 0 <= self.area_um2 < inf
+        ):
+            object.__setattr__(self, "valid", False)
 
     @property
     def edp(self) -> float:

@@ -33,6 +33,7 @@ from typing import Any
 import tvm
 from tvm.s_tir.schedule import Schedule
 
+from dcoc.objective import unusable_numbers
 from dcoc.tvm.compute import EinsumSpec
 
 logger = logging.getLogger(__name__)
@@ -46,6 +47,7 @@ class ErrorKind(StrEnum):
     RUN_TIMEOUT = "run_timeout"
     CRASH = "crash"  # the worker process died
     WRONG_RESULT = "wrong_result"
+    BAD_TIMING = "bad_timing"  # a cost that is NaN, infinite, zero or negative
 
 
 @dataclass(frozen=True)
@@ -227,6 +229,14 @@ class _Worker:
                 max_abs_error=payload["max_abs_error"],
             )
         costs = tuple(payload["costs_s"])
+        unusable = unusable_numbers({f"costs_s[{i}]": c for i, c in enumerate(costs)})
+        if unusable is not None or not costs:
+            return MeasureResult(
+                build_s=build_s,
+                run_s=payload["run_s"],
+                error_kind=ErrorKind.BAD_TIMING,
+                error=unusable or "the runner returned no timing",
+            )
         return MeasureResult(
             latency_s=statistics.median(costs),
             costs_s=costs,

@@ -360,9 +360,14 @@ def _parse_space(raw: Mapping[str, Any], file: str, base: Path) -> DesignSpace:
         raise SpecError(file, (*path, "version"), f"must be {SPACE_VERSION}")
     if not isinstance(top["template"], str):
         raise SpecError(file, (*path, "template"), "must be a file name")
-    template_path = (base / top["template"]).resolve()
-    if not template_path.is_file():
-        raise SpecError(file, (*path, "template"), f"{template_path} does not exist")
+    try:
+        template_path = (base / top["template"]).resolve()
+        found = template_path.is_file()
+    except (OSError, ValueError) as error:  # a name too long, a NUL byte
+        raise SpecError(file, (*path, "template"), f"not a usable file name: {error}") from None
+    if not found:
+        shown = str(template_path) if len(str(template_path)) <= 200 else "the named file"
+        raise SpecError(file, (*path, "template"), f"{shown} does not exist")
     template = load_yaml_file(template_path)
     arch = template.get("architecture")
     if not isinstance(arch, Mapping) or not isinstance(arch.get("nodes"), list):
