@@ -17,8 +17,8 @@ ends in one of:
 and any other outcome is a defect: ``spec_error_unnamed`` (a ``SpecError`` that names no
 file), ``crash`` (any other exception), ``hang`` (over ``--timeout`` seconds),
 ``died`` (the worker process ended), ``leaked_file`` (a file appeared in the worker's working
-directory or in the temporary directory), ``leaked_process`` (the worker has a child process
-after the case) and ``executed`` (the marker file a hostile snippet would create exists).
+directory or in its temporary directory, ``TMPDIR``), ``leaked_process`` (the worker has a
+child process after the case) and ``executed`` (the marker file a hostile snippet would create exists).
 The table gives the counts per kind; each distinct defect is listed once with the number of
 cases and one mutated file (kept under ``--keep``). Exit status 1 if any case is a defect.
 """
@@ -64,8 +64,8 @@ OUTCOMES = (
 )
 GOOD_OUTCOMES = frozenset({"result", "spec_error"})
 MARKER = "dcoc_fuzz_executed"
-"""The file a hostile snippet would create if dcoc ran it (in the worker's working directory
-or in the temporary directory)."""
+"""The file a hostile snippet would create if dcoc ran it (in the worker's working
+directory)."""
 
 
 @dataclass(frozen=True)
@@ -405,10 +405,11 @@ def _classify(kind: str, files: list[Path], scratch: Path) -> tuple[str, str]:
     return "result", ""
 
 
-def _worker(conn: mp.connection.Connection, scratch: str, memory_gib: float) -> None:
+def _worker(conn: mp.connection.Connection, scratch: str, tmp: str, memory_gib: float) -> None:
     limit = int(memory_gib * 2**30)
     resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
     os.chdir(scratch)
+    os.environ["TMPDIR"] = tempfile.tempdir = tmp  # the worker's own, watched for leaks
     warnings.simplefilter("error", RuntimeWarning)  # a NaN reaching numpy is a defect
     import dcoc.accel.spec.inputs  # noqa: F401  (imported once, before the clock runs)
 
@@ -423,15 +424,17 @@ def _worker(conn: mp.connection.Connection, scratch: str, memory_gib: float) -> 
 class Worker:
     """A worker process; replaced when it hangs or dies."""
 
-    def __init__(self, scratch: Path, memory_gib: float) -> None:
-        self.scratch, self.memory_gib = scratch, memory_gib
+    def __init__(self, scratch: Path, tmp: Path, memory_gib: float) -> None:
+        self.scratch, self.tmp, self.memory_gib = scratch, tmp, memory_gib
         self._start()
 
     def _start(self) -> None:
         ctx = mp.get_context("spawn")
         self.conn, child = ctx.Pipe()
         self.process = ctx.Process(
-            target=_worker, args=(child, str(self.scratch), self.memory_gib), daemon=True
+            target=_worker,
+            args=(child, str(self.scratch), str(self.tmp), self.memory_gib),
+            daemon=True,
         )
         self.process.start()
 
@@ -498,14 +501,13 @@ def _new_files(directory: Path, before: set[str]) -> set[str]:
 def fuzz(cases: int, seed: int, timeout: float, memory_gib: float, keep: Path) -> Tally:
     seeds = all_seeds()
     rng = random.Random(seed)
-    tmp = Path(tempfile.gettempdir())
     work = Path(tempfile.mkdtemp(prefix="dcoc-fuzz-"))
-    scratch, case_dir = work / "scratch", work / "case"
+    scratch, tmp, case_dir = work / "scratch", work / "tmp", work / "case"
     scratch.mkdir()
+    tmp.mkdir()
     keep.mkdir(parents=True, exist_ok=True)
-    tmp_before = set(os.listdir(tmp)) | {keep.resolve().name}
     tally = Tally({s.kind: Counter() for s in seeds}, Counter(), {})
-    worker = Worker(scratch, memory_gib)
+    worker = Worker(scratch, tmp, memory_gib)
     started = time.monotonic()
     try:
         for number in range(cases):
@@ -518,7 +520,7 @@ def fuzz(cases: int, seed: int, timeout: float, memory_gib: float, keep: Path) -
                 if outcome != "result":
                     raise SystemExit(f"seed {chosen.kind}/{chosen.name} does not read: {detail}")
                 continue
-            leaked = _new_files(scratch, set()) | (_new_files(tmp, tmp_before) - {work.name})
+            leaked = _new_files(scratch, set()) | _new_files(tmp, set())
             if any(MARKER in name for name in leaked) or (work / MARKER).exists():
                 outcome, detail = "executed", f"{chosen.kind}: {sorted(leaked)}"
             elif leaked:
@@ -526,9 +528,10 @@ def fuzz(cases: int, seed: int, timeout: float, memory_gib: float, keep: Path) -
             elif worker.children():
                 outcome, detail = "leaked_process", f"{chosen.kind}: {worker.children()} children"
                 worker.restart()
-            for name in _new_files(scratch, set()):
-                target = scratch / name
-                shutil.rmtree(target) if target.is_dir() else target.unlink()
+            for directory in (scratch, tmp):
+                for name in _new_files(directory, set()):
+                    target = directory / name
+                    shutil.rmtree(target) if target.is_dir() else target.unlink()
             tally.counts[chosen.kind][outcome] += 1
             if outcome not in GOOD_OUTCOMES:
                 key = f"{outcome}: {detail}"
