@@ -18,8 +18,8 @@ and any other outcome is a defect: ``spec_error_unnamed`` (a ``SpecError`` that 
 file), ``crash`` (any other exception), ``hang`` (over ``--timeout`` seconds),
 ``died`` (the worker process ended), ``leaked_file`` (a file appeared in the worker's working
 directory or in its temporary directory, ``TMPDIR``), ``leaked_process`` (the worker has a
-child process after the case) and ``executed`` (the marker file a hostile snippet would create exists).
-The table gives the counts per kind; each distinct defect is listed once with the number of
+child process after the case) and ``executed`` (the marker file a hostile snippet would create
+exists). The table gives the counts per kind; each distinct defect is listed once with the number of
 cases and one mutated file (kept under ``--keep``). Exit status 1 if any case is a defect.
 """
 
