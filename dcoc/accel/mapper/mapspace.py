@@ -85,9 +85,9 @@ def _divisors(n: int) -> tuple[int, ...]:
 
 
 MAX_FACTORIZATIONS = 4_000_000
-"""The most factorizations of one dimension a mapspace enumerates (about 1 GiB of tuples over
-ten slots); beyond it :class:`MapSpace` refuses before allocating more, naming the dimension.
-The bundled networks' layers need at most a few hundred thousand on the shipped designs."""
+"""The most factorizations of one dimension a mapspace enumerates (some hundreds of MiB of
+tuples over ten slots); beyond it :class:`MapSpace` refuses before allocating more, naming the
+dimension. The bundled networks' layers need at most 237,174 (VGG16 fc6 on simba_like)."""
 
 
 class MapspaceTooLarge(ValueError):
