@@ -232,3 +232,32 @@ def test_a_summary_or_report_with_unusable_numbers_is_invalid() -> None:
     assert CostSummary(True, 10, 0.0, 0.0, 0.5).valid  # empty energy tables: zero is a number
     report = CostReport(valid=True, cycles=10, energy_pj=-1.0, area_um2=1.0)
     assert not report.valid and "energy_pj=-1.0" in report.reasons[-1]
+
+
+def test_two_processes_writing_one_database_lose_nothing(tmp_path: Path) -> None:
+    """Two writers at once, one committing per record and one per batch of 25 (as a search
+    does): every record of both is stored once and the file passes SQLite's integrity check."""
+    code = (
+        "import sys\n"
+        "from dcoc.records import RecordsDB, CandidateRecord\n"
+        "method, per_batch = sys.argv[2], int(sys.argv[3])\n"
+        "with RecordsDB.open(sys.argv[1]) as db:\n"
+        "    db.add_workload('w', {})\n"
+        "    for i in range(300):\n"
+        "        db.add(CandidateRecord(target='cpu', workload='w', method=method, trial=i,\n"
+        "                               design={'i': i}, valid=True, latency_s=float(i + 1)),\n"
+        "               commit=per_batch == 1)\n"
+        "        if per_batch > 1 and (i + 1) % per_batch == 0:\n"
+        "            db.commit()\n"
+    )
+    writers = [
+        subprocess.Popen([sys.executable, "-c", code, str(tmp_path), method, per_batch])
+        for method, per_batch in (("one", "1"), ("batched", "25"))
+    ]
+    assert [w.wait(timeout=300) for w in writers] == [0, 0]
+    with RecordsDB.open(tmp_path) as db:
+        for method in ("one", "batched"):
+            trials = sorted(r.trial for r in db.iterate("w", method))
+            assert trials == list(range(300))
+    with sqlite3.connect(tmp_path / RECORDS_FILE) as raw:
+        assert raw.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
