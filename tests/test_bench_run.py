@@ -17,6 +17,7 @@ from dcoc.benchmark.report import bootstrap_interval, geometric_mean
 from dcoc.benchmark.rundirs import RESULT_FILE, best_at, compact_curve, run_dirs
 from dcoc.benchmark.suites import BenchInputError, parse_budgets, parse_seeds, parse_suites
 from dcoc.errors import SpecError
+from dcoc.records import RecordsDB
 from dcoc.search import methods
 from dcoc.search.codesign_space import CoDesignSpace
 from dcoc.search.network_search import DEFAULT_DESIGN_SPACE
@@ -308,3 +309,22 @@ def test_language_model_usage_is_read_from_each_runs_records(tmp_path: Path) -> 
     assert report["fallback_rate"] == 0.5 and report["s_per_call_median"] == 3.5
     (row,) = [line for line in render_llm_usage([usage]) if "mcts-llm" in line]
     assert "| 4 | 2 | not_json 1, timeout 1 | 3.50 (4.50) |" in row
+
+
+def test_an_interrupted_run_is_kept_aside_and_run_again(
+    bench: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    copy = tmp_path / "copy"
+    shutil.copytree(bench, copy)
+    run = copy / SUITE_DIR / "60" / "ga" / "1"
+    (run / "summary.json").unlink()  # as if killed before the run finished
+    with RecordsDB.open(run) as db:
+        evaluated = db.count()
+    assert evaluated > 0
+    assert main(_args(copy)) == 0
+    assert "3 of 4 runs already finished" in capsys.readouterr().err
+    kept = copy / "interrupted" / SUITE_DIR / "60" / "ga" / "1.1"
+    with RecordsDB.open(kept) as db:
+        assert db.count() == evaluated  # nothing the killed run evaluated is lost
+    assert (run / "summary.json").exists()
+    assert len(run_dirs(copy)) == 4  # the kept attempt is not a run of the report

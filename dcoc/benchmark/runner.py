@@ -2,8 +2,9 @@
 
 Runs are independent and resumable: a run whose ``summary.json`` exists is finished and is not
 run again (its settings must match, or the benchmark directory belongs to another command);
-any other run directory (never started, interrupted, failed) is cleared and run afresh. A run
-that raises is recorded as failed (``error.txt``) and the benchmark goes on.
+any other run directory (interrupted, failed) is moved under ``OUT/interrupted/`` with its
+records (:func:`keep_interrupted`) and the run starts afresh. A run that raises is recorded as
+failed (``error.txt``) and the benchmark goes on.
 
 Each budget is a run of its own: GA, SA and the RL agents set their schedules from the budget
 (SA's temperature, the agents' stopping point), so a longer run's curve cut short is not what
@@ -22,7 +23,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import shutil
 import time
 import traceback
 from collections.abc import Callable, Iterator, Sequence
@@ -249,6 +249,23 @@ def _quiet_start(report: Report, prefix: str, after_s: float = 10.0) -> Progress
     return progress
 
 
+INTERRUPTED_DIR = "interrupted"
+"""``OUT/interrupted/<suite>/<budget>/<method>/<seed>.<k>/``: the k-th unfinished attempt of a
+run, moved aside (records included) when the run starts again; never read by the report."""
+
+
+def keep_interrupted(out: Path, run_dir: Path) -> Path:
+    """Move the unfinished ``run_dir`` under :data:`INTERRUPTED_DIR`; return where it went."""
+    base = out / INTERRUPTED_DIR / run_dir.relative_to(out)
+    base.parent.mkdir(parents=True, exist_ok=True)
+    k = 1
+    while base.with_name(f"{base.name}.{k}").exists():
+        k += 1
+    kept = base.with_name(f"{base.name}.{k}")
+    run_dir.rename(kept)
+    return kept
+
+
 def execute_run(
     spec: RunSpec,
     out: Path,
@@ -259,8 +276,8 @@ def execute_run(
     """Run ``spec`` afresh in its run directory; a run that raises comes back failed, with
     the error in ``error.txt``."""
     run_dir = spec.run_dir(out)
-    if run_dir.exists():
-        shutil.rmtree(run_dir)
+    if run_dir.exists():  # killed before its summary: keep what it evaluated, start afresh
+        keep_interrupted(out, run_dir)
     run_dir.mkdir(parents=True)
     write_run_file(run_dir, spec, None)
     try:
