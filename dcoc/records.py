@@ -187,6 +187,15 @@ class SearchPathRecord:
         object.__setattr__(self, "steps", tuple(_frozen(s) for s in self.steps))
 
 
+class ReplayMismatchError(RuntimeError):
+    """A resumed search asked for another evaluation than its records hold at that point."""
+
+
+def design_json(design: Mapping[str, Any]) -> str:
+    """``design`` as the records store it, so a stored and a fresh design compare."""
+    return json.dumps(dict(design), sort_keys=True)
+
+
 class RecordsSchemaError(RuntimeError):
     """The file was written by an incompatible version of dcoc."""
 
@@ -310,7 +319,7 @@ class RecordsDB:
             record.workload,
             record.method,
             record.trial,
-            json.dumps(dict(record.design), sort_keys=True),
+            design_json(record.design),
             None if record.trace is None else json.dumps(record.trace),
             int(record.valid),
             int(record.verified),
@@ -366,7 +375,7 @@ class RecordsDB:
                 record.method,
                 record.seed,
                 record.value,
-                json.dumps(dict(record.design), sort_keys=True),
+                design_json(record.design),
                 json.dumps([dict(s) for s in record.steps]),
                 record.timestamp,
             ),

@@ -10,6 +10,7 @@
     python -m dcoc.search --target accel --workload resnet18.vta --method mcts --proposer llm \
         [--llm-backend embedded|openai] [--llm-model M] [--llm-calls N] [--llm-every K]
         [--llm-timeout-s T] --trials 2000 --json
+    python -m dcoc.search --resume RUN_DIR [--json]
     python -m dcoc.search explain RUN_DIR [--out FILE]
 
 cpu methods: random, metaschedule (MetaSchedule's evolutionary search), mcts (the tree search
@@ -32,6 +33,15 @@ variables (:mod:`dcoc.llm.settings`), which the ``--llm-*`` flags override. Bad 
 unknown workload or an LLM backend that cannot be set up: one line on stderr, exit 2. No valid
 candidate found: exit 1.
 
+A search writes its arguments to ``RUN_DIR/search.json`` before it starts and refuses a run
+directory that is not empty. ``--resume RUN_DIR`` continues a run that was killed: the same
+search runs again with the same seed, its recorded evaluations are read back instead of written
+again (each checked against what the search asks for, :class:`~dcoc.search.task.SearchTask`), and
+it goes on from where it stopped, so the records and the result are the uninterrupted run's.
+Resumable: the accel baselines without a language model, and the cpu ``random`` search (its
+recorded measurements are not measured again). The other methods refuse ``--resume`` with the
+reason.
+
 ``explain RUN_DIR`` prints (or writes to ``--out``) a Markdown report of why a tree search chose
 its design: the path from its random start, who proposed each step, and the LLM's calls, read
 from the run's records (:mod:`dcoc.search.explain`).
@@ -50,11 +60,17 @@ from typing import Any, NoReturn, Protocol, TypeVar
 
 from dcoc.benchmark.suites import CPU_METHODS
 from dcoc.errors import ConfigError, SpecError
+from dcoc.records import ReplayMismatchError
 from dcoc.search.methods import ACCEL_METHODS
 from dcoc.search.network_search import OBJECTIVES
 
 TARGETS = ("cpu", "accel")
 PROG = "python -m dcoc.search"
+ARGS_FILE = "search.json"
+"""The arguments a search was started with, in its run directory (what ``--resume`` reads)."""
+CPU_RESUMABLE = ("random",)
+_ANY_SEARCH = ["--target", "accel", "--workload", "-", "--method", "-"]
+"""The required arguments, to read the parser's defaults."""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -263,14 +279,17 @@ def _accel(args: argparse.Namespace) -> int:
 
     llm = _llm_settings(args) if _uses_llm(args) else None
     carried = args.method in CARRIED_METHODS
+    run_dir = args.run_dir or default_run_dir(args.workload, args.method)
+    if args.resume:
+        _check_resumable(run_dir, _accel_resume_problem(args))
     if carried or args.policy is not None:
         problem = policy_problem(args.policy, required=carried)
         if not carried:
             problem = f"only {', '.join(CARRIED_METHODS)} start from a checkpoint"
         if problem:
             _fail(f"--policy: {problem}", 2)
-    run_dir = args.run_dir or default_run_dir(args.workload, args.method)
-    _check_fresh(run_dir)
+    if not args.resume:
+        _start(run_dir, args)
     config = NetworkSearchConfig(
         workload=args.workload,
         method=args.method,
@@ -280,6 +299,7 @@ def _accel(args: argparse.Namespace) -> int:
         seed=args.seed,
         objective=args.objective,
         area_budget_um2=args.area_budget_um2,
+        resume=args.resume,
     )
 
     def search() -> Any:
@@ -296,7 +316,10 @@ def _accel(args: argparse.Namespace) -> int:
         )
 
     result = _run_search(
-        search, run_dir, user_errors=(SpecError, ConfigError, FileNotFoundError), kept="evaluated"
+        search,
+        run_dir,
+        user_errors=(SpecError, ConfigError, FileNotFoundError, ReplayMismatchError),
+        kept="evaluated",
     )
     best = "none" if result.best_edp is None else f"{result.best_edp:.4g} pJ*cycles"
     extra = llm_summary(run_dir, args.method) if llm is not None else {}
@@ -313,11 +336,77 @@ def _accel(args: argparse.Namespace) -> int:
     return 0 if result.best_edp is not None else 1
 
 
-def _check_fresh(run_dir: Path) -> None:
+def _start(run_dir: Path, args: argparse.Namespace) -> None:
     """A search never writes into another run's records: an existing, non-empty run
-    directory is refused."""
+    directory is refused. The arguments go to ``RUN_DIR/search.json`` for ``--resume``."""
     if run_dir.exists() and any(run_dir.iterdir()):
-        _fail(f"{run_dir} exists and is not empty; give a new --run-dir", 2)
+        _fail(
+            f"{run_dir} exists and is not empty; give a new --run-dir, or continue an "
+            f"interrupted search with --resume {run_dir}",
+            2,
+        )
+    run_dir.mkdir(parents=True, exist_ok=True)
+    saved = {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}
+    saved.pop("resume", None)
+    saved.pop("json", None)
+    (run_dir / ARGS_FILE).write_text(json.dumps({"arguments": saved}, indent=2) + "\n")
+
+
+def _resumed_args(argv: list[str]) -> argparse.Namespace:
+    """The arguments of the search ``--resume RUN_DIR`` continues (from its ``search.json``)."""
+    p = _Parser(prog=f"{PROG} --resume")
+    p.add_argument("--resume", type=Path, required=True, metavar="RUN_DIR")
+    p.add_argument("--json", action="store_true")
+    given, rest = p.parse_known_args(argv)
+    if rest:
+        _fail(
+            f"--resume continues the search as it was started; give only --resume RUN_DIR "
+            f"and --json, not {rest[0]}",
+            2,
+        )
+    run_dir: Path = given.resume
+    path = run_dir / ARGS_FILE
+    try:
+        saved = json.loads(path.read_text())["arguments"]
+        defaults = vars(build_parser().parse_args(_ANY_SEARCH))
+        if not isinstance(saved, dict) or set(saved) - set(defaults):
+            raise ValueError("unknown arguments")
+        for key, value in saved.items():
+            default = defaults[key]
+            if value is not None and default is not None and type(value) is not type(default):
+                raise ValueError(f"{key} is {value!r}")
+    except FileNotFoundError:
+        _fail(f"{path}: no such file; --resume takes the run directory of a dcoc.search run", 2)
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        _fail(f"{path}: not the arguments of a dcoc.search run ({error})", 2)
+    args = argparse.Namespace(**{**defaults, **saved})
+    for key in ("run_dir", "policy"):
+        if getattr(args, key) is not None:
+            setattr(args, key, Path(getattr(args, key)))
+    args.run_dir = run_dir
+    args.resume = True
+    args.json = given.json
+    return args
+
+
+def _check_resumable(run_dir: Path, problem: str | None) -> None:
+    if (run_dir / "summary.json").exists():
+        _fail(f"{run_dir}: the search finished (its summary.json exists); nothing to resume", 2)
+    if problem is not None:
+        _fail(f"{run_dir}: cannot resume: {problem}; start a new run directory", 2)
+
+
+def _accel_resume_problem(args: argparse.Namespace) -> str | None:
+    from dcoc.search.methods import BASELINES
+
+    if _uses_llm(args):
+        return "a search with a language model asks it again and may be answered otherwise"
+    if args.method not in BASELINES:
+        return (
+            f"method {args.method} trains agents whose sampling is not replayable "
+            "(python -m dcoc.train --resume continues a training run from its checkpoint)"
+        )
+    return None
 
 
 def _progress(line: str) -> None:
@@ -399,7 +488,11 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv and argv[0] == "explain":
         return explain(argv[1:])
-    args = build_parser().parse_args(argv)
+    if "--resume" in argv or any(a.startswith("--resume=") for a in argv):
+        args = _resumed_args(argv)
+    else:
+        args = build_parser().parse_args(argv)
+        args.resume = False
     methods = CPU_METHODS if args.target == "cpu" else ACCEL_METHODS
     if args.method not in methods:
         _fail(
@@ -434,6 +527,16 @@ def main(argv: list[str] | None = None) -> int:
 
         llm = _llm_settings(args, CPU_LLM_CALLS, CPU_LLM_EVERY)
     run_dir = args.run_dir or default_run_dir(args.workload, args.method)
+    if args.resume:
+        _check_resumable(
+            run_dir,
+            None
+            if args.method in CPU_RESUMABLE and args.proposer is None
+            else f"only the cpu methods {', '.join(CPU_RESUMABLE)} resume (a tree search and "
+            "MetaSchedule learn from measurements that would differ when taken again)",
+        )
+    else:
+        _start(run_dir, args)
     config = CpuSearchConfig(
         workload=args.workload,
         method=CpuMethod(
@@ -445,11 +548,12 @@ def main(argv: list[str] | None = None) -> int:
         threads=args.threads,
         workers=args.workers,
         llm=llm,
+        resume=args.resume,
     )
     result = _run_search(
         lambda: run_cpu_search(config, _progress),
         run_dir,
-        user_errors=(SpecError,),
+        user_errors=(SpecError, ReplayMismatchError),
         kept="measured",
     )
     best = result.best_latency_s

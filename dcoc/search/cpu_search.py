@@ -22,7 +22,13 @@ from typing import Any
 
 import numpy as np
 
-from dcoc.records import CandidateRecord, RecordsDB, TargetKind
+from dcoc.records import (
+    CandidateRecord,
+    RecordsDB,
+    ReplayMismatchError,
+    TargetKind,
+    design_json,
+)
 from dcoc.search.cpu_mcts import mcts_search
 from dcoc.search.cpu_trials import (
     VERIFY_SUFFIX,
@@ -70,8 +76,14 @@ def random_search(
     records: RecordsDB,
     progress: Progress,
 ) -> None:
-    """Measure up to ``config.trials`` distinct random design points."""
+    """Measure up to ``config.trials`` distinct random design points; resumed, the trials
+    already in the records are drawn again (the same points, from the seed) and skipped."""
     rng = np.random.default_rng(config.seed)
+    recorded = (
+        {r.trial: r.design for r in records.iterate(config.workload, config.method, TargetKind.CPU)}
+        if config.resume
+        else {}
+    )
     seen: set[DesignPoint] = set()
     trial = 0
     misses = 0
@@ -89,6 +101,14 @@ def random_search(
         inputs: list[MeasureInput] = []
         pending: list[tuple[int, DesignPoint, Any]] = []
         for index, point in batch:
+            if index in recorded:
+                if design_json(recorded[index]) != design_json(design_of(space, point)):
+                    raise ReplayMismatchError(
+                        f"cannot resume: trial {index} of this search is another design point "
+                        "than the records hold (the code or the seed changed since the run "
+                        "started); start a new run directory"
+                    )
+                continue
             try:
                 sch = space.apply(point)
             except (IllegalDecisionError, PostprocRejectedError) as error:

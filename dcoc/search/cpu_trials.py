@@ -88,6 +88,13 @@ class CpuSearchConfig:
     """``mcts-llm``'s proposer settings; ``None``: the CPU defaults
     (:data:`~dcoc.search.schedule_llm_proposer.CPU_LLM_CALLS`, ``CPU_LLM_EVERY``) and the
     ``DCOC_LLM_*`` environment."""
+    resume: bool = False
+    """Continue the interrupted run in ``run_dir`` (``random`` only): the trials its records
+    hold are not measured again."""
+
+    def __post_init__(self) -> None:
+        if self.resume and self.method != CpuMethod.RANDOM:
+            raise ValueError(f"only the random cpu search resumes, not {self.method}")
 
     @property
     def proposer(self) -> str:

@@ -22,7 +22,7 @@ import yaml
 
 from dcoc.accel.spec.design_space import dump_architecture_yaml, load_design_space
 from dcoc.objective import DESIGN_OBJECTIVES
-from dcoc.records import RECORDS_FILE, RecordsDB
+from dcoc.records import RECORDS_FILE, RecordsDB, ReplayMismatchError, TargetKind
 from dcoc.search.codesign_space import CoDesignSpace
 from dcoc.search.network_best import BestCoDesign, CoDesignBestTracker, connect_read_only
 from dcoc.search.task import Progress, Searcher, SearchTask
@@ -57,6 +57,9 @@ class NetworkSearchConfig:
     area_budget_um2: float | None = None
     """``None``: the design space's own budget."""
     energy_budget_pj: float | None = None
+    resume: bool = False
+    """Continue the interrupted run in ``run_dir``: its records are replayed
+    (:class:`~dcoc.search.task.SearchTask`), then the search goes on."""
 
 
 @dataclass(frozen=True)
@@ -123,6 +126,11 @@ def run_network_search(
     space, layer_set = problem.space, problem.layer_set
     config.run_dir.mkdir(parents=True, exist_ok=True)
     with RecordsDB.open(config.run_dir) as records:
+        replay = (
+            list(records.iterate(method=config.method, target=TargetKind.ACCEL))
+            if config.resume
+            else []
+        )
         task = SearchTask(
             space,
             layer_set.counts,
@@ -135,8 +143,19 @@ def run_network_search(
             energy_budget_pj=config.energy_budget_pj,
             records=records,
             progress=progress,
+            replay=replay,
         )
+        if replay and progress is not None:
+            progress(
+                f"[{config.method} seed {config.seed}] resuming: replaying {len(replay)} "
+                "recorded evaluations"
+            )
         searcher.search(task)
+        if task.replayed < len(replay):
+            raise ReplayMismatchError(
+                f"cannot resume: the search ended after {task.evaluations} evaluations and "
+                f"the records hold {len(replay)}; start a new run directory"
+            )
     tracker = CoDesignBestTracker(
         config.run_dir / RECORDS_FILE,
         layer_set.keys,

@@ -17,6 +17,11 @@ with a critic or a surrogate without calling the model is free.
 A design is valid if the model accepts every mapping and the hardware fits the area budget; the
 task's :attr:`~SearchTask.best` is the best complete design seen (per hardware configuration the
 best mapping of each layer, :class:`~dcoc.search.network_best.NetworkBest`).
+
+A task given ``replay`` (the records of an interrupted run of the same seeded search, in order)
+resumes it: its first ``len(replay)`` evaluations must be those records, design and numbers
+(they are checked, not written again), so the searcher reaches the state it had when it was
+killed and goes on from there; anything else is a :class:`ReplayMismatchError`.
 """
 
 from __future__ import annotations
@@ -33,7 +38,13 @@ from dcoc.accel.mapping import Mapping
 from dcoc.accel.report import CostSummary
 from dcoc.accel.spec.mapping import mapping_to_yaml
 from dcoc.objective import Objective
-from dcoc.records import CandidateRecord, RecordsDB, TargetKind
+from dcoc.records import (
+    CandidateRecord,
+    RecordsDB,
+    ReplayMismatchError,
+    TargetKind,
+    design_json,
+)
 from dcoc.search.codesign_space import CoDesignSpace, HardwareContext
 from dcoc.search.network_best import BestCoDesign, LayerChoice, NetworkBest
 
@@ -117,9 +128,12 @@ class SearchTask:
         records: RecordsDB | None = None,
         progress: Progress | None = None,
         progress_every_s: float = 10.0,
+        replay: Sequence[CandidateRecord] = (),
     ) -> None:
         if len(counts) != len(space.layers) or len(keys) != len(space.layers):
             raise ValueError("give one count and one key per layer of the space")
+        if replay and records is None:
+            raise ValueError("replay needs the records it came from")
         self.space = space
         self.counts = tuple(int(c) for c in counts)
         self.keys = tuple(keys)
@@ -150,6 +164,7 @@ class SearchTask:
         self._network = NetworkBest(
             self.counts, objective=objective, energy_budget_pj=energy_budget_pj
         )
+        self._replay = tuple(replay)
         self._progress = progress
         self._progress_every_s = progress_every_s
         self._last_progress = time.perf_counter()
@@ -237,9 +252,11 @@ class SearchTask:
         value = self.objective.of(summary.cycles, summary.energy_pj) if valid else math.inf
         record_id = self.evaluations
         if self.records is not None:
-            record_id = self.records.add(
-                self._record(ctx, lp, mapping, summary, valid), commit=False
-            )
+            record = self._record(ctx, lp, mapping, summary, valid)
+            if self.evaluations < len(self._replay):
+                record_id = self._replayed(self._replay[self.evaluations], record)
+            else:
+                record_id = self.records.add(record, commit=False)
         self.evaluations += 1
         if valid:
             self._network.add(
@@ -296,6 +313,30 @@ class SearchTask:
             edp=float(summary.edp) if summary.valid else None,
             metrics={"utilization": float(summary.utilization)},
         )
+
+    @property
+    def replayed(self) -> int:
+        """Evaluations read back from the interrupted run's records (0 for a fresh run)."""
+        return min(self.evaluations, len(self._replay))
+
+    def _replayed(self, stored: CandidateRecord, record: CandidateRecord) -> int:
+        """The id of ``stored``, which must be ``record`` (the same evaluation)."""
+        for what, a, b in (
+            ("method", stored.method, record.method),
+            ("layer", stored.workload, record.workload),
+            ("design", design_json(stored.design), design_json(record.design)),
+            ("valid", stored.valid, record.valid),
+            ("cycles", stored.cycles, record.cycles),
+            ("energy", stored.energy_pj, record.energy_pj),
+        ):
+            if a != b:
+                raise ReplayMismatchError(
+                    f"cannot resume: evaluation {self.evaluations + 1} of this search differs "
+                    f"from the records in its {what} (the code, the inputs or the seed changed "
+                    "since the run started); start a new run directory"
+                )
+        assert stored.id is not None
+        return stored.id
 
     def _maybe_report(self) -> None:
         if self._progress is None:
