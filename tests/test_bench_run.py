@@ -8,6 +8,7 @@ import json
 import math
 import re
 import shutil
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -311,13 +312,43 @@ def test_language_model_usage_is_read_from_each_runs_records(tmp_path: Path) -> 
     assert "| 4 | 2 | not_json 1, timeout 1 | 3.50 (4.50) |" in row
 
 
-def test_an_interrupted_run_is_kept_aside_and_run_again(
+def _candidates(run: Path) -> list[tuple[object, ...]]:
+    with RecordsDB.open(run) as db:
+        return [
+            (r.workload, r.method, r.trial, dict(r.design), r.valid, r.cycles, r.energy_pj)
+            for r in db.iterate()
+        ]
+
+
+def test_an_interrupted_baseline_run_resumes_from_its_records(
     bench: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     copy = tmp_path / "copy"
     shutil.copytree(bench, copy)
     run = copy / SUITE_DIR / "60" / "ga" / "1"
-    (run / "summary.json").unlink()  # as if killed before the run finished
+    whole = _candidates(run)
+    result = json.loads((run / RESULT_FILE).read_text())
+    (run / "summary.json").unlink()  # as if killed after 40 of its 60 evaluations
+    (run / RESULT_FILE).unlink()
+    db = sqlite3.connect(run / "records.sqlite")
+    with db:
+        db.execute("DELETE FROM candidates WHERE id > 40")
+    db.close()
+    assert main(_args(copy)) == 0
+    assert "3 of 4 runs already finished" in capsys.readouterr().err
+    assert _candidates(run) == whole  # the 40 kept, the other 20 evaluated once
+    assert json.loads((run / RESULT_FILE).read_text())["best_objective"] == result["best_objective"]
+    assert not (copy / "interrupted").exists()
+
+
+def test_a_failed_run_is_kept_aside_and_run_again(
+    bench: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    copy = tmp_path / "copy"
+    shutil.copytree(bench, copy)
+    run = copy / SUITE_DIR / "60" / "ga" / "1"
+    (run / "summary.json").unlink()  # as if it had failed
+    (run / "error.txt").write_text("RuntimeError: a fault\n")
     with RecordsDB.open(run) as db:
         evaluated = db.count()
     assert evaluated > 0
@@ -325,6 +356,6 @@ def test_an_interrupted_run_is_kept_aside_and_run_again(
     assert "3 of 4 runs already finished" in capsys.readouterr().err
     kept = copy / "interrupted" / SUITE_DIR / "60" / "ga" / "1.1"
     with RecordsDB.open(kept) as db:
-        assert db.count() == evaluated  # nothing the killed run evaluated is lost
-    assert (run / "summary.json").exists()
+        assert db.count() == evaluated  # nothing the failed run evaluated is lost
+    assert (run / "summary.json").exists() and not (run / "error.txt").exists()
     assert len(run_dirs(copy)) == 4  # the kept attempt is not a run of the report

@@ -1,10 +1,11 @@
 """Run a benchmark: every (suite, budget, method, seed) its own run, each in its own directory.
 
 Runs are independent and resumable: a run whose ``summary.json`` exists is finished and is not
-run again (its settings must match, or the benchmark directory belongs to another command);
-any other run directory (interrupted, failed) is moved under ``OUT/interrupted/`` with its
-records (:func:`keep_interrupted`) and the run starts afresh. A run that raises is recorded as
-failed (``error.txt``) and the benchmark goes on.
+run again (its settings must match, or the benchmark directory belongs to another command); an
+interrupted accel baseline run continues where it stopped (its records replayed, :func:`resumes`);
+any other run directory (interrupted RL or CPU runs, failed runs) is moved under
+``OUT/interrupted/`` with its records (:func:`keep_interrupted`) and the run starts afresh. A
+run that raises is recorded as failed (``error.txt``) and the benchmark goes on.
 
 Each budget is a run of its own: GA, SA and the RL agents set their schedules from the budget
 (SA's temperature, the agents' stopping point), so a longer run's curve cut short is not what
@@ -31,6 +32,7 @@ from pathlib import Path
 
 from dcoc.benchmark.designs import best_curve, complete_designs
 from dcoc.benchmark.rundirs import (
+    ERROR_FILE,
     SUMMARY_FILE,
     RunResult,
     RunSpec,
@@ -45,7 +47,7 @@ from dcoc.benchmark.rundirs import (
     write_run_file,
 )
 from dcoc.benchmark.suites import BenchInputError, Suite, is_rl
-from dcoc.records import RECORDS_FILE, RecordsDB, TargetKind
+from dcoc.records import RECORDS_FILE, RecordsDB, ReplayMismatchError, TargetKind
 from dcoc.search import methods
 from dcoc.search.network_search import CoDesignProblem, NetworkSearchConfig, run_network_search
 from dcoc.search.task import Progress
@@ -273,24 +275,48 @@ def execute_run(
     problem: CoDesignProblem | None = None,
     progress: Progress | None = None,
 ) -> RunResult:
-    """Run ``spec`` afresh in its run directory; a run that raises comes back failed, with
-    the error in ``error.txt``."""
+    """Run ``spec`` in its run directory; a run that raises comes back failed, with the error
+    in ``error.txt``. An interrupted run of an accel baseline is resumed (its records replayed,
+    :func:`resumes`); any other unfinished run directory is kept aside
+    (:func:`keep_interrupted`) and the run starts afresh."""
     run_dir = spec.run_dir(out)
-    if run_dir.exists():  # killed before its summary: keep what it evaluated, start afresh
+    resume = resumes(spec, run_dir)
+    if run_dir.exists() and not resume:
         keep_interrupted(out, run_dir)
-    run_dir.mkdir(parents=True)
+    run_dir.mkdir(parents=True, exist_ok=resume)
     write_run_file(run_dir, spec, None)
     try:
         if spec.suite.kind == "cpu":
             result = _cpu_run(spec, run_dir, progress)
         else:
-            result = _accel_run(spec, run_dir, problem, progress)
+            try:
+                result = _accel_run(spec, run_dir, problem, progress, resume=resume)
+            except ReplayMismatchError:  # the records are another search's: start afresh
+                keep_interrupted(out, run_dir)
+                run_dir.mkdir(parents=True)
+                write_run_file(run_dir, spec, None)
+                result = _accel_run(spec, run_dir, problem, progress)
     except Exception as error:  # recorded; the other runs go on
         return failed_result(spec, out, error, traceback.format_exc())
     write_result(run_dir, result)
     if spec.suite.kind == "cpu":  # summary.json last: the run is finished
         (run_dir / CPU_SUMMARY_PENDING).rename(run_dir / SUMMARY_FILE)
     return result
+
+
+def resumes(spec: RunSpec, run_dir: Path) -> bool:
+    """Whether the unfinished ``run_dir`` is an interrupted run of ``spec`` that replaying
+    its records continues: an accel baseline's (:func:`~dcoc.search.methods.resume_refusal`),
+    killed rather than failed, started with the same settings."""
+    if spec.suite.kind == "cpu" or methods.resume_refusal(spec.method) is not None:
+        return False
+    if not (run_dir / RECORDS_FILE).is_file() or (run_dir / ERROR_FILE).exists():
+        return False
+    try:
+        started, _ = read_run_file(run_dir)
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
+    return started == spec
 
 
 def execute_run_in(cwd: str, spec: RunSpec, out: Path) -> RunResult:
@@ -311,7 +337,12 @@ def failed_result(
 
 
 def _accel_run(
-    spec: RunSpec, run_dir: Path, problem: CoDesignProblem | None, progress: Progress | None
+    spec: RunSpec,
+    run_dir: Path,
+    problem: CoDesignProblem | None,
+    progress: Progress | None,
+    *,
+    resume: bool = False,
 ) -> RunResult:
     suite = spec.suite
     assert suite.design_space is not None
@@ -331,6 +362,7 @@ def _accel_run(
         seed=spec.seed,
         objective=spec.objective,
         area_budget_um2=spec.area_budget_um2,
+        resume=resume,
     )
     found = run_network_search(
         config, searcher, problem=problem, progress=progress, counted_methods=counted

@@ -269,7 +269,7 @@ def _fail(message: str, code: int) -> NoReturn:
 def _accel(args: argparse.Namespace) -> int:
     from dcoc.experiment.run_dir import policy_problem
     from dcoc.search.cpu_search import default_run_dir
-    from dcoc.search.methods import BASELINES, CARRIED_METHODS, build_baseline
+    from dcoc.search.methods import BASELINES, CARRIED_METHODS, build_baseline, resume_refusal
     from dcoc.search.network_search import (
         DEFAULT_DESIGN_SPACE,
         NetworkSearchConfig,
@@ -281,7 +281,7 @@ def _accel(args: argparse.Namespace) -> int:
     carried = args.method in CARRIED_METHODS
     run_dir = args.run_dir or default_run_dir(args.workload, args.method)
     if args.resume:
-        _check_resumable(run_dir, _accel_resume_problem(args))
+        _check_resumable(run_dir, resume_refusal(args.method, args.proposer))
     if carried or args.policy is not None:
         problem = policy_problem(args.policy, required=carried)
         if not carried:
@@ -394,19 +394,6 @@ def _check_resumable(run_dir: Path, problem: str | None) -> None:
         _fail(f"{run_dir}: the search finished (its summary.json exists); nothing to resume", 2)
     if problem is not None:
         _fail(f"{run_dir}: cannot resume: {problem}; start a new run directory", 2)
-
-
-def _accel_resume_problem(args: argparse.Namespace) -> str | None:
-    from dcoc.search.methods import BASELINES
-
-    if _uses_llm(args):
-        return "a search with a language model asks it again and may be answered otherwise"
-    if args.method not in BASELINES:
-        return (
-            f"method {args.method} trains agents whose sampling is not replayable "
-            "(python -m dcoc.train --resume continues a training run from its checkpoint)"
-        )
-    return None
 
 
 def _progress(line: str) -> None:

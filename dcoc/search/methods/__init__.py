@@ -69,6 +69,19 @@ another layer set), and whether they go on learning."""
 ACCEL_METHODS: tuple[str, ...] = (*BASELINES, *RL_METHODS)
 
 
+def resume_refusal(name: str, proposer: str | None = None) -> str | None:
+    """Why a killed search of method ``name`` cannot be resumed by replaying its records
+    (:class:`~dcoc.search.task.SearchTask`'s ``replay``); ``None``: it can."""
+    if name == "mcts-llm" or proposer == "llm":
+        return "a search with a language model asks it again and may be answered otherwise"
+    if name not in BASELINES:
+        return (
+            f"method {name} trains agents whose sampling is not replayable "
+            "(python -m dcoc.train --resume continues a training run from its checkpoint)"
+        )
+    return None
+
+
 def build_baseline(
     name: str, *, proposer: str | None = None, llm: LlmProposerSettings | None = None
 ) -> Searcher:
