@@ -66,6 +66,12 @@ def build_module_spec(
     )
 
 
+MAX_ENV_RUNNER_RESTARTS = 100
+"""Times any EnvRunner that dies (its process killed, its node lost) is started again."""
+ENV_RUNNER_RESTART_DELAY_S = 1.0
+"""Wait before starting a dead EnvRunner again (RLlib's default, 60 s, stalls a short run)."""
+
+
 def build_algorithm_config(
     env_name_or_creator: str | EnvFactory,
     *,
@@ -102,6 +108,11 @@ def build_algorithm_config(
     critic no gradient). RLlib's default 10 silences every error above 3.2; on the co-design
     env returns reach -8 per invalid design and more summed over layers, so dcoc defaults to no
     clamp (``inf``).
+
+    Fault tolerance is on: a remote EnvRunner that dies is replaced by a copy with the
+    current weights and training goes on (:data:`MAX_ENV_RUNNER_RESTARTS`,
+    :data:`ENV_RUNNER_RESTART_DELAY_S`); the episodes it was sampling are lost, the evaluations
+    they made are in the records (the env commits each one).
     """
     env_config = dict(env_config or {})
     probe = make_rllib_env(env_name_or_creator, env_config)
@@ -138,6 +149,11 @@ def build_algorithm_config(
             num_env_runners=num_env_runners, num_envs_per_env_runner=num_envs_per_env_runner
         )
         .learners(num_learners=0, learner_class=DcocPPOTorchLearner)
+        .fault_tolerance(
+            restart_failed_env_runners=True,
+            max_num_env_runner_restarts=MAX_ENV_RUNNER_RESTARTS,
+            delay_between_env_runner_restarts_s=ENV_RUNNER_RESTART_DELAY_S,
+        )
         .debugging(seed=seed)
     )
     if callbacks is not None:

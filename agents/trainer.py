@@ -129,6 +129,7 @@ class PolicyTrainer:
         algo = self.algo
         config = algo.config
         assert config is not None and algo.env_runner_group is not None
+        algo.restore_env_runners(algo.env_runner_group)  # as train() does: replace the dead
         steps = config.total_train_batch_size
         by_agent = config.count_steps_by == "agent_steps"
         sampled: Any = synchronous_parallel_sample(
