@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import tvm
-from tvm.script import tirx as T
+from hostile_programs import never_ends, out_of_bounds, slow_build, wrong_result
 from tvm_problems import matmul_problem
 
 from dcoc.tvm.compute import einsum_spec
@@ -14,40 +14,6 @@ from dcoc.tvm.measure import ErrorKind, MeasureInput, Measurer, MeasureSettings
 from dcoc.tvm.target import host_target
 
 SPEC = einsum_spec(matmul_problem(64, 64, 64))
-
-
-# Same signature as the matmul: (Weights, Inputs, Outputs).
-@T.prim_func
-def out_of_bounds(
-    W: T.Buffer((64, 64), "float32"),
-    X: T.Buffer((64, 64), "float32"),
-    Z: T.Buffer((64, 64), "float32"),
-) -> None:
-    T.func_attr({"global_symbol": "main"})
-    for i in range(64):
-        Z[0, i * 10000000 + 5000000] = T.float32(1)  # gigabytes past the end: segfault
-
-
-@T.prim_func
-def wrong_result(
-    W: T.Buffer((64, 64), "float32"),
-    X: T.Buffer((64, 64), "float32"),
-    Z: T.Buffer((64, 64), "float32"),
-) -> None:
-    T.func_attr({"global_symbol": "main"})
-    for i, j in T.grid(64, 64):
-        Z[i, j] = X[i, j]
-
-
-@T.prim_func
-def never_ends(
-    W: T.Buffer((64, 64), "float32"),
-    X: T.Buffer((64, 64), "float32"),
-    Z: T.Buffer((64, 64), "float32"),
-) -> None:
-    T.func_attr({"global_symbol": "main"})
-    for i, j, _k in T.grid(64, 64, 1000000000):
-        Z[i, j] = Z[i, j] * W[i, j] + X[i, j]
 
 
 def as_input(func: tvm.tirx.PrimFunc) -> MeasureInput:
@@ -107,3 +73,19 @@ def test_two_workers_measure_in_parallel(target_config: dict[str, object]) -> No
         seen = dict(m.measure_iter(items))
     assert sorted(seen) == [0, 1, 2, 3]
     assert [seen[i].valid for i in range(4)] == [True, True, True, False]
+
+
+@pytest.mark.slow
+def test_a_build_that_hangs_is_killed_and_the_next_candidate_builds(
+    target_config: dict[str, object],
+) -> None:
+    settings = MeasureSettings(repeat=2, min_repeat_ms=1, build_timeout_s=3.0)
+    good = good_inputs(1)[0]
+    with Measurer(target_config, settings, workers=1) as m:
+        # The first candidate warms the worker (its build gets 120 s more for TVM's import).
+        results = m.measure([good, as_input(slow_build), good])
+    assert results[0].valid, results[0].error
+    assert results[1].error_kind is ErrorKind.BUILD_TIMEOUT
+    assert results[1].error == "build exceeded 3.0 s; killed"
+    assert not results[1].valid and results[1].latency_s is None
+    assert results[2].valid, results[2].error
