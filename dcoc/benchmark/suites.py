@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from dcoc.file_names import file_name_component
 from dcoc.search.methods import ACCEL_METHODS, RL_METHODS
 from dcoc.search.network_search import (
     DEFAULT_DESIGN_SPACE,
@@ -68,7 +69,7 @@ class Suite:
     @property
     def key(self) -> str:
         """The suite's directory and file name (path-safe)."""
-        return re.sub(r"[^A-Za-z0-9.,@+=-]+", "_", self.name).strip("_") or "suite"
+        return file_name_component(self.name, keep="A-Za-z0-9.,@+=-", fallback="suite")
 
     @property
     def objective_unit(self) -> str:

@@ -32,6 +32,7 @@ from typing import Any
 
 from dcoc.envs.codesign_config import CoDesignEnvConfig, build_space
 from dcoc.experiment.best_design import BestCoDesign, BestSchedule
+from dcoc.file_names import file_name_component
 from dcoc.objective import Objective
 from dcoc.search.codesign_space import LayerDesign
 from dcoc.search.design_files import design_files
@@ -54,8 +55,8 @@ _PLAIN_STEM = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9_.-]{0,99}")
 def layer_file_stems(names: Sequence[str]) -> list[str]:
     """A file name stem per layer name, distinct (also ignoring case) and safe to join to a
     directory: a plain name (see the module docstring) is kept as it is unless an earlier one
-    differs from it only in case; any other name has every other character replaced by ``_``
-    (at most 64 kept) and ``_<n>`` added if the result is taken."""
+    differs from it only in case; any other name is made path-safe
+    (:func:`~dcoc.file_names.file_name_component`) and ``_<n>`` added if the result is taken."""
     stems: list[str | None] = []
     taken: set[str] = set()
     for name in names:
@@ -66,7 +67,7 @@ def layer_file_stems(names: Sequence[str]) -> list[str]:
     for i, name in enumerate(names):
         if stems[i] is not None:
             continue
-        base = re.sub(r"[^A-Za-z0-9_-]", "_", name)[:64] or "_"
+        base = file_name_component(name, keep="A-Za-z0-9_-")
         stem, n = base, 1
         while stem.casefold() in taken:
             stem, n = f"{base}_{n}", n + 1

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from dcoc.errors import ConfigError
+from dcoc.file_names import file_name_component
 from dcoc.records import RECORDS_FILE
 
 PROGRESS_FILE = "progress.json"
@@ -49,8 +50,9 @@ def is_policy_checkpoint(path: str | Path) -> bool:
 
 
 def default_run_dir(name: str, seed: int, root: Path = Path("runs")) -> Path:
-    """``runs/{name}__{seed}__{YYYYmmdd-HHMMSS}`` (CleanRL's run naming)."""
-    return root / f"{name}__{seed}__{time.strftime('%Y%m%d-%H%M%S')}"
+    """``runs/{name}__{seed}__{YYYYmmdd-HHMMSS}`` (CleanRL's run naming), the name made one
+    path-safe component (:func:`~dcoc.file_names.file_name_component`)."""
+    return root / f"{file_name_component(name)}__{seed}__{time.strftime('%Y%m%d-%H%M%S')}"
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,6 @@ The methods themselves are in :mod:`dcoc.search.cpu_search` (random, MetaSchedul
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -14,6 +13,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+from dcoc.file_names import file_name_component
 from dcoc.records import CandidateRecord, RecordsDB, TargetKind
 from dcoc.search.llm_proposer import LlmProposerSettings
 from dcoc.tvm.compute import EinsumSpec
@@ -124,8 +124,7 @@ class CpuSearchResult:
 def default_run_dir(workload: str, method: str, now: datetime | None = None) -> Path:
     """``runs/search__{workload}__{method}__{time}`` with the workload made path-safe."""
     stamp = (now or datetime.now(UTC)).strftime("%Y%m%d-%H%M%S")
-    safe = re.sub(r"[^A-Za-z0-9._-]+", "_", workload)
-    return Path("runs") / f"search__{safe}__{method}__{stamp}"
+    return Path("runs") / f"search__{file_name_component(workload)}__{method}__{stamp}"
 
 
 def workload_description(name: str, spec: EinsumSpec) -> dict[str, Any]:
