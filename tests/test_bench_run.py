@@ -224,6 +224,8 @@ def test_suite_grammar() -> None:
     (layers,) = parse_suites(["resnet18/C5,matmul:64,64,64@accel_specs/tpu_like.space.yaml"], "")
     assert layers.workload == "resnet18/C5,matmul:64,64,64" and layers.name.endswith("@tpu_like")
     assert parse_seeds("0-2,7,1") == (0, 1, 2, 7)
+    with pytest.raises(BenchInputError, match="seeds are integers >= 0, got '-1'"):
+        parse_seeds("0,-1")
     assert parse_budgets("8000,20000") == (8000, 20000)
     with pytest.raises(BenchInputError):
         parse_budgets("0")

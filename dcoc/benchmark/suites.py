@@ -236,6 +236,8 @@ def parse_seeds(text: str) -> tuple[int, ...]:
     for part in (p.strip() for p in text.split(",")):
         if not part:
             continue
+        if part.startswith("-"):
+            raise BenchInputError(f"--seeds: seeds are integers >= 0, got {part!r}")
         first, dash, last = part.partition("-")
         if dash:
             lo, hi = _int(first, "--seeds", 0), _int(last, "--seeds", 0)

@@ -190,6 +190,11 @@ def _type_name(hint: Any) -> str:
 def check_values(config: ExperimentConfig, file: str) -> None:
     """Ranges the types cannot express."""
     checks: list[tuple[tuple[str, ...], bool, str]] = [
+        (
+            ("experiment", "seed"),
+            0 <= config.experiment.seed < 2**32,
+            "must be between 0 and 2**32 - 1 (numpy's and RLlib's seed range)",
+        ),
         (("train", "iterations"), config.train.iterations >= 1, "must be at least 1"),
         (("train", "checkpoint_every"), config.train.checkpoint_every >= 1, "must be >= 1"),
         (

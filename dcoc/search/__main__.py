@@ -124,7 +124,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="default: runs/search__{workload}__{method}__{time}",
     )
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=_natural, default=0)
     p.add_argument(
         "--threads",
         type=_positive,

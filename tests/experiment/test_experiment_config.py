@@ -261,6 +261,14 @@ def test_env_settings_are_checked_once_when_the_config_loads(
     assert hint in str(info.value)
 
 
+@pytest.mark.parametrize("seed", ["-1", str(2**32)])
+def test_a_seed_out_of_range_is_a_config_error(seed: str) -> None:
+    """It was numpy's ValueError traceback from the env's first reset, after Ray started."""
+    path = ROOT / "experiments" / "quickstart.yaml"
+    with pytest.raises(ConfigError, match=r"experiment\.seed: must be between 0 and 2\*\*32"):
+        load_config(path, [f"experiment.seed={seed}"])
+
+
 def test_env_setting_keys_name_real_fields() -> None:
     from dcoc.envs.codesign_config import CoDesignEnvConfig
 

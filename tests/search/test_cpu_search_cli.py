@@ -68,6 +68,7 @@ def test_random_search_json(tmp_path: Path) -> None:
         (["--workload", "matmul:8,8,8", "--method", "annealing"], "unknown method"),
         (["--workload", "matmul:8,8,8", "--method", "random", "--trials", "0"], "positive integer"),
         (["--method", "random"], "--workload"),
+        (["--workload", "matmul:8,8,8", "--method", "random", "--seed", "-1"], "integer >= 0"),
     ],
 )
 def test_bad_arguments_exit_2_with_one_line(args: list[str], message: str) -> None:
